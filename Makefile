@@ -1,0 +1,55 @@
+# civicgrid: the entry points. `make up` runs the system, `make test` tests it; both do all
+# set-up on a fresh machine (Python 3.11+, a JDK 17+ and Maven).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STACK := $(PY) deploy/local/localstack.py
+SERVICE_DIRS := $(wildcard services/*/pyproject.toml)
+
+.PHONY: help setup up down status logs clean demo test test-unit bench lint
+
+help:
+	@echo "make up      start PostgreSQL, Kafka and every service (idempotent)"
+	@echo "make test    set up, start the stack and run every test"
+	@echo "make down    stop everything;  make clean  also delete the data"
+	@echo "make demo    a scripted day of the demo district through the public APIs"
+	@echo "make bench   benchmarks side by side with their peers -> load-tests/results/latest.json"
+	@echo "make logs    the logs of every process"
+
+# The virtualenv is rebuilt when a dependency list changes.
+$(VENV)/.installed: constraints.txt requirements-dev.txt libs/common/pyproject.toml $(SERVICE_DIRS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e libs/common $(foreach s,$(SERVICE_DIRS),-e $(dir $(s)))
+	touch $@
+
+setup: $(VENV)/.installed
+
+up: setup
+	$(STACK) up
+
+down:
+	@if [ -x $(PY) ]; then $(STACK) down; fi
+
+status: setup
+	$(STACK) status
+
+logs: setup
+	$(STACK) logs
+
+clean: down
+	rm -rf .local
+
+demo: up
+	$(PY) deploy/local/demo.py
+
+test: up
+	$(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest -m "not integration"
+
+bench: up
+	$(PY) load-tests/run.py

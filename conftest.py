@@ -1,0 +1,79 @@
+"""Fixtures shared by every test: the real PostgreSQL and Kafka of the local stack.
+
+Integration tests get a fresh database and fresh topics of their own, so they can run in any
+order next to each other and next to the running services. If the stack is not there, the
+test fails with the reason: it is never skipped.
+"""
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from civicgrid_common.db import create_pool
+from civicgrid_common.settings import PlatformSettings
+
+
+def _stack_settings(**overrides) -> PlatformSettings:
+    return PlatformSettings(service_name="tests", **overrides)
+
+
+@pytest.fixture
+def settings() -> PlatformSettings:
+    return _stack_settings()
+
+
+@pytest.fixture
+async def fresh_db(settings: PlatformSettings):
+    """A new, empty database on the local stack's server; dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        admin = await asyncpg.connect(settings.dsn("postgres"), timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL of the local stack is not reachable at {settings.pg_host}:{settings.pg_port} "
+                    f"({exc!r}); run `make up`", pytrace=False)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield _stack_settings(pg_database=name)
+    admin = await asyncpg.connect(settings.dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(fresh_db: PlatformSettings):
+    p = await create_pool(fresh_db)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def new_topic(settings: PlatformSettings):
+    """Factory: create a uniquely named topic on the local broker and return its name."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the broker fails the test
+        pytest.fail(f"Kafka of the local stack is not reachable at {settings.kafka_bootstrap} ({exc!r}); "
+                    "run `make up`", pytrace=False)
+    created: list[str] = []
+
+    async def make(prefix: str = "test", partitions: int = 3) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:12]}"
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        try:
+            await admin.delete_topics(created)
+        except Exception:  # noqa: BLE001 - cleanup only
+            pass
+    await admin.close()

