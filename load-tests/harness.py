@@ -1,0 +1,119 @@
+"""Shared plumbing for the benchmarks: fresh databases and topics, timing, the result table.
+
+Every benchmark runs ours and a peer doing the same work in the same run on the same
+server, and reports the ratio ours/peer (above 1: we are faster). Absolute rates are printed
+too, but only the ratio means something across machines.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from civicgrid_common.settings import PlatformSettings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FIXTURE_CONTRACTS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "contracts"
+
+
+@dataclass
+class Result:
+    name: str
+    ours: float
+    peer: float
+    unit: str
+    ours_label: str
+    peer_label: str
+    work: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.peer if self.peer else float("nan")
+
+
+class Timer:
+    def __enter__(self) -> "Timer":
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def settings(**overrides) -> PlatformSettings:
+    return PlatformSettings(service_name="bench", **overrides)
+
+
+@asynccontextmanager
+async def fresh_database():
+    base = settings()
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base.dsn("postgres"))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield settings(pg_database=name)
+    finally:
+        admin = await asyncpg.connect(base.dsn("postgres"))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_topic(partitions: int = 3):
+    base = settings()
+    name = f"bench.{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=base.kafka_bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, partitions, 1)])
+    try:
+        yield name
+    finally:
+        await admin.delete_topics([name])
+        await admin.close()
+
+
+def memo_of_about(size: int) -> str:
+    """Text of about `size` UTF-8 bytes (mixed Chinese and ASCII, as real case notes are)."""
+    unit = "居民申请低保材料齐全 application materials complete; "
+    text = ""
+    while len(text.encode()) < size:
+        text += unit
+    while len(text.encode()) > size:
+        text = text[:-1]
+    return text
+
+
+def write_results(results: list[Result]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "latest.json"
+    out.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
+                "results": [asdict(r) | {"ratio": round(r.ratio, 3)} for r in results],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    return out
+
+
+def print_table(results: list[Result]) -> None:
+    head = f"{'benchmark':<44}{'ratio':>8}  {'ours':>12}  {'peer':>12}  unit"
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(f"{r.name:<44}{r.ratio:>8.2f}  {r.ours:>12.1f}  {r.peer:>12.1f}  {r.unit}")
+    for r in results:
+        print(f"  {r.name}: ours = {r.ours_label}; peer = {r.peer_label}; work = {r.work}")
