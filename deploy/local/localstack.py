@@ -37,7 +37,6 @@ CACHE = ROOT / ".cache"
 KAFKA_POM = ROOT / "deploy" / "local" / "kafka" / "pom.xml"
 KAFKA_LIB = CACHE / "kafka" / "lib"
 SERVICES_MANIFEST = ROOT / "deploy" / "local" / "services.yaml"
-ASYNCAPI = ROOT / "contracts" / "asyncapi.yaml"
 
 PG_HOST, PG_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_PG_PORT", "55432"))
 KAFKA_HOST, KAFKA_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_KAFKA_PORT", "9092"))
@@ -387,24 +386,14 @@ async def _kafka_ready(bootstrap: str) -> bool:
 # --------------------------------------------------------------------------- topics
 
 
-def declared_topics(asyncapi_path: Path = ASYNCAPI) -> list[dict]:
-    """Topics as contracts/asyncapi.yaml declares them: address, partitions, replicas, config."""
-    doc = yaml.safe_load(asyncapi_path.read_text())
-    topics = []
-    for channel in (doc.get("channels") or {}).values():
-        kafka = (channel.get("bindings") or {}).get("kafka") or {}
-        config = {}
-        for k, v in (kafka.get("topicConfiguration") or {}).items():
-            config[k] = ",".join(v) if isinstance(v, list) else str(v)
-        topics.append(
-            {
-                "name": kafka.get("topic") or channel["address"],
-                "partitions": int(kafka.get("partitions", 3)),
-                "replicas": int(kafka.get("replicas", 1)),
-                "config": config,
-            }
-        )
-    return topics
+def declared_topics(contracts_root: Path = ROOT / "contracts") -> list[dict]:
+    """Topics as contracts/asyncapi.yaml declares them: name, partitions, replicas, config."""
+    from civicgrid_common.contracts import Contracts
+
+    return [
+        {"name": t.name, "partitions": t.partitions, "replicas": t.replicas, "config": dict(t.config)}
+        for t in Contracts(contracts_root).topics
+    ]
 
 
 async def ensure_topics(bootstrap: str, topics: list[dict]) -> list[str]:
