@@ -1,0 +1,63 @@
+"""One-shot jobs of docker-compose.yml, run in the tools image (deploy/docker/tools.Dockerfile).
+
+They reuse the local stack's own code so Docker and `make up` cannot drift apart:
+- `topics`: create the topics contracts/asyncapi.yaml declares, on CIVICGRID_KAFKA_BOOTSTRAP
+  (localstack.declared_topics + localstack.ensure_topics; existing topics are left alone).
+- `keys`: create the local signing key and JWKS in CIVICGRID_KEYS_DIR if they are missing
+  (the same files `make up` and `civicgrid token` use in .local/keys).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import localstack  # noqa: E402  (needs the path above)
+
+# The broker answers its healthcheck a little before it accepts admin requests; retry for
+# up to about a minute, then fail with the last error.
+ATTEMPTS = 30
+PAUSE_SECONDS = 2.0
+
+
+def create_topics() -> int:
+    bootstrap = os.environ.get("CIVICGRID_KAFKA_BOOTSTRAP", "kafka:9092")
+    topics = localstack.declared_topics()
+    last_error: Exception | None = None
+    for _ in range(ATTEMPTS):
+        try:
+            created = asyncio.run(localstack.ensure_topics(bootstrap, topics))
+        except Exception as exc:  # the broker is not ready yet: any client error, retried
+            last_error = exc
+            time.sleep(PAUSE_SECONDS)
+            continue
+        names = ", ".join(t["name"] for t in topics)
+        print(f"topics on {bootstrap}: {names} (created now: {', '.join(created) or 'none'})")
+        return 0
+    print(f"could not create topics on {bootstrap}: {last_error!r}", file=sys.stderr)
+    return 1
+
+
+def create_keys() -> int:
+    from civicgrid_common.identity.localkeys import ensure_local_keys
+
+    keys_dir = Path(os.environ.get("CIVICGRID_KEYS_DIR", "/keys"))
+    print(f"JWKS: {ensure_local_keys(keys_dir)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=["topics", "keys"])
+    task = parser.parse_args(argv).task
+    return create_topics() if task == "topics" else create_keys()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
