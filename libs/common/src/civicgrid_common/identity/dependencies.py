@@ -1,0 +1,104 @@
+"""FastAPI dependency that authenticates the caller and enforces role and jurisdiction.
+
+    @app.get("/streets/{street}/cases")
+    async def cases(street: str, who: Principal = Depends(require(Role.STREET_REVIEWER,
+                                                                  jurisdiction_param="street"))):
+
+401 (with WWW-Authenticate: Bearer) for a missing, invalid or expired token; 403 for a role
+the route does not admit or a jurisdiction code outside the caller's; all as problem+json.
+The verifier lives in app.state.token_verifier (create_app puts it there).
+"""
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from civicgrid_common.identity.principal import InvalidPrincipal, Principal, Role, validate_jurisdiction
+from civicgrid_common.identity.tokens import InvalidToken, JwksUnavailable, TokenVerifier
+from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
+
+UNAUTHENTICATED = PROBLEM_TYPE_BASE + "unauthenticated"
+FORBIDDEN = PROBLEM_TYPE_BASE + "forbidden"
+OUT_OF_JURISDICTION = PROBLEM_TYPE_BASE + "outside-jurisdiction"
+
+# Documents the bearer scheme in OpenAPI; errors are ours (auto_error=False), as problems.
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT (RS256) from the identity provider or `civicgrid token`")
+
+
+def _unauthenticated(detail: str, error: str) -> Problem:
+    # RFC 6750 §3: the challenge names the error so clients know to fetch a new token.
+    challenge = f'Bearer error="{error}", error_description="{detail.replace(chr(34), chr(39))}"'
+    return Problem(401, "Not authenticated", detail, type=UNAUTHENTICATED,
+                   headers={"WWW-Authenticate": challenge})
+
+
+def app_token_verifier(app: Any) -> TokenVerifier:
+    verifier = getattr(app.state, "token_verifier", None)
+    if verifier is None:
+        raise RuntimeError("app.state.token_verifier is not set; build the app with create_app()")
+    return verifier
+
+
+async def authenticate(verifier: TokenVerifier, authorization: str | None) -> Principal:
+    """The principal behind an Authorization header value, or a 401/503 Problem."""
+    if not authorization:
+        raise Problem(401, "Not authenticated", "A bearer token is required.", type=UNAUTHENTICATED,
+                      headers={"WWW-Authenticate": "Bearer"})
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthenticated("The Authorization header must be 'Bearer <token>'.", "invalid_request")
+    try:
+        # A JWKS URL is fetched with blocking I/O: keep it off the event loop.
+        return await run_in_threadpool(verifier.verify, token.strip())
+    except InvalidToken as exc:
+        raise _unauthenticated(str(exc), "invalid_token") from exc
+    except JwksUnavailable as exc:
+        raise Problem(503, detail="Tokens cannot be verified right now; try again later.",
+                      headers={"Retry-After": "5"}) from exc
+
+
+def _requested_code(request: Request, param: str) -> str | None:
+    value = request.path_params.get(param)
+    if value is None:
+        value = request.query_params.get(param)
+    return value
+
+
+def require(*roles: Role, jurisdiction_param: str | None = None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency yielding the caller's Principal if it holds one of `roles` (any role if
+    none are given) and, with `jurisdiction_param`, if the code in that path or query parameter
+    lies inside its jurisdictions. An absent optional parameter is not checked: the route must
+    then scope its query by `principal.jurisdictions` itself."""
+    wanted = tuple(Role(r) for r in roles)
+
+    async def dependency(
+        request: Request,
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+    ) -> Principal:
+        # `credentials` is declared for OpenAPI's security scheme; the header is parsed here.
+        principal = await authenticate(app_token_verifier(request.app), request.headers.get("authorization"))
+        if wanted and not principal.has_any(*wanted):
+            raise Problem(403, "Forbidden", "This action needs one of the roles: "
+                          + ", ".join(r.value for r in wanted) + ".", type=FORBIDDEN)
+        if jurisdiction_param:
+            code = _requested_code(request, jurisdiction_param)
+            if code is not None:
+                _check_jurisdiction(principal, jurisdiction_param, code)
+        return principal
+
+    return dependency
+
+
+def _check_jurisdiction(principal: Principal, param: str, code: str) -> None:
+    try:
+        validate_jurisdiction(code)
+    except InvalidPrincipal as exc:
+        raise Problem(422, "Request is not valid", str(exc), type=VALIDATION_ERROR,
+                      errors=[{"field": param, "detail": str(exc)}]) from exc
+    if not principal.may_act_in(code):
+        raise Problem(403, "Outside your jurisdiction", f"{code} is not inside your jurisdiction.",
+                      type=OUT_OF_JURISDICTION, jurisdiction=code)
+

@@ -1,0 +1,191 @@
+"""JWT (RS256) minting for the local stack and verification against a JWKS.
+
+Every service verifies tokens itself (not only the gateway). The JWKS is either a file (the
+local stack's .local/keys/jwks.json) or the identity provider's OIDC `jwks_uri`.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import jwt
+from jwt import PyJWK, PyJWKClient, PyJWKSet
+
+from civicgrid_common.identity.localkeys import KEY_ID
+from civicgrid_common.identity.principal import InvalidPrincipal, Principal, Role, validate_jurisdiction
+from civicgrid_common.settings import PlatformSettings
+
+ALGORITHM = "RS256"
+DEFAULT_TTL_SECONDS = 8 * 3600  # one working day at the desk
+# Clock skew tolerated between the token issuer and this service.
+DEFAULT_LEEWAY_SECONDS = 30
+
+_DEFAULTS = PlatformSettings.model_fields
+
+
+class InvalidToken(Exception):
+    """The bearer token is missing, malformed, badly signed, expired or not for us."""
+
+
+class JwksUnavailable(Exception):
+    """The JWKS could not be loaded: our problem (or the identity provider's), not the caller's."""
+
+
+def mint_token(
+    private_key_pem: bytes | str,
+    roles: Role | str | Iterable[Role | str],
+    jurisdictions: str | Iterable[str],
+    department: str | None = None,
+    subject: str | None = None,
+    name: str | None = None,
+    ttl: int = DEFAULT_TTL_SECONDS,
+    *,
+    issuer: str = _DEFAULTS["jwt_issuer"].default,
+    audience: str = _DEFAULTS["jwt_audience"].default,
+    key_id: str = KEY_ID,
+    now: float | None = None,
+) -> str:
+    """Sign a token carrying civicgrid's claims; raise InvalidPrincipal for bad roles or codes."""
+    role_list = [roles] if isinstance(roles, (str, Role)) else list(roles)
+    code_list = [jurisdictions] if isinstance(jurisdictions, str) else list(jurisdictions)
+    if not role_list:
+        raise InvalidPrincipal("a token needs at least one role")
+    if ttl <= 0:
+        raise InvalidPrincipal("ttl must be a positive number of seconds")
+    parsed = [r if isinstance(r, Role) else Role.parse(r) for r in role_list]
+    for code in code_list:
+        validate_jurisdiction(code)
+    subject = subject or f"local:{parsed[0].value}:{'+'.join(code_list) or 'none'}"
+    # Validates the combination (e.g. department role needs a department) before signing.
+    Principal(subject=subject, roles=frozenset(parsed), jurisdictions=tuple(code_list),
+              name=name, department=department)
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + ttl,
+        "jti": str(uuid.uuid4()),
+        "roles": [r.value for r in dict.fromkeys(parsed)],
+        "jurisdictions": code_list,
+    }
+    if name:
+        claims["name"] = name
+    if department:
+        claims["department"] = department
+    return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": key_id})
+
+
+def _is_url(jwks: str) -> bool:
+    return jwks.startswith(("http://", "https://"))
+
+
+class _FileKeys:
+    """A JWKS file, re-read when it changes on disk (key rotation without a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._keys: PyJWKSet | None = None
+
+    def signing_key(self, kid: str | None) -> PyJWK:
+        keys = self._load()
+        if kid is None:
+            if len(keys.keys) == 1:
+                return keys.keys[0]
+            raise InvalidToken("token has no key id ('kid') and the JWKS holds several keys")
+        try:
+            return keys[kid]
+        except KeyError:
+            raise InvalidToken(f"token signed with unknown key id {kid!r}") from None
+
+    def _load(self) -> PyJWKSet:
+        try:
+            st = os.stat(self._path)
+        except OSError as exc:
+            raise JwksUnavailable(f"JWKS file {self._path} cannot be read: {exc}") from exc
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if self._keys is None or stamp != self._stamp:
+                try:
+                    self._keys = PyJWKSet.from_json(self._path.read_text())
+                except (OSError, ValueError, jwt.PyJWTError) as exc:
+                    raise JwksUnavailable(f"JWKS file {self._path} is not a usable JWK set: {exc}") from exc
+                self._stamp = stamp
+            return self._keys
+
+
+class _UrlKeys:
+    """An OIDC jwks_uri, fetched with PyJWT's client (cached; refetched for an unknown kid)."""
+
+    def __init__(self, url: str) -> None:
+        self._client = PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+
+    def signing_key(self, kid: str | None) -> PyJWK:
+        try:
+            if kid is None:
+                keys = self._client.get_signing_keys()
+                if len(keys) == 1:
+                    return keys[0]
+                raise InvalidToken("token has no key id ('kid') and the JWKS holds several keys")
+            return self._client.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise JwksUnavailable(f"JWKS at {self._client.uri} cannot be fetched: {exc}") from exc
+        except jwt.PyJWKClientError as exc:
+            raise InvalidToken(str(exc)) from exc
+
+
+class TokenVerifier:
+    """Verifies bearer tokens (signature, iss, aud, exp, nbf) and turns them into Principals.
+
+    `verify` may block on first use of a JWKS URL (PyJWT fetches with urllib): call it from
+    a worker thread in async code, as `require()` does.
+    """
+
+    def __init__(self, jwks: str, *, issuer: str, audience: str,
+                 leeway: float = DEFAULT_LEEWAY_SECONDS) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self._keys: _FileKeys | _UrlKeys = _UrlKeys(jwks) if _is_url(jwks) else _FileKeys(Path(jwks))
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> "TokenVerifier":
+        return cls(settings.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"malformed token: {exc}") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken(f"token algorithm must be {ALGORITHM}, not {header.get('alg')!r}")
+        key = self._keys.signing_key(header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token has expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidToken("token is not valid yet") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"invalid token: {exc}") from exc
+        try:
+            return Principal.from_claims(claims)
+        except InvalidPrincipal as exc:
+            raise InvalidToken(f"invalid token claims: {exc}") from exc

@@ -1,0 +1,75 @@
+"""The app factory every civicgrid service calls: one place for the HTTP edge's rules.
+
+    app = create_app(settings, title="intake", version="1.0.0", lifespan=open_pool,
+                     ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)})
+
+gives problem+json errors, the request size limit, Idempotency-Key on POST (its table is
+installed once the service's lifespan has put an asyncpg pool on app.state.pool), bearer
+token verification (app.state.token_verifier, used by identity's `require`), /healthz,
+/readyz, /metrics and OpenTelemetry spans for every request.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Mapping
+
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from civicgrid_common.db import install_schema
+from civicgrid_common.identity.tokens import TokenVerifier
+from civicgrid_common.settings import PlatformSettings
+from civicgrid_common.telemetry import instrument_app
+from civicgrid_common.web.health import ReadyCheck, health_router
+from civicgrid_common.web.idempotency import IDEMPOTENCY_SCHEMA, IdempotencyMiddleware
+from civicgrid_common.web.limits import BodySizeLimitMiddleware
+from civicgrid_common.web.problems import PROBLEM_RESPONSES, install_problem_handlers
+
+Lifespan = Callable[[FastAPI], Any]  # an async context manager factory, as FastAPI takes
+_UNTRACED = ("/healthz", "/readyz", "/metrics")
+
+
+def create_app(
+    settings: PlatformSettings,
+    *,
+    title: str,
+    version: str,
+    description: str = "",
+    lifespan: Lifespan | None = None,
+    ready_checks: Mapping[str, ReadyCheck] | None = None,
+    idempotency: bool = True,
+    verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    """Build a FastAPI app with the platform's HTTP plumbing; add the service's routes to it.
+
+    `lifespan` is the service's own (open the pool, start consumers); with `idempotency`
+    it must set app.state.pool. `idempotency=False` for a service without a database."""
+
+    @asynccontextmanager
+    async def platform_lifespan(app: FastAPI) -> AsyncIterator[Any]:
+        if lifespan is None:
+            yield None
+            return
+        async with lifespan(app) as state:
+            if idempotency:
+                pool = getattr(app.state, "pool", None)
+                if pool is None:
+                    raise RuntimeError("idempotency=True needs the lifespan to set app.state.pool")
+                await install_schema(pool, [IDEMPOTENCY_SCHEMA])
+            yield state
+
+    app = FastAPI(title=title, version=version, description=description,
+                  lifespan=platform_lifespan, responses=PROBLEM_RESPONSES)
+    app.state.settings = settings
+    app.state.token_verifier = verifier or TokenVerifier.from_settings(settings)
+    install_problem_handlers(app)
+    app.include_router(health_router(dict(ready_checks or {})))
+
+    # Middleware added later wraps the earlier: metrics(size limit(idempotency(app))).
+    if idempotency:
+        app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # prometheus_client's default registry, so gauges other modules define show up too.
+    Instrumentator(excluded_handlers=list(_UNTRACED)).instrument(app).expose(app, include_in_schema=False)
+    instrument_app(app, excluded_urls=",".join(_UNTRACED))
+    return app
