@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STACK := $(PY) deploy/local/localstack.py
 SERVICE_DIRS := $(wildcard services/*/pyproject.toml)
 
-.PHONY: help setup up down status logs clean demo test test-unit bench lint
+.PHONY: help setup up down status logs clean demo test test-unit bench k8s
 
 help:
 	@echo "make up      start PostgreSQL, Kafka and every service (idempotent)"
@@ -53,3 +53,7 @@ test-unit: setup
 
 bench: up
 	$(PY) load-tests/run.py
+
+# Regenerate deploy/k8s from contracts/asyncapi.yaml and services/ (a test checks they agree).
+k8s: setup
+	$(PY) deploy/gen_k8s.py

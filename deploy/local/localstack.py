@@ -264,33 +264,32 @@ class KafkaBroker:
     def config_path(self) -> Path:
         return self.data_dir.parent / f"{self.name}.properties"
 
+    def config(self) -> dict[str, str]:
+        """The broker's server.properties (docker-compose and k8s must agree: a test checks)."""
+        return {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{KAFKA_HOST}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{KAFKA_HOST}:{self.port},CONTROLLER://{KAFKA_HOST}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{KAFKA_HOST}:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "3",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # Topics are created from contracts/asyncapi.yaml, not on first use.
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "-1",
+        }
+
     def _write_config(self) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            "\n".join(
-                [
-                    "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@{KAFKA_HOST}:{self.controller_port}",
-                    f"listeners=PLAINTEXT://{KAFKA_HOST}:{self.port},CONTROLLER://{KAFKA_HOST}:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{KAFKA_HOST}:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    f"log.dirs={self.data_dir}",
-                    "num.partitions=3",
-                    "offsets.topic.replication.factor=1",
-                    "offsets.topic.num.partitions=10",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "group.initial.rebalance.delay.ms=0",
-                    # Topics are created from contracts/asyncapi.yaml, not on first use.
-                    "auto.create.topics.enable=false",
-                    "log.retention.hours=-1",
-                    "",
-                ]
-            )
-        )
+        self.config_path.write_text("".join(f"{k}={v}\n" for k, v in self.config().items()))
 
     def _java_cmd(self, main: str, *args: str) -> list[str]:
         log4j = ROOT / "deploy" / "local" / "kafka" / "log4j.properties"

@@ -70,14 +70,7 @@ def major(version: str) -> int:
 
 def local_broker_config(tmp_path: Path) -> dict[str, str]:
     """The server.properties the local stack writes for its broker."""
-    broker = localstack.KafkaBroker(name="agreement", data_dir=tmp_path / "data")
-    broker._write_config()  # the exact file `make up` starts Kafka with
-    return parse_properties(broker.config_path.read_text())
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
-    return {k.strip(): v.strip() for k, v in pairs}
+    return localstack.KafkaBroker(name="agreement", data_dir=tmp_path / "data").config()
 
 
 def services_with_folder(manifest: list[dict[str, Any]], services_dir: Path) -> list[dict[str, Any]]:
