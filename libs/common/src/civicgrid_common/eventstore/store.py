@@ -1,0 +1,413 @@
+"""The event store on PostgreSQL (asyncpg).
+
+- `append` validates every event against its schema, checks the expected version, chains the
+  hashes and writes the events and their outbox rows in ONE transaction (the caller's, when
+  given `conn=`). The unique (stream_id, version) constraint makes the database the last
+  word on concurrency: of two appenders that read the same version, one gets
+  ConcurrencyConflict.
+- `read_stream` returns a stream's events, upcast to the current shape.
+- `read_all` returns every event in commit-safe global order (see schema.py).
+- `verify_stream` recomputes the hash chain from the stored columns (see hashing.py).
+"""
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Callable, Mapping, NamedTuple, Sequence
+from uuid import UUID
+
+import asyncpg
+
+from civicgrid_common.contracts import Contracts
+from civicgrid_common.db import install_schema
+from civicgrid_common.events import NewEvent, StoredEvent
+from civicgrid_common.eventstore.hashing import canonical_content, chain_hash
+from civicgrid_common.eventstore.schema import EVENTS_DDL, SNAPSHOTS_DDL
+from civicgrid_common.eventstore.upcasting import Upcasters
+from civicgrid_common.outbox.records import record_for, write_outbox
+from civicgrid_common.outbox.schema import OUTBOX_DDL
+
+TopicFor = Callable[[str], str]
+
+
+class ConcurrencyConflict(Exception):
+    """The stream moved on since the caller read it: nothing was stored; reload and retry."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, the append expected version {expected}"
+        )
+
+
+class StreamTypeMismatch(ValueError):
+    def __init__(self, stream_id: str, stored: str, given: str) -> None:
+        super().__init__(f"stream {stream_id!r} is a {stored!r} stream, an append named it {given!r}")
+
+
+class GlobalPosition(NamedTuple):
+    """A place in the commit-safe global order: (writing transaction id, position)."""
+
+    tx: int
+    position: int
+
+
+START = GlobalPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class VerificationFailure:
+    version: int
+    event_id: UUID | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    stream_id: str
+    valid: bool
+    checked: int
+    failures: list[VerificationFailure] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stream_id: str
+    stream_type: str
+    version: int
+    revision: int
+    state: Mapping[str, Any]
+
+
+_EVENT_COLUMNS = (
+    "position, tx, id, stream_id, stream_type, version, schema_revision, type, data, metadata, "
+    "recorded_at, hash, prev_hash"
+)
+
+
+def _json(value: Any) -> Any:
+    # Pools made by db.create_pool decode JSON already; a bare connection returns text.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _normalised(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Data as it will come back from jsonb, so the hash covers exactly what is stored."""
+    return json.loads(json.dumps(dict(data), ensure_ascii=False, allow_nan=False))
+
+
+class EventStore:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        contracts: Contracts,
+        *,
+        source: str,
+        schema_base_url: str,
+        topic_for: TopicFor | None = None,
+        snapshot_every: int | None = None,
+        upcasters: Upcasters | None = None,
+    ) -> None:
+        self.pool = pool
+        self.contracts = contracts
+        self.source = source
+        self.schema_base_url = schema_base_url
+        # Injectable so tests (and tools) can route event types to their own topics.
+        self.topic_for: TopicFor = topic_for or contracts.topic_for
+        self.snapshot_every = snapshot_every
+        self.upcasters = upcasters or Upcasters()
+
+    async def install(self) -> None:
+        await install_schema(self.pool, [EVENTS_DDL, SNAPSHOTS_DDL, OUTBOX_DDL])
+
+    @asynccontextmanager
+    async def _transaction(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+        """The caller's transaction (as a savepoint, so a conflict leaves it usable) or a new one."""
+        if conn is not None:
+            async with conn.transaction():
+                yield conn
+            return
+        async with self.pool.acquire() as own:
+            async with own.transaction():
+                yield own
+
+    # ------------------------------------------------------------------ append
+
+    async def append(
+        self,
+        stream_id: str,
+        stream_type: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        if expected_version < 0:
+            raise ValueError("expected_version is 0 for a new stream, else the version last read")
+        if not events:
+            return []
+        # Everything that can be refused is refused before a row is written.
+        for event in events:
+            self.contracts.validate(event.type, dict(event.data))
+        topics = [self.topic_for(event.type) for event in events]
+
+        async with self._transaction(conn) as tx:
+            head = await tx.fetchrow(
+                "SELECT version, hash, stream_type FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+                stream_id,
+            )
+            actual = head["version"] if head else 0
+            if actual != expected_version:
+                raise ConcurrencyConflict(stream_id, expected_version, actual)
+            if head and head["stream_type"] != stream_type:
+                raise StreamTypeMismatch(stream_id, head["stream_type"], stream_type)
+            stored = self._chain(stream_id, stream_type, expected_version, head["hash"] if head else None, events)
+            try:
+                # A savepoint, so that after losing a race we can still read who won.
+                async with tx.transaction():
+                    stored = await self._insert(tx, stored)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "events_stream_version":
+                    raise
+                won = await tx.fetchval("SELECT max(version) FROM events WHERE stream_id = $1", stream_id)
+                raise ConcurrencyConflict(stream_id, expected_version, won or 0) from None
+            records = [
+                record_for(e, topic=t, source=self.source, schema_base_url=self.schema_base_url)
+                for e, t in zip(stored, topics)
+            ]
+            await write_outbox(tx, stored, records)
+        return stored
+
+    def _chain(
+        self,
+        stream_id: str,
+        stream_type: str,
+        after_version: int,
+        prev_hash: str | None,
+        events: Sequence[NewEvent],
+    ) -> list[StoredEvent]:
+        recorded_at = datetime.now(timezone.utc)
+        chained: list[StoredEvent] = []
+        for offset, event in enumerate(events, start=1):
+            version = after_version + offset
+            data, metadata = _normalised(event.data), _normalised(event.metadata)
+            content = canonical_content(
+                id=event.id,
+                stream_id=stream_id,
+                stream_type=stream_type,
+                version=version,
+                schema_revision=self.upcasters.current_revision(event.type),
+                type=event.type,
+                data=data,
+                metadata=metadata,
+                recorded_at=recorded_at,
+            )
+            digest = chain_hash(content, prev_hash)
+            chained.append(
+                StoredEvent(
+                    id=event.id,
+                    stream_id=stream_id,
+                    stream_type=stream_type,
+                    version=version,
+                    position=0,  # assigned by the database on insert
+                    type=event.type,
+                    data=data,
+                    metadata=metadata,
+                    recorded_at=recorded_at,
+                    hash=digest,
+                    prev_hash=prev_hash,
+                )
+            )
+            prev_hash = digest
+        return chained
+
+    async def _insert(self, conn: asyncpg.Connection, events: list[StoredEvent]) -> list[StoredEvent]:
+        positions = await conn.fetch(
+            """
+            INSERT INTO events (id, stream_id, stream_type, version, schema_revision, type, data,
+                                metadata, recorded_at, hash, prev_hash)
+            SELECT id, stream_id, stream_type, version, schema_revision, type, data::jsonb,
+                   metadata::jsonb, recorded_at, hash, prev_hash
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::int[], $6::text[],
+                        $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])
+                 AS e(id, stream_id, stream_type, version, schema_revision, type, data, metadata,
+                      recorded_at, hash, prev_hash)
+            ORDER BY version
+            RETURNING position
+            """,
+            [e.id for e in events],
+            [e.stream_id for e in events],
+            [e.stream_type for e in events],
+            [e.version for e in events],
+            [self.upcasters.current_revision(e.type) for e in events],
+            [e.type for e in events],
+            [json.dumps(e.data, ensure_ascii=False) for e in events],
+            [json.dumps(e.metadata, ensure_ascii=False) for e in events],
+            [e.recorded_at for e in events],
+            [e.hash for e in events],
+            [e.prev_hash for e in events],
+        )
+        # RETURNING follows the insertion order, which ORDER BY version fixed
+        return [replace(e, position=row["position"]) for e, row in zip(events, positions)]
+
+    # ------------------------------------------------------------------ read
+
+    def _from_row(self, row: asyncpg.Record) -> StoredEvent:
+        upcast = self.upcasters.upcast(row["type"], row["schema_revision"], _json(row["data"]))
+        return StoredEvent(
+            id=row["id"],
+            stream_id=row["stream_id"],
+            stream_type=row["stream_type"],
+            version=row["version"],
+            position=row["position"],
+            type=row["type"],
+            data=upcast.data,
+            metadata=_json(row["metadata"]),
+            recorded_at=row["recorded_at"],
+            hash=row["hash"],
+            prev_hash=row["prev_hash"],
+        )
+
+    async def read_stream(
+        self,
+        stream_id: str,
+        from_version: int = 1,
+        to_version: int | None = None,
+        *,
+        conn: asyncpg.Connection | None = None,
+    ) -> list[StoredEvent]:
+        """Events of one stream from `from_version` to `to_version` (inclusive), in order."""
+        query = (
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 "
+            "AND ($3::int IS NULL OR version <= $3) ORDER BY version"
+        )
+        if conn is not None:
+            rows = await conn.fetch(query, stream_id, from_version, to_version)
+        else:
+            async with self.pool.acquire() as own:
+                rows = await own.fetch(query, stream_id, from_version, to_version)
+        return [self._from_row(r) for r in rows]
+
+    async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None) -> int:
+        """The stream's current version (0 if it has no events)."""
+        query = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
+        if conn is not None:
+            return await conn.fetchval(query, stream_id)
+        return await self.pool.fetchval(query, stream_id)
+
+    async def position_of(self, position: int) -> GlobalPosition:
+        """The commit-order place of the event at a plain `position` (StoredEvent.position)."""
+        if position == 0:
+            return START
+        tx = await self.pool.fetchval("SELECT tx FROM events WHERE position = $1", position)
+        if tx is None:
+            raise LookupError(f"no event at position {position}")
+        return GlobalPosition(int(tx), position)
+
+    async def read_all(self, after: int | GlobalPosition = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Every event after `after`, in commit-safe order (transaction id, then position).
+
+        `after` is 0 for the beginning, or the `position` of the last event a reader has
+        handled (or its GlobalPosition). Only events of transactions older than every still
+        running one are returned, so an event can never turn up later *before* one already
+        returned: a long-running writer delays readers, it is never skipped.
+        """
+        start = after if isinstance(after, GlobalPosition) else await self.position_of(after)
+        rows = await self.pool.fetch(
+            f"""
+            SELECT {_EVENT_COLUMNS} FROM events
+            WHERE (tx, position) > ($1::xid8, $2::bigint)
+              AND tx < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY tx, position
+            LIMIT $3
+            """,
+            str(start.tx),
+            start.position,
+            limit,
+        )
+        return [self._from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ verify
+
+    async def verify_stream(self, stream_id: str) -> Verification:
+        """Recompute every hash of the stream from its stored columns and check the links."""
+        rows = await self.pool.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
+        )
+        failures: list[VerificationFailure] = []
+        prev_hash: str | None = None
+        for expected_version, row in enumerate(rows, start=1):
+            failures += _check_row(row, expected_version, prev_hash)
+            prev_hash = row["hash"]
+        return Verification(stream_id=stream_id, valid=not failures, checked=len(rows), failures=failures)
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        row = await self.pool.fetchrow(
+            "SELECT stream_id, stream_type, version, revision, state FROM snapshots WHERE stream_id = $1",
+            stream_id,
+        )
+        if row is None:
+            return None
+        return Snapshot(row["stream_id"], row["stream_type"], row["version"], row["revision"], _json(row["state"]))
+
+    async def save_snapshot(self, snapshot: Snapshot, *, conn: asyncpg.Connection | None = None) -> None:
+        """Keep the newest snapshot of a stream (an older one never replaces a newer)."""
+        query = """
+            INSERT INTO snapshots (stream_id, stream_type, version, revision, state)
+            VALUES ($1, $2, $3, $4, $5::text::jsonb)
+            ON CONFLICT (stream_id) DO UPDATE
+               SET version = EXCLUDED.version, revision = EXCLUDED.revision,
+                   state = EXCLUDED.state, stream_type = EXCLUDED.stream_type, taken_at = now()
+             WHERE snapshots.version <= EXCLUDED.version
+        """
+        args = (
+            snapshot.stream_id,
+            snapshot.stream_type,
+            snapshot.version,
+            snapshot.revision,
+            json.dumps(dict(snapshot.state), ensure_ascii=False),
+        )
+        if conn is not None:
+            await conn.execute(query, *args)
+        else:
+            await self.pool.execute(query, *args)
+
+
+def _check_row(row: asyncpg.Record, expected_version: int, prev_hash: str | None) -> list[VerificationFailure]:
+    version, event_id = row["version"], row["id"]
+    failures = []
+    if version != expected_version:
+        failures.append(VerificationFailure(version, event_id, f"version gap: expected {expected_version}"))
+    if row["prev_hash"] != prev_hash:
+        failures.append(
+            VerificationFailure(
+                version, event_id, f"broken link: prev_hash {row['prev_hash']} != previous event's hash {prev_hash}"
+            )
+        )
+    try:
+        content = canonical_content(
+            id=event_id,
+            stream_id=row["stream_id"],
+            stream_type=row["stream_type"],
+            version=version,
+            schema_revision=row["schema_revision"],
+            type=row["type"],
+            data=_json(row["data"]),
+            metadata=_json(row["metadata"]),
+            recorded_at=row["recorded_at"],
+        )
+    except ValueError as exc:
+        return failures + [VerificationFailure(version, event_id, f"content cannot be canonicalised: {exc}")]
+    recomputed = chain_hash(content, row["prev_hash"])
+    if recomputed != row["hash"]:
+        failures.append(
+            VerificationFailure(
+                version, event_id, f"content hash mismatch: stored {row['hash']}, recomputed {recomputed}"
+            )
+        )
+    return failures
