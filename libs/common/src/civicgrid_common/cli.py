@@ -67,7 +67,7 @@ def _add_token_command(commands: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicgrid", description="civicgrid platform tools")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, title="commands")
     _add_token_command(commands)
     return parser
 

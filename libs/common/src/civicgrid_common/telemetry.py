@@ -41,7 +41,7 @@ def setup_telemetry(settings: PlatformSettings, app: Any = None) -> TracerProvid
     global _provider
     with _setup_lock:
         if _provider is None:
-            _provider = _make_provider(settings)
+            _provider = make_tracer_provider(settings)
             trace.set_tracer_provider(_provider)
             instrumentor = AsyncPGInstrumentor()
             if not instrumentor.is_instrumented_by_opentelemetry:
@@ -52,7 +52,7 @@ def setup_telemetry(settings: PlatformSettings, app: Any = None) -> TracerProvid
     return _provider
 
 
-def _make_provider(settings: PlatformSettings) -> TracerProvider:
+def make_tracer_provider(settings: PlatformSettings) -> TracerProvider:
     resource = Resource.create({
         "service.name": settings.service_name,
         "deployment.environment": settings.environment,

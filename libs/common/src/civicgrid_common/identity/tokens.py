@@ -55,7 +55,7 @@ def mint_token(
     if not role_list:
         raise InvalidPrincipal("a token needs at least one role")
     if ttl <= 0:
-        raise InvalidPrincipal("ttl must be a positive number of seconds")
+        raise InvalidPrincipal("ttl must be positive (seconds)")
     parsed = [r if isinstance(r, Role) else Role.parse(r) for r in role_list]
     for code in code_list:
         validate_jurisdiction(code)

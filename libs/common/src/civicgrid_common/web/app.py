@@ -11,10 +11,11 @@ token verification (app.state.token_verifier, used by identity's `require`), /he
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any, AsyncIterator, Callable, Mapping
 
 from fastapi import FastAPI
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from civicgrid_common.db import install_schema
 from civicgrid_common.identity.tokens import TokenVerifier
@@ -27,6 +28,15 @@ from civicgrid_common.web.problems import PROBLEM_RESPONSES, install_problem_han
 
 Lifespan = Callable[[FastAPI], Any]  # an async context manager factory, as FastAPI takes
 _UNTRACED = ("/healthz", "/readyz", "/metrics")
+
+
+@lru_cache(maxsize=1)
+def _request_metrics() -> Callable[..., None]:
+    """Request count and latency histograms, registered once per process: a second
+    registration on the default registry would be refused and that app left unmeasured."""
+    instrumentation = metrics.default()
+    assert instrumentation is not None, "HTTP request metrics were registered outside create_app"
+    return instrumentation
 
 
 def create_app(
@@ -70,6 +80,7 @@ def create_app(
         app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # prometheus_client's default registry, so gauges other modules define show up too.
-    Instrumentator(excluded_handlers=list(_UNTRACED)).instrument(app).expose(app, include_in_schema=False)
+    instrumentator = Instrumentator(excluded_handlers=list(_UNTRACED)).add(_request_metrics())
+    instrumentator.instrument(app).expose(app, include_in_schema=False)
     instrument_app(app, excluded_urls=",".join(_UNTRACED))
     return app

@@ -1,0 +1,73 @@
+"""setup_telemetry end to end, in a child process (it sets process-wide tracing and logging)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from civicgrid_common.settings import PlatformSettings
+from civicgrid_common.telemetry import make_tracer_provider
+
+RESIDENT_ID = "11010519491231002X"
+
+CHILD = textwrap.dedent(f"""
+    import asyncio, json
+    import httpx
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from civicgrid_common.settings import PlatformSettings
+    from civicgrid_common.telemetry import setup_telemetry
+    from civicgrid_common.web.app import create_app
+
+    settings = PlatformSettings(service_name="intake")
+    app = create_app(settings, title="intake", version="0", idempotency=False)
+
+    @app.get("/boom")
+    async def boom():
+        raise LookupError("no household for {RESIDENT_ID}")
+
+    first = setup_telemetry(settings, app)
+    assert setup_telemetry(settings) is first  # idempotent
+
+    async def main():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            return (await client.get("/boom")).json()
+
+    problem = asyncio.run(main())
+    print(json.dumps({{
+        "problem": problem,
+        "service_name": trace.get_tracer_provider().resource.attributes["service.name"],
+        "asyncpg_instrumented": AsyncPGInstrumentor().is_instrumented_by_opentelemetry,
+    }}))
+""")
+
+
+def test_a_500_logs_json_with_the_trace_id_the_client_was_given_and_no_personal_data() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["service_name"] == "intake"
+    assert report["asyncpg_instrumented"] is True
+    trace_id = report["problem"]["trace_id"]
+    assert len(trace_id) == 32 and int(trace_id, 16) != 0
+    assert RESIDENT_ID not in done.stderr
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    errors = [line for line in logged if line["logger"] == "civicgrid.web" and line["level"] == "ERROR"]
+    assert len(errors) == 1
+    assert errors[0]["trace_id"] == trace_id and errors[0]["service"] == "intake"
+    assert "LookupError: no household for [resident-id]" in errors[0]["exc_info"]
+
+
+def test_spans_go_to_the_otlp_collector_only_when_one_is_configured() -> None:
+    quiet = make_tracer_provider(PlatformSettings(service_name="grid"))
+    exporting = make_tracer_provider(PlatformSettings(service_name="grid", otlp_endpoint="http://collector:4318/"))
+    try:
+        assert quiet.resource.attributes["service.name"] == "grid"
+        assert quiet._active_span_processor._span_processors == ()  # noqa: SLF001 - nothing else to observe
+        (processor,) = exporting._active_span_processor._span_processors  # noqa: SLF001
+        assert processor._batch_processor._exporter._endpoint == "http://collector:4318/v1/traces"  # noqa: SLF001
+    finally:
+        quiet.shutdown()
+        exporting.shutdown()

@@ -1,0 +1,96 @@
+"""/healthz, /readyz with registered checks, and /metrics from prometheus_client's registry."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import Gauge
+
+from civicgrid_common.settings import PlatformSettings
+from civicgrid_common.web import health
+from civicgrid_common.web.app import create_app
+
+
+async def ok(_: FastAPI) -> None:
+    return None
+
+
+async def broken(_: FastAPI) -> None:
+    raise ConnectionRefusedError("connect to 127.0.0.1:1 refused")
+
+
+async def hangs(_: FastAPI) -> None:
+    await asyncio.Event().wait()
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+
+
+async def test_healthz_answers_while_dependencies_are_down() -> None:
+    app = create_app(PlatformSettings(), title="h", version="0", idempotency=False,
+                     ready_checks={"postgres": broken})
+    async with client_for(app) as client:
+        r = await client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+async def test_readyz_is_200_when_every_check_passes() -> None:
+    app = create_app(PlatformSettings(), title="h", version="0", idempotency=False,
+                     ready_checks={"postgres": ok, "kafka": ok})
+    async with client_for(app) as client:
+        r = await client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "checks": {"postgres": "ok", "kafka": "ok"}}
+
+
+async def test_readyz_is_503_problem_naming_the_failed_checks(monkeypatch) -> None:
+    monkeypatch.setattr(health, "CHECK_TIMEOUT_SECONDS", 0.2)  # the hanging check's bound
+    app = create_app(PlatformSettings(), title="h", version="0", idempotency=False,
+                     ready_checks={"postgres": broken, "kafka": hangs, "cache": ok})
+    async with client_for(app) as client:
+        r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert set(body["failed"]) == {"postgres", "kafka"}
+    assert "ConnectionRefusedError" in body["failed"]["postgres"]
+    assert "no answer within" in body["failed"]["kafka"]
+
+
+async def test_every_app_in_a_process_is_measured() -> None:
+    # Tests (and a gateway mounting sub-apps) build several apps on one default registry.
+    for path in ("/first", "/second"):
+        app = create_app(PlatformSettings(), title="m", version="0", idempotency=False)
+        app.add_api_route(path, lambda: {})
+        async with client_for(app) as client:
+            await client.get(path)
+            text = (await client.get("/metrics")).text
+        assert f'http_requests_total{{handler="{path}",method="GET",status="2xx"}}' in text
+
+
+async def test_metrics_expose_request_latency_and_gauges_defined_elsewhere() -> None:
+    # A gauge another module defines on prometheus_client's default registry.
+    name = f"civicgrid_test_outbox_lag_{uuid.uuid4().hex[:8]}"
+    Gauge(name, "events in the outbox not yet on Kafka").set(7)
+    app = create_app(PlatformSettings(), title="m", version="0", idempotency=False)
+
+    @app.get("/ping")
+    async def ping() -> dict:
+        return {}
+
+    async with client_for(app) as client:
+        assert (await client.get("/ping")).status_code == 200
+        text = (await client.get("/metrics")).text
+    assert f"{name} 7.0" in text
+    assert 'http_request_duration_seconds_bucket{handler="/ping"' in text
+    assert 'http_requests_total{handler="/ping",method="GET",status="2xx"}' in text
+
+
+async def test_operations_endpoints_stay_out_of_the_api_document() -> None:
+    app = create_app(PlatformSettings(), title="m", version="0", idempotency=False)
+    async with client_for(app) as client:
+        doc = (await client.get("/openapi.json")).json()
+    assert "/metrics" not in doc["paths"]
