@@ -324,7 +324,7 @@ class EventStore:
             ORDER BY tx, position
             LIMIT $3
             """,
-            str(start.tx),
+            start.tx,
             start.position,
             limit,
         )

@@ -154,12 +154,12 @@ class OutboxRelay:
             """
             SELECT position, tx, topic, key, value, headers::text AS headers
             FROM outbox
-            WHERE (tx, position) > ($1::text::xid8, $2::bigint)
+            WHERE (tx, position) > ($1::xid8, $2::bigint)
               AND tx < pg_snapshot_xmin(pg_current_snapshot())
             ORDER BY tx, position
             LIMIT $3
             """,
-            str(tx),
+            tx,
             position,
             self.batch_size,
         )
@@ -183,11 +183,11 @@ class OutboxRelay:
         tx, position = self.checkpoint
         await conn.execute(
             """
-            INSERT INTO outbox_checkpoint (relay, tx, position) VALUES ($1, $2::text::xid8, $3)
+            INSERT INTO outbox_checkpoint (relay, tx, position) VALUES ($1, $2::xid8, $3)
             ON CONFLICT (relay) DO UPDATE SET tx = EXCLUDED.tx, position = EXCLUDED.position, updated_at = now()
             """,
             self.name,
-            str(tx),
+            tx,
             position,
         )
 
@@ -196,9 +196,9 @@ class OutboxRelay:
         row = await conn.fetchrow(
             """
             SELECT count(*) AS waiting, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
-            FROM outbox WHERE (tx, position) > ($1::text::xid8, $2::bigint)
+            FROM outbox WHERE (tx, position) > ($1::xid8, $2::bigint)
             """,
-            str(tx),
+            tx,
             position,
         )
         OUTBOX_LAG.labels(self.name).set(row["waiting"])
@@ -211,9 +211,9 @@ class OutboxRelay:
         deleted = await conn.execute(
             """
             DELETE FROM outbox
-            WHERE (tx, position) <= ($1::text::xid8, $2::bigint) AND created_at < now() - $3::interval
+            WHERE (tx, position) <= ($1::xid8, $2::bigint) AND created_at < now() - $3::interval
             """,
-            str(tx),
+            tx,
             position,
             self.retention,
         )
