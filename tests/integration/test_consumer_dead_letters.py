@@ -119,6 +119,9 @@ async def test_an_event_redelivered_to_another_member_is_not_applied_again(setti
         task = asyncio.create_task(consumer.run())
         try:
             await eventually(lambda: _counts_are(pool, {0: 1, 1: 1, 2: 1}), timeout=30, what="three effects")
+            if life == 1:
+                await eventually(lambda: _duplicates_are(group, topic, 3), timeout=30,
+                                 what="the three redeliveries to be recognised")
         finally:
             await consumer.stop()
             await task
@@ -143,6 +146,14 @@ async def _reset_group_offsets(settings, topic: str, group: str) -> None:
 
 async def _counts_are(pool, expected) -> bool:
     return await effect_counts(pool) == expected
+
+
+async def _duplicates_are(group: str, topic: str, expected: int) -> bool:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("civicgrid_consumer_events_total",
+                                      {"group": group, "topic": topic, "outcome": "duplicate"})
+    return (value or 0) == expected
 
 
 async def _truthy(items) -> bool:
