@@ -103,6 +103,15 @@ async def test_same_key_with_another_body_is_422(service, pool, signing_key) -> 
     assert await complaints(pool) == 1
 
 
+async def test_same_key_with_another_query_string_is_422(service, pool, signing_key) -> None:
+    _, client = service
+    headers = {**auth(signing_key, "clerk-a"), "Idempotency-Key": "k-2"}
+    assert (await client.post("/complaints", json={"text": "x"}, headers=headers)).status_code == 201
+    r = await client.post("/complaints", params={"urgent": "1"}, json={"text": "x"}, headers=headers)
+    assert r.status_code == 422
+    assert await complaints(pool) == 1
+
+
 async def test_keys_belong_to_their_principal(service, pool, signing_key) -> None:
     _, client = service
     for clerk in ("clerk-a", "clerk-b"):

@@ -79,9 +79,11 @@ def log_stream() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     logger = logging.getLogger("civicgrid.tests.telemetry")
     parent = logging.getLogger("civicgrid.tests")
     parent.addHandler(handler)  # on the parent: child records propagate through its handler
+    level = parent.level
     parent.setLevel(logging.DEBUG)
     yield logger, stream
     parent.removeHandler(handler)
+    parent.setLevel(level)
 
 
 def lines(stream: io.StringIO) -> list[dict]:

@@ -5,6 +5,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
@@ -94,3 +95,8 @@ async def test_operations_endpoints_stay_out_of_the_api_document() -> None:
     async with client_for(app) as client:
         doc = (await client.get("/openapi.json")).json()
     assert "/metrics" not in doc["paths"]
+
+
+def test_idempotency_without_a_lifespan_to_open_the_pool_is_refused_at_build_time() -> None:
+    with pytest.raises(ValueError, match="idempotency needs a lifespan"):
+        create_app(PlatformSettings(), title="m", version="0")

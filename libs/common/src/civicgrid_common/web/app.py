@@ -54,6 +54,9 @@ def create_app(
 
     `lifespan` is the service's own (open the pool, start consumers); with `idempotency`
     it must set app.state.pool. `idempotency=False` for a service without a database."""
+    if idempotency and lifespan is None:
+        raise ValueError("idempotency needs a lifespan that sets app.state.pool; "
+                         "pass idempotency=False for a service without a database")
 
     @asynccontextmanager
     async def platform_lifespan(app: FastAPI) -> AsyncIterator[Any]:

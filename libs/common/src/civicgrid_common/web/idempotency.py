@@ -3,7 +3,7 @@
 The first request with a key claims a row (subject, key) in the service's own database, runs,
 and stores its status, headers and body before the response is sent. Then:
 - a repeat with the same body gets the stored response again, marked `Idempotent-Replayed: true`;
-- the same key with another body (or on another endpoint) is a client error: 422;
+- the same key with another body, query or endpoint is a client error: 422;
 - a repeat while the first is still running: 409, try again shortly.
 
 A 5xx (or a crash in the app) removes the claim, so the client may retry. A claim left behind
@@ -88,8 +88,12 @@ def parse_key(raw: str) -> str:
     return value
 
 
-def request_fingerprint(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
+def request_fingerprint(query_string: bytes, body: bytes) -> str:
+    """What makes two requests "the same" besides method and path (stored apart)."""
+    digest = hashlib.sha256(query_string)
+    digest.update(b"\n")
+    digest.update(body)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -145,7 +149,7 @@ class IdempotencyMiddleware:
 
     async def _handle(self, pool: asyncpg.Pool, scope: Scope, receive: Receive, send: Send,
                       subject: str, key: str, body: bytes) -> None:
-        fingerprint = request_fingerprint(body)
+        fingerprint = request_fingerprint(scope.get("query_string", b""), body)
         claim_id = uuid.uuid4()
         # Bounded: a claim can vanish between our INSERT and SELECT (its request failed).
         for _ in range(3):
