@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -71,3 +72,52 @@ def test_spans_go_to_the_otlp_collector_only_when_one_is_configured() -> None:
     finally:
         quiet.shutdown()
         exporting.shutdown()
+
+
+SERVED = textwrap.dedent("""
+    import asyncio, logging, sys
+    import httpx
+    from civicgrid_common.settings import PlatformSettings
+    from civicgrid_common.telemetry import setup_telemetry
+    from civicgrid_common.web.app import create_app, uvicorn_config
+    import uvicorn
+
+    settings = PlatformSettings(service_name="intake", http_port=int(sys.argv[1]))
+    app = create_app(settings, title="intake", version="0", idempotency=False)
+
+    @app.get("/applicants")
+    async def find(phone: str):
+        logging.getLogger("civicgrid.intake").info("looking up %s", phone)
+        return {"found": 0}
+
+    setup_telemetry(settings, app)
+    server = uvicorn.Server(uvicorn_config(app, settings))
+
+    async def main():
+        task = asyncio.create_task(server.serve())
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"http://127.0.0.1:{settings.http_port}/applicants", params={"phone": "13812345678"})
+            assert r.status_code == 200, r.text
+        server.should_exit = True
+        await task
+
+    asyncio.run(main())
+""")
+
+
+def test_a_served_service_logs_access_lines_as_redacted_json() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([sys.executable, "-c", SERVED, str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "13812345678" not in done.stderr
+    logged = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]  # every line is JSON
+    access = [line for line in logged if line["logger"] == "uvicorn.access"]
+    assert len(access) == 1 and "/applicants?phone=[mobile]" in access[0]["message"]
+    (lookup,) = [line for line in logged if line["logger"] == "civicgrid.intake"]
+    assert lookup["message"] == "looking up [mobile]" and lookup["trace_id"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 # The lengths of a district, street, community and grid code.
 JURISDICTION_LENGTHS: tuple[int, ...] = (6, 9, 12, 15)
@@ -110,7 +110,3 @@ def _string_list(claims: Mapping[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise InvalidPrincipal(f"'{key}' must be a list of strings")
     return value
-
-
-def parse_roles(values: Iterable[str]) -> frozenset[Role]:
-    return frozenset(Role.parse(v) for v in values)

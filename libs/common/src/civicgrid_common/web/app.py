@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, AsyncIterator, Callable, Mapping
 
+import uvicorn
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
 from civicgrid_common.db import install_schema
 from civicgrid_common.identity.tokens import TokenVerifier
 from civicgrid_common.settings import PlatformSettings
-from civicgrid_common.telemetry import instrument_app
+from civicgrid_common.telemetry import instrument_app, setup_telemetry
 from civicgrid_common.web.health import ReadyCheck, health_router
 from civicgrid_common.web.idempotency import IDEMPOTENCY_SCHEMA, IdempotencyMiddleware
 from civicgrid_common.web.limits import BodySizeLimitMiddleware
@@ -87,3 +88,16 @@ def create_app(
     instrumentator.instrument(app).expose(app, include_in_schema=False)
     instrument_app(app, excluded_urls=",".join(_UNTRACED))
     return app
+
+
+def uvicorn_config(app: FastAPI, settings: PlatformSettings) -> uvicorn.Config:
+    """uvicorn for a service. log_config=None: uvicorn must not install its own handlers,
+    which would write access lines (paths, queries) around the redacting JSON handler."""
+    return uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
+                          proxy_headers=True, server_header=False)
+
+
+def serve(app: FastAPI, settings: PlatformSettings) -> None:
+    """A service's entry point: telemetry and JSON logs, then serve until SIGTERM."""
+    setup_telemetry(settings, app)
+    uvicorn.Server(uvicorn_config(app, settings)).run()
