@@ -247,11 +247,22 @@ async def test_guarantee_schema_violation_stores_nothing_and_names_the_fields(st
     assert await count(pool, "events") == 0
 
 
+async def read_all_settled(store: EventStore, after: int, count: int) -> list:
+    """read_all once `count` events are offered. The server is shared: a transaction open in
+    any database holds every reader back for a moment (by design), so wait, boundedly."""
+    for _ in range(200):
+        events = await store.read_all(after)
+        if len(events) >= count:
+            return events
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"read_all never offered {count} events (got {len(events)})")
+
+
 async def test_read_all_is_in_commit_order_and_waits_for_open_transactions(store: EventStore, pool: asyncpg.Pool):
     """Guarantee 3 (store side): A takes the lower position, B commits first; read_all never
     returns B's event in a way that would let A's be skipped afterwards."""
     await store.append("S-0", "ledger", 0, [opened("before")])
-    [before] = await store.read_all(0)
+    [before] = await read_all_settled(store, 0, 1)
     async with pool.acquire() as a:
         tx_a = a.transaction()
         await tx_a.start()
@@ -261,7 +272,7 @@ async def test_read_all_is_in_commit_order_and_waits_for_open_transactions(store
         # A is still running: B, committed with a later transaction id, is not offered yet
         assert await store.read_all(before.position) == []
         await tx_a.commit()
-    after = await store.read_all(before.position)
+    after = await read_all_settled(store, before.position, 2)
     assert [e.id for e in after] == [event_a.id, event_b.id]
     assert [e.id for e in await store.read_all(0)] == [before.id, event_a.id, event_b.id]
     # a reader that stopped at A goes on with B
@@ -276,5 +287,5 @@ async def test_a_rolled_back_append_leaves_no_trace_and_blocks_nothing(store: Ev
         await store.append("S-A", "ledger", 0, [opened("A")], conn=a)
         [event_b] = await store.append("S-B", "ledger", 0, [opened("B")])
         await tx_a.rollback()
-    assert [e.id for e in await store.read_all(0)] == [event_b.id]
+    assert [e.id for e in await read_all_settled(store, 0, 1)] == [event_b.id]
     assert await count(pool, "outbox") == 1
