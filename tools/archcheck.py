@@ -10,7 +10,8 @@ import no I/O). Services come and go, so their contracts are generated from the
 - a service's `domain` imports no adapter, no entry point, no framework or I/O library,
   not even indirectly (through civicgrid_common, say);
 - civicgrid_common imports no service;
-- civicgrid_common.aggregate, when it exists, is pure like events.
+- civicgrid_common.aggregate, eventstore.hashing and eventstore.upcasting, when they exist,
+  are pure like events.
 
 A service's package is `services/<name>/<name>/` (or `services/<name>/src/<name>/`).
 
@@ -61,6 +62,19 @@ def find_services(project_root: Path) -> list[Service]:
     return services
 
 
+# civicgrid_common modules that must stay free of I/O, checked when present.
+PURE_WHEN_PRESENT = (
+    "civicgrid_common.aggregate",
+    "civicgrid_common.eventstore.hashing",
+    "civicgrid_common.eventstore.upcasting",
+)
+
+
+def _module_exists(common_src: Path, module: str) -> bool:
+    rel = Path(*module.split(".")[1:])
+    return (common_src / rel).with_suffix(".py").is_file() or (common_src / rel / "__init__.py").is_file()
+
+
 def _lines(*items: str) -> str:
     return "\n" + "\n".join(items)
 
@@ -75,9 +89,11 @@ def build_config(project_root: Path, base_config: Path = BASE_CONFIG) -> str:
     root["root_packages"] = _lines(*dict.fromkeys(root["root_packages"].split() + names))
 
     common_src = project_root / "libs" / "common" / "src" / "civicgrid_common"
-    if (common_src / "aggregate.py").is_file() or (common_src / "aggregate").is_dir():
+    # Pure platform modules join the contract once they exist (throwaway test projects lack them).
+    present = [m for m in PURE_WHEN_PRESENT if _module_exists(common_src, m)]
+    if present:
         pure = cfg["importlinter:contract:common-pure-modules"]
-        pure["source_modules"] = _lines(*pure["source_modules"].split(), "civicgrid_common.aggregate")
+        pure["source_modules"] = _lines(*pure["source_modules"].split(), *present)
 
     if names:
         cfg["importlinter:contract:common-imports-no-service"] = {
