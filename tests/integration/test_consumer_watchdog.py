@@ -45,3 +45,30 @@ async def test_a_consumer_that_silently_stops_fetching_is_recreated_and_catches_
 
 async def _count_is(pool, n: int) -> bool:
     return sum((await effect_counts(pool)).values()) >= n
+
+
+async def test_the_watchdog_reads_who_holds_which_partitions_from_the_broker(settings, pool, new_topic):
+    """The 'partitions nobody holds' check parses the broker's DescribeGroups answer."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from civicgrid_common.consumer.watchdog import partitions_held
+
+    topic = await new_topic("consumer-held", partitions=3)
+    group = unique("held")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    consumer = EventConsumer(settings, pool, topics=[topic], group_id=group, handler=record_effect,
+                             dead_letter_topic=topic)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await consumer.wait_until_assigned(30)
+        assert await partitions_held(admin, group, [topic]) == 3
+        assert await partitions_held(admin, group, ["some.other.topic"]) == 0
+    finally:
+        await consumer.stop()
+        await task
+    try:
+        # After a clean stop the member has left: nobody holds anything.
+        assert await partitions_held(admin, group, [topic]) == 0
+    finally:
+        await admin.close()

@@ -89,11 +89,13 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._running = False
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._assigned = asyncio.Event()
         self._batch_lock = asyncio.Lock()
         self._pending_offsets: dict[TopicPartition, int] = {}
+        self._last_done: dict[TopicPartition, int] = {}  # next offset after the last finished record
         self._recover_reason: str | None = None
         self._detector = StallDetector(stall_after, time.monotonic())
 
@@ -101,30 +103,33 @@ class EventConsumer:
 
     async def run(self) -> None:
         """Consume until stop() is called."""
-        self._stopping.clear()
         self._stopped.clear()
-        await install_schema(self.pool, [INBOX_DDL])
-        self._producer = make_producer(self.settings, client_id=f"{self.settings.client_id}-dlq")
-        await self._producer.start()
+        self._running = True
         watchdog: asyncio.Task[None] | None = None
         try:
+            await install_schema(self.pool, [INBOX_DDL])
+            self._producer = make_producer(self.settings, client_id=f"{self.settings.client_id}-dlq")
+            await self._producer.start()
             self._consumer = await self._start_consumer()
             watchdog = asyncio.create_task(self._watch(), name=f"watchdog-{self.group_id}")
             while not self._stopping.is_set():
                 if self._recover_reason is not None:
                     await self._recover(self._recover_reason)
                 await self._poll_once()
+        except _Stopping:
+            pass  # stop() while waiting for the broker to (re)start a consumer
         finally:
             if watchdog is not None:
                 watchdog.cancel()
                 await asyncio.gather(watchdog, return_exceptions=True)
             await self._close_clients()
+            self._running = False
             self._stopped.set()
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Ask run() to finish after the record in hand, and wait until it has."""
         self._stopping.set()
-        if self._producer is not None or self._consumer is not None:
+        if self._running:
             await asyncio.wait_for(self._stopped.wait(), timeout)
 
     async def wait_until_assigned(self, timeout: float) -> None:
@@ -201,8 +206,17 @@ class EventConsumer:
             try:
                 await self._process_batch(consumer, batch)
             except _Stopping:
-                return
+                pass  # stop() during a backoff: commit what is done, leave the rest for later
             await self._commit_pending(consumer)
+        self._publish_lag(consumer, batch)
+
+    def _publish_lag(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Lag from the high-water mark the last fetch reported (no extra request)."""
+        for tp, records in batch.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None and records:
+                done = self._last_done.get(tp, records[0].offset)
+                metrics.CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, highwater - done))
 
     async def _pause_unless_stopping(self, seconds: float) -> None:
         try:
@@ -227,7 +241,7 @@ class EventConsumer:
                     self._rewind(consumer, batch, tp, records[i].offset)
                     await self._pause_unless_stopping(1.0)
                     return
-                self._pending_offsets[tp] = record.offset + 1
+                self._pending_offsets[tp] = self._last_done[tp] = record.offset + 1
                 self._detector.progress(time.monotonic())
                 metrics.LAST_PROGRESS.labels(self.group_id).set(time.time())
 
