@@ -143,6 +143,7 @@ class ProjectionRunner:
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
         self._started = False
+        self._failures = 0  # consecutive failed batches, for the retry backoff
 
     async def run(self) -> None:
         self._started = True
@@ -184,9 +185,20 @@ class ProjectionRunner:
             return
         try:
             await self._apply(batch)
+            self._failures = 0
         except _VersionChanged:
             # Start over from the new version's checkpoints (a rebuild left them exactly where
             # ours were, so this only re-fetches the batch in hand).
+            await self._seek_to_version(consumer, tps)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # Nothing of the batch was kept (one transaction): wait, then fetch it again from
+            # the checkpoints. A projection must not skip an event, so it retries rather than
+            # moving on; a bug in apply() shows up here over and over, loudly.
+            self._failures += 1
+            delay = min(30.0, 0.5 * 2 ** min(self._failures, 6))
+            log.error("projection %s: batch failed (%r), retry %d in %.1fs",
+                      self.projection.name, exc, self._failures, delay)
+            await asyncio.sleep(delay)
             await self._seek_to_version(consumer, tps)
 
     async def _apply(self, batch: Batch) -> None:
