@@ -32,6 +32,9 @@ async def main(selected: list[str]) -> int:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("only", nargs="*", choices=list(BENCHES), help="run only these")
+    p.add_argument("only", nargs="*", help=f"run only these, of: {', '.join(BENCHES)}")
     a = p.parse_args()
+    unknown = set(a.only) - set(BENCHES)
+    if unknown:
+        p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     sys.exit(asyncio.run(main(a.only or list(BENCHES))))
