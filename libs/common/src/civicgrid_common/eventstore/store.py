@@ -28,6 +28,7 @@ from civicgrid_common.eventstore.schema import EVENTS_DDL, SNAPSHOTS_DDL
 from civicgrid_common.eventstore.upcasting import Upcasters
 from civicgrid_common.outbox.records import record_for, write_outbox
 from civicgrid_common.outbox.schema import OUTBOX_DDL
+from civicgrid_common.telemetry import inject_traceparent
 
 TopicFor = Callable[[str], str]
 
@@ -190,10 +191,16 @@ class EventStore:
         events: Sequence[NewEvent],
     ) -> list[StoredEvent]:
         recorded_at = datetime.now(timezone.utc)
+        # The trace this append runs in rides along to Kafka (the outbox record's traceparent),
+        # so one trace goes from the window's HTTP request to the department's consumer.
+        traceparent = inject_traceparent()
         chained: list[StoredEvent] = []
         for offset, event in enumerate(events, start=1):
             version = after_version + offset
-            data, metadata = _normalised(event.data), _normalised(event.metadata)
+            metadata_in = dict(event.metadata)
+            if traceparent and "traceparent" not in metadata_in:
+                metadata_in["traceparent"] = traceparent
+            data, metadata = _normalised(event.data), _normalised(metadata_in)
             content = canonical_content(
                 id=event.id,
                 stream_id=stream_id,
