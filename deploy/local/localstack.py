@@ -428,8 +428,14 @@ def service_manifest() -> list[dict]:
     return doc.get("services") or []
 
 
-def present_services() -> list[dict]:
-    return [s for s in service_manifest() if (ROOT / "services" / s["name"] / "pyproject.toml").exists()]
+def service_entry_point(services_dir: Path, name: str) -> Path:
+    """A service is deployable once it has its entry point; until then its folder may hold
+    work in progress (a domain package with tests) that `make up` does not start."""
+    return services_dir / name / name / "entrypoints" / "main.py"
+
+
+def present_services(services_dir: Path = ROOT / "services") -> list[dict]:
+    return [s for s in service_manifest() if service_entry_point(services_dir, s["name"]).exists()]
 
 
 def service_env(svc: dict) -> dict[str, str]:

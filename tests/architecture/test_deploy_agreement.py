@@ -73,9 +73,15 @@ def local_broker_config(tmp_path: Path) -> dict[str, str]:
     return localstack.KafkaBroker(name="agreement", data_dir=tmp_path / "data").config()
 
 
+def make_entry_point(services_dir: Path, name: str) -> None:
+    entry = localstack.service_entry_point(services_dir, name)
+    entry.parent.mkdir(parents=True)
+    entry.write_text("")
+
+
 def services_with_folder(manifest: list[dict[str, Any]], services_dir: Path) -> list[dict[str, Any]]:
-    """The services.yaml entries that exist as a package: `make up`'s rule (pyproject.toml)."""
-    return [s for s in manifest if (services_dir / s["name"] / "pyproject.toml").exists()]
+    """The services.yaml entries that have an entry point: `make up`'s rule."""
+    return [s for s in manifest if localstack.service_entry_point(services_dir, s["name"]).exists()]
 
 
 def platform_setting_names() -> set[str]:
@@ -330,8 +336,7 @@ def _fake_repo(tmp_path: Path) -> tuple[list[dict[str, Any]], Path]:
     ]}))
     services_dir = tmp_path / "services"
     for name in ("alpha", "beta"):  # gamma is declared but has no folder yet
-        (services_dir / name).mkdir(parents=True)
-        (services_dir / name / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+        make_entry_point(services_dir, name)
     (services_dir / "alpha" / "Dockerfile").write_text(render_service_template("alpha"))
     return yaml.safe_load(manifest_file.read_text())["services"], services_dir
 
@@ -506,8 +511,7 @@ def test_a_new_service_renders_through_both_overlays_and_disagreement_is_reporte
         assert container["envFrom"][0]["configMapRef"]["name"].startswith(gen_k8s.PLATFORM_CONFIGMAP + "-")
         assert deployment["spec"]["replicas"] == (2 if overlay == "production" else 1)
     # gamma's folder appears but nothing was generated for it: reported for every kind.
-    (services_dir / "gamma").mkdir()
-    (services_dir / "gamma" / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    make_entry_point(services_dir, "gamma")
     problems = k8s_disagreements(manifest, services_dir, kustomize(tree / "overlays" / "local"))
     assert problems == [
         "gamma: services/gamma/ exists but there is no Deployment for it",
