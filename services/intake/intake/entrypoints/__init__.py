@@ -1,0 +1,1 @@
+"""intake's entrypoints layer."""
