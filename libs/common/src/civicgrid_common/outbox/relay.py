@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections import deque
 from datetime import timedelta
 
 import asyncpg
@@ -130,26 +131,48 @@ class OutboxRelay:
 
     async def _publish_loop(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> None:
         self.checkpoint = await self._load_checkpoint(conn)
-        last_prune = 0.0
+        # Pipelining: the next batch is read and sent while the previous one's acks are still
+        # on their way. `sent` runs ahead of the checkpoint; the checkpoint only ever moves to
+        # the end of a batch whose every record Kafka acknowledged, in order. After a failure
+        # run() starts over from the stored checkpoint and resends whatever was in flight.
+        sent = self.checkpoint
+        in_flight: deque[tuple[tuple[int, int], asyncio.Future, int]] = deque()
+        last_prune = last_lag_check = 0.0
         loop = asyncio.get_running_loop()
-        while not self._stopping.is_set():
-            rows = await self._next_batch(conn)
-            self.polls += 1
-            if rows:
-                await self._publish(producer, rows)
-                # Only now, with every record of the batch acknowledged, move the checkpoint.
-                self.checkpoint = (int(rows[-1]["tx"]), rows[-1]["position"])
-                await self._save_checkpoint(conn)
-                OUTBOX_PUBLISHED.labels(self.name).inc(len(rows))
-            await self._observe_lag(conn)
-            if self.retention is not None and loop.time() - last_prune >= self.prune_interval:
-                await self._prune(conn)
-                last_prune = loop.time()
-            if len(rows) < self.batch_size:
-                await self._sleep(self.poll_interval)
+        try:
+            while not self._stopping.is_set():
+                rows = await self._next_batch(conn, after=sent)
+                self.polls += 1
+                if rows:
+                    acks = await self._send(producer, rows)
+                    sent = (int(rows[-1]["tx"]), rows[-1]["position"])
+                    in_flight.append((sent, acks, len(rows)))
+                # Keep at most one batch unacknowledged while reading the next; settle all when idle.
+                while len(in_flight) > (1 if rows else 0):
+                    await self._settle(conn, *in_flight.popleft())
+                # Counting the backlog costs a scan: do it at most once a second, not per batch.
+                if loop.time() - last_lag_check >= 1.0:
+                    await self._observe_lag(conn)
+                    last_lag_check = loop.time()
+                if self.retention is not None and loop.time() - last_prune >= self.prune_interval:
+                    await self._prune(conn)
+                    last_prune = loop.time()
+                if len(rows) < self.batch_size:
+                    await self._sleep(self.poll_interval)
+            while in_flight:  # a clean stop checkpoints what was sent
+                await self._settle(conn, *in_flight.popleft())
+        finally:
+            for _, acks, _ in in_flight:
+                acks.cancel()
 
-    async def _next_batch(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
-        tx, position = self.checkpoint
+    async def _settle(self, conn: asyncpg.Connection, end: tuple[int, int], acks: asyncio.Future, count: int) -> None:
+        await acks  # raises if any record of the batch was refused: run() restarts from the checkpoint
+        self.checkpoint = end
+        await self._save_checkpoint(conn)
+        OUTBOX_PUBLISHED.labels(self.name).inc(count)
+
+    async def _next_batch(self, conn: asyncpg.Connection, after: tuple[int, int]) -> list[asyncpg.Record]:
+        tx, position = after
         return await conn.fetch(
             """
             SELECT position, tx, topic, key, value, headers::text AS headers
@@ -164,7 +187,8 @@ class OutboxRelay:
             self.batch_size,
         )
 
-    async def _publish(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> None:
+    async def _send(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> asyncio.Future:
+        """Queue every record in order; return one future for all their acks."""
         acks = []
         for row in rows:
             # send() queues in order; the idempotent producer keeps that order per partition.
@@ -173,7 +197,7 @@ class OutboxRelay:
                     row["topic"], value=row["value"], key=row["key"], headers=headers_from_json(row["headers"])
                 )
             )
-        await asyncio.gather(*acks)
+        return asyncio.gather(*acks)
 
     async def _load_checkpoint(self, conn: asyncpg.Connection) -> tuple[int, int]:
         row = await conn.fetchrow("SELECT tx, position FROM outbox_checkpoint WHERE relay = $1", self.name)
