@@ -60,6 +60,16 @@ class LedgerBalances:
             event.data["amount"],
         )
 
+    async def apply_many(self, conn, schema: str, events) -> None:
+        # The whole batch as one pipelined executemany: the way a busy read model should apply.
+        from civicgrid_common.projections import ident
+
+        await conn.executemany(
+            f"""INSERT INTO {ident(schema)}.balances AS b VALUES ($1, 1, $2)
+                ON CONFLICT (ledger) DO UPDATE SET credits = b.credits + 1, total = b.total + EXCLUDED.total""",
+            [(e.subject, e.data["amount"]) for e in events],
+        )
+
     async def checksum(self, conn, schema: str) -> str:
         from civicgrid_common.projections import table_digest
 
@@ -145,7 +155,7 @@ async def run(events: int = 20_000, streams: int = 200) -> Result:
         ours=ours,
         peer=peer,
         unit="events/s",
-        ours_label="projections.rebuild: replay into a fresh version (one upsert + checkpoint per batch), verify checksums, swap",
+        ours_label="projections.rebuild: replay into a fresh version (apply_many: one pipelined upsert batch + checkpoint per fetch), verify checksums, swap",
         peer_label="bare AIOKafkaConsumer reading and decoding the same CloudEvents",
         work=f"{events} events of about 1 KB over {streams} aggregates, 3 partitions",
     )

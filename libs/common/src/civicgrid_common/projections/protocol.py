@@ -33,6 +33,10 @@ class Projection(Protocol):
     async def checksum(self, conn: asyncpg.Connection, schema: str) -> str:
         """A digest over every row, in a fixed order: equal iff the contents are equal."""
 
+    # Optional: `async def apply_many(conn, schema, events: list[CloudEvent])` applies a whole
+    # batch in one go (same effect as `apply` on each in order); the runner and the rebuild
+    # use it when a projection has it.
+
 
 def ident(name: str) -> str:
     """A validated, quoted SQL identifier (schema, table and view names are built, not bound)."""

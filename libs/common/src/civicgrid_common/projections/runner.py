@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from civicgrid_common.cloudevents import MalformedEvent, from_kafka_message
+from civicgrid_common.cloudevents import CloudEvent, MalformedEvent, from_kafka_message
 from civicgrid_common.db import install_schema
 from civicgrid_common.kafka import make_consumer
 from civicgrid_common.projections import metrics, store
@@ -89,7 +89,7 @@ async def apply_batch(
     Returns the advanced checkpoints and how many records were applied."""
     schema = store.version_schema(projection.name, version)
     advanced: store.Checkpoints = {}
-    applied = 0
+    events: list[CloudEvent] = []
     for tp, records in batch.items():
         for record in records:
             if record.offset < checkpoints.get(tp, 0):
@@ -103,9 +103,17 @@ async def apply_batch(
                 log.error("projection %s: skipping %s@%d, not a CloudEvent: %s", projection.name, tp, record.offset, exc)
                 metrics.SKIPPED.labels(projection.name, tp.topic).inc()
             else:
-                await projection.apply(conn, schema, event)
-                applied += 1
+                events.append(event)
             advanced[tp] = record.offset + 1
+    # A projection may take the whole batch at once (e.g. one pipelined executemany instead of
+    # a round trip per event); per partition the order of `events` is the log's order.
+    apply_many = getattr(projection, "apply_many", None)
+    if apply_many is not None:
+        await apply_many(conn, schema, events)
+    else:
+        for event in events:
+            await projection.apply(conn, schema, event)
+    applied = len(events)
     if advanced:
         await store.write_checkpoints(conn, projection.name, version, advanced)
     return advanced, applied
