@@ -5,21 +5,21 @@ events and outbox rows."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from civicgrid_common.cloudevents import from_kafka_message
-from civicgrid_common.contracts import Contracts, SchemaViolation
+from civicgrid_common.contracts import SchemaViolation
 from civicgrid_common.events import NewEvent
 from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, StreamTypeMismatch
 from civicgrid_common.outbox.records import headers_from_json
 from civicgrid_common.settings import PlatformSettings
 
+from ledger_kit import make_store
+
 pytestmark = pytest.mark.integration
 
-FIXTURE_CONTRACTS = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 OPENED = "civicgrid.test.ledger.opened.v1"
 CREDITED = "civicgrid.test.ledger.credited.v1"
 TOPIC = "test.ledger.eventstore"  # nothing is published in this module; the outbox row names it
@@ -35,13 +35,7 @@ def credited(amount: int, memo: str = "") -> NewEvent:
 
 @pytest.fixture
 async def store(pool: asyncpg.Pool, fresh_db: PlatformSettings) -> EventStore:
-    s = EventStore(
-        pool,
-        Contracts(FIXTURE_CONTRACTS),
-        source=fresh_db.source,
-        schema_base_url=fresh_db.schema_base_url,
-        topic_for=lambda _type: TOPIC,
-    )
+    s = make_store(pool, fresh_db, TOPIC)
     await s.install()
     return s
 

@@ -3,35 +3,25 @@ truth), on the real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Mapping
 
 import asyncpg
 import pytest
 
-from civicgrid_common.aggregate import Aggregate, EventLike
-from civicgrid_common.contracts import Contracts
 from civicgrid_common.events import NewEvent
+from civicgrid_common.aggregate import Aggregate
 from civicgrid_common.eventstore import AggregateNotFound, ConcurrencyConflict, EventStore, Repository, Upcasters
 from civicgrid_common.settings import PlatformSettings
 
+import ledger_kit
+from ledger_kit import CREDITED, OPENED, Ledger
+
 pytestmark = pytest.mark.integration
 
-FIXTURE_CONTRACTS = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
-OPENED = "civicgrid.test.ledger.opened.v1"
-CREDITED = "civicgrid.test.ledger.credited.v1"
 
 
 def make_store(pool: asyncpg.Pool, settings: PlatformSettings, upcasters: Upcasters | None = None, **kw) -> EventStore:
-    return EventStore(
-        pool,
-        Contracts(FIXTURE_CONTRACTS),
-        source=settings.source,
-        schema_base_url=settings.schema_base_url,
-        topic_for=lambda _type: "test.ledger.snapshots",
-        upcasters=upcasters,
-        **kw,
-    )
+    return ledger_kit.make_store(pool, settings, "test.ledger.snapshots", upcasters=upcasters, **kw)
 
 
 # ---------------------------------------------------------------- upcasting
@@ -99,39 +89,6 @@ async def test_an_old_shaped_event_is_read_in_the_current_shape(pool: asyncpg.Po
 # ---------------------------------------------------------------- snapshots
 
 
-class Ledger(Aggregate):
-    stream_type = "ledger"
-
-    def __init__(self, id: str) -> None:
-        super().__init__(id)
-        self.owner: str | None = None
-        self.balance = 0
-
-    @classmethod
-    def open(cls, id: str, owner: str) -> "Ledger":
-        ledger = cls(id)
-        ledger._emit(OPENED, {"owner": owner, "opened_on": "2026-01-05"})
-        return ledger
-
-    def credit(self, amount: int) -> None:
-        if amount < 1:
-            raise ValueError("amount must be positive")
-        self._emit(CREDITED, {"amount": amount, "memo": ""})
-
-    def apply(self, event: EventLike) -> None:
-        if event.type == OPENED:
-            self.owner = event.data["owner"]
-        elif event.type == CREDITED:
-            self.balance += event.data["amount"]
-
-    def snapshot_state(self) -> Mapping[str, Any]:
-        return {"owner": self.owner, "balance": self.balance}
-
-    @classmethod
-    def from_snapshot(cls, id: str, state: Mapping[str, Any], version: int) -> "Ledger":
-        ledger = cls(id)
-        ledger.owner, ledger.balance, ledger.version = state["owner"], state["balance"], version
-        return ledger
 
 
 @pytest.fixture
@@ -143,7 +100,7 @@ async def store(pool: asyncpg.Pool, fresh_db: PlatformSettings) -> EventStore:
 
 async def test_repository_saves_with_expected_version_and_snapshots_every_n(store: EventStore, pool: asyncpg.Pool):
     repo = Repository(store, Ledger)  # snapshot_every from the store: 5
-    ledger = Ledger.open("L-1", "王芳")
+    ledger = Ledger.opened("L-1", "王芳")
     ledger.credit(1)
     ledger.credit(2)
     await repo.save(ledger)  # versions 1..3: no snapshot yet
@@ -166,7 +123,7 @@ async def test_repository_saves_with_expected_version_and_snapshots_every_n(stor
 
 async def test_load_uses_the_snapshot_and_ignores_a_wrong_one(store: EventStore, pool: asyncpg.Pool, fresh_db):
     repo = Repository(store, Ledger)
-    ledger = Ledger.open("L-1", "a")
+    ledger = Ledger.opened("L-1", "a")
     for amount in range(1, 7):
         ledger.credit(amount)
     await repo.save(ledger)  # versions 1..7, snapshot at 7, balance 21
@@ -188,7 +145,7 @@ async def test_load_uses_the_snapshot_and_ignores_a_wrong_one(store: EventStore,
 
 async def test_repository_conflict_and_not_found(store: EventStore):
     repo = Repository(store, Ledger)
-    await repo.save(Ledger.open("L-1", "a"))
+    await repo.save(Ledger.opened("L-1", "a"))
     first, second = await repo.load("L-1"), await repo.load("L-1")
     first.credit(1)
     second.credit(2)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Awaitable, Callable
 
 import asyncpg
@@ -15,16 +14,16 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from civicgrid_common.cloudevents import CloudEvent, from_kafka_message
-from civicgrid_common.contracts import Contracts
 from civicgrid_common.events import NewEvent
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.kafka import make_consumer
 from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.settings import PlatformSettings
 
+from ledger_kit import make_store
+
 pytestmark = pytest.mark.integration
 
-FIXTURE_CONTRACTS = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 OPENED = "civicgrid.test.ledger.opened.v1"
 CREDITED = "civicgrid.test.ledger.credited.v1"
 
@@ -89,13 +88,7 @@ async def topic(new_topic) -> str:
 
 @pytest.fixture
 async def store(pool: asyncpg.Pool, fresh_db: PlatformSettings, topic: str) -> EventStore:
-    s = EventStore(
-        pool,
-        Contracts(FIXTURE_CONTRACTS),
-        source=fresh_db.source,
-        schema_base_url=fresh_db.schema_base_url,
-        topic_for=lambda _type: topic,
-    )
+    s = make_store(pool, fresh_db, topic)
     await s.install()
     return s
 

@@ -17,15 +17,15 @@ import asyncpg
 import pytest
 
 from civicgrid_common.cloudevents import from_kafka_message
-from civicgrid_common.contracts import Contracts
 from civicgrid_common.events import NewEvent
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.kafka import make_consumer
 from civicgrid_common.settings import PlatformSettings
 
+from ledger_kit import make_store
+
 pytestmark = pytest.mark.integration
 
-FIXTURE_CONTRACTS = Path(__file__).resolve().parents[1] / "fixtures" / "contracts"
 OPENED = "civicgrid.test.ledger.opened.v1"
 CREDITED = "civicgrid.test.ledger.credited.v1"
 KEYS = [f"ledger-{i}" for i in range(5)]
@@ -96,13 +96,7 @@ async def test_guarantee_relay_killed_with_sigkill_loses_nothing_and_keeps_order
     pool: asyncpg.Pool, fresh_db: PlatformSettings, new_topic, tmp_path: Path
 ):
     topic = await new_topic("test.ledger.sigkill", partitions=3)
-    store = EventStore(
-        pool,
-        Contracts(FIXTURE_CONTRACTS),
-        source=fresh_db.source,
-        schema_base_url=fresh_db.schema_base_url,
-        topic_for=lambda _type: topic,
-    )
+    store = make_store(pool, fresh_db, topic)
     await store.install()
     relay_name = f"sigkill-{uuid.uuid4().hex[:8]}"
     env = relay_env(fresh_db, relay_name)

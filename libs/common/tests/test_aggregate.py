@@ -7,46 +7,9 @@ from typing import Any, Mapping
 
 import pytest
 
-from civicgrid_common.aggregate import Aggregate, EventLike, OutOfOrderEvent
+from civicgrid_common.aggregate import Aggregate, OutOfOrderEvent
 
-OPENED = "civicgrid.test.ledger.opened.v1"
-CREDITED = "civicgrid.test.ledger.credited.v1"
-
-
-class Ledger(Aggregate):
-    stream_type = "ledger"
-
-    def __init__(self, id: str) -> None:
-        super().__init__(id)
-        self.owner: str | None = None
-        self.balance = 0
-
-    def open(self, owner: str) -> None:
-        if self.owner is not None:
-            raise ValueError("already open")
-        self._emit(OPENED, {"owner": owner, "opened_on": "2026-01-05"})
-
-    def credit(self, amount: int) -> None:
-        if self.owner is None:
-            raise ValueError("not open")
-        if amount <= 0:
-            raise ValueError("amount must be positive")
-        self._emit(CREDITED, {"amount": amount, "memo": f"+{amount}"})
-
-    def apply(self, event: EventLike) -> None:
-        if event.type == OPENED:
-            self.owner = event.data["owner"]
-        elif event.type == CREDITED:
-            self.balance += event.data["amount"]
-
-    def snapshot_state(self) -> Mapping[str, Any]:
-        return {"owner": self.owner, "balance": self.balance}
-
-    @classmethod
-    def from_snapshot(cls, id: str, state: Mapping[str, Any], version: int) -> "Ledger":
-        ledger = cls(id)
-        ledger.owner, ledger.balance, ledger.version = state["owner"], state["balance"], version
-        return ledger
+from ledger_kit import CREDITED, OPENED, Ledger
 
 
 @dataclass(frozen=True)
