@@ -1,0 +1,559 @@
+"""The case (受理件): one applicant's affair at the one window, from registration to rating.
+
+    register ──► registered ──accept──► accepted ──route──► routed ──complete──► completed
+                   │    ▲                  │                  │                     │
+                   │    └─supplement (补办) └──────────────────┴──complete──────────►│
+                   ├─refuse at the window ──► refused              certificate issued ┤
+                   └─(any open state) withdraw by the applicant ──► withdrawn         │
+    completed / refused / withdrawn ──archive──► archived          rate (after completion)
+
+- Acceptance needs complete materials. When something is missing the clerk gets every
+  missing item at once (`missing_materials`), never one at a time.
+- The case number is street code + acceptance date (China time) + the caller's daily
+  sequence; the receipt promises a due date N working days after acceptance.
+- The green channel (urgent: reviewers take it first) is flagged with a reason, only by
+  GREEN_CHANNEL_ROLES.
+- A bad review opens a follow-up: call back within 1 working day, fix within the policy's
+  working days, then one more rating.
+
+The aggregate gets what it needs from the catalogue as plain values (affair code and version,
+time limit, materials, routing, level), the calendar and the clock as parameters: it does no
+I/O. Every refused command raises CaseRuleViolation and emits nothing. No personal data in
+events: the applicant is a pseudonymous id, staff are their token subjects.
+"""
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Iterable, Mapping
+
+from civicgrid_common.aggregate import Aggregate, EventLike
+from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
+
+from intake.domain.case_number import CaseNumber, InvalidCaseNumber
+from intake.domain.materials import InvalidMaterials, MaterialsChecklist
+from intake.domain.rating import FollowUpPolicy, RatingLevel
+from intake.domain.routing import InvalidRouting, Routing, routing_from_data, routing_to_data
+
+PREFIX = "civicgrid.intake.case."
+REGISTERED = PREFIX + "registered.v1"
+ACCEPTED = PREFIX + "accepted.v1"
+REFUSED = PREFIX + "refused.v1"
+SUPPLEMENTED = PREFIX + "supplemented.v1"
+ROUTED = PREFIX + "routed.v1"
+GREEN_CHANNELLED = PREFIX + "green_channelled.v1"
+WITHDRAWN = PREFIX + "withdrawn.v1"
+COMPLETED = PREFIX + "completed.v1"
+CERTIFICATE_ISSUED = PREFIX + "certificate_issued.v1"
+ARCHIVED = PREFIX + "archived.v1"
+RATED = PREFIX + "rated.v1"
+FOLLOW_UP_OPENED = PREFIX + "follow_up_opened.v1"
+APPLICANT_CALLED_BACK = PREFIX + "applicant_called_back.v1"
+FOLLOW_UP_CLOSED = PREFIX + "follow_up_closed.v1"
+EVENT_TYPES: tuple[str, ...] = (
+    REGISTERED, ACCEPTED, REFUSED, SUPPLEMENTED, ROUTED, GREEN_CHANNELLED, WITHDRAWN, COMPLETED,
+    CERTIFICATE_ISSUED, ARCHIVED, RATED, FOLLOW_UP_OPENED, APPLICANT_CALLED_BACK, FOLLOW_UP_CLOSED,
+)
+
+# Who may put a case on the green channel. The street reviewer supervises the acceptance
+# centre's queue and the leader answers for the street's priorities; a window clerk may not
+# (the person at the counter must not be able to push an acquaintance forward), nor may an
+# admin (a technical role: separation of duties), nor a department system.
+GREEN_CHANNEL_ROLES: frozenset[str] = frozenset({"street_reviewer", "leader"})
+
+MAX_REASON_LENGTH = 500
+MAX_TIME_LIMIT_WORKING_DAYS = 365
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$")
+_JURISDICTION = re.compile(r"^[0-9]{9}([0-9]{3})?$")
+
+
+class CaseStatus(str, enum.Enum):
+    REGISTERED = "registered"
+    ACCEPTED = "accepted"
+    ROUTED = "routed"
+    COMPLETED = "completed"
+    REFUSED = "refused"  # at the window, before acceptance
+    WITHDRAWN = "withdrawn"
+    ARCHIVED = "archived"
+
+
+OPEN_STATUSES = frozenset({CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.ROUTED})
+CLOSED_STATUSES = frozenset({CaseStatus.COMPLETED, CaseStatus.REFUSED, CaseStatus.WITHDRAWN})
+
+
+class Channel(str, enum.Enum):
+    """Where the applicant registered the affair."""
+
+    WINDOW = "window"
+    WEB = "web"
+    MOBILE_APP = "mobile_app"
+    SELF_SERVICE = "self_service"  # a self-service terminal in the centre
+
+
+class AffairLevel(str, enum.Enum):
+    """Who holds the power to decide the affair (the catalogue's level)."""
+
+    COMMUNITY = "community"
+    STREET = "street"
+    DISTRICT = "district"
+
+
+class ApprovalOutcome(str, enum.Enum):
+    APPROVED = "approved"
+    REFUSED = "refused"
+
+
+class CaseRuleViolation(ValueError):
+    """A command the case's rules do not allow; `code` is stable for API error bodies."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A member of staff acting on the case: the token's subject and roles."""
+
+    subject: str
+    roles: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, subject: str, roles: Iterable[Any] = ()) -> "Actor":
+        # Role enum members or plain strings: compare by value.
+        return cls(subject, frozenset(str(getattr(r, "value", r)) for r in roles))
+
+
+@dataclass(frozen=True)
+class Affair:
+    """What the case needs from the catalogue entry (the version the case started with)."""
+
+    code: str
+    version: int
+    time_limit_working_days: int
+    materials_required: tuple[str, ...]
+    routing: Routing
+    level: AffairLevel
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the applicant takes home (受理回执)."""
+
+    case_number: str
+    affair_code: str
+    accepted_at: datetime
+    time_limit_working_days: int
+    due_date: date
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    opened_at: datetime
+    call_back_due: date
+    fix_due: date
+    fix_working_days: int
+    called_back_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+# ---------------------------------------------------------------------- small checks
+
+
+def _violation(code: str, message: str) -> CaseRuleViolation:
+    return CaseRuleViolation(code, message)
+
+
+def _aware(at: datetime, what: str) -> str:
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise _violation("invalid_time", f"{what} must be a timezone-aware instant")
+    return at.isoformat()
+
+
+def _reason(text: str | None, *, required: bool) -> str | None:
+    if text is None or not text.strip():
+        if required:
+            raise _violation("reason_required", "a reason is required")
+        return None
+    text = text.strip()
+    if len(text) > MAX_REASON_LENGTH:
+        raise _violation("reason_too_long", f"a reason has at most {MAX_REASON_LENGTH} characters")
+    return text
+
+
+def _identifier(value: str, what: str, pattern: re.Pattern[str] = _IDENTIFIER) -> str:
+    if not isinstance(value, str) or not pattern.match(value):
+        raise _violation(f"invalid_{what}", f"{what.replace('_', ' ')} {value!r} is not a valid identifier")
+    return value
+
+
+def _positive_int(value: Any, upper: int = 2**31 - 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= upper
+
+
+def _actor(actor: Actor) -> str:
+    return _identifier(actor.subject, "actor", re.compile(r"^\S{1,128}$"))
+
+
+# ---------------------------------------------------------------------- the aggregate
+
+
+class Case(Aggregate):
+    stream_type = "case"
+
+    def __init__(self, id: str) -> None:
+        super().__init__(id)
+        self.status: CaseStatus | None = None
+        self.applicant_id = ""
+        self.affair: Affair | None = None
+        self.jurisdiction = ""
+        self.channel: Channel | None = None
+        self.checklist = MaterialsChecklist((), frozenset())
+        self.receipt: Receipt | None = None
+        self.refusal_reason: str | None = None
+        self.green_channel_reason: str | None = None
+        self.routed = False
+        self.outcome: ApprovalOutcome | None = None
+        self.approval_reference: str | None = None
+        self.certificate_number: str | None = None
+        self.ratings: list[RatingLevel] = []
+        self.follow_up: FollowUp | None = None
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def street_code(self) -> str:
+        return self.jurisdiction[:9]
+
+    @property
+    def green_channel(self) -> bool:
+        return self.green_channel_reason is not None
+
+    @property
+    def missing_materials(self) -> tuple[str, ...]:
+        """Every missing item at once (一次性告知), in the catalogue's order."""
+        return self.checklist.missing
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome is not None
+
+    def _require(self, allowed: Iterable[CaseStatus], action: str) -> None:
+        if self.status is None:
+            raise _violation("not_registered", f"case {self.id} is not registered: cannot {action}")
+        if self.status not in set(allowed):
+            raise _violation("illegal_transition", f"case {self.id} is {self.status.value}: cannot {action}")
+
+    # ------------------------------------------------------------------ commands
+
+    def register(self, *, applicant_id: str, affair: Affair, jurisdiction: str, channel: Channel | str,
+                 materials_handed_in: Iterable[str], actor: Actor, at: datetime) -> None:
+        """Record the affair at the window with the materials handed in (complete or not)."""
+        if self.status is not None:
+            raise _violation("already_registered", f"case {self.id} is already registered")
+        if not _JURISDICTION.match(jurisdiction or ""):
+            raise _violation("invalid_jurisdiction",
+                             f"a case belongs to a street (9 digits) or community (12 digits), got {jurisdiction!r}")
+        if not (_positive_int(affair.version)
+                and _positive_int(affair.time_limit_working_days, MAX_TIME_LIMIT_WORKING_DAYS)):
+            raise _violation("invalid_affair", "an affair has a version >= 1 and a time limit of 1 to "
+                             f"{MAX_TIME_LIMIT_WORKING_DAYS} working days")
+        try:
+            checklist = MaterialsChecklist.start(affair.materials_required, materials_handed_in)
+            routing = routing_to_data(affair.routing)
+            routing_from_data(routing)
+            channel = Channel(channel)
+            level = AffairLevel(affair.level)
+        except (InvalidMaterials, InvalidRouting) as error:
+            raise _violation("invalid_registration", str(error)) from None
+        except ValueError as error:
+            raise _violation("invalid_registration", str(error)) from None
+        self._emit(REGISTERED, {
+            "applicant_id": _identifier(applicant_id, "applicant_id"),
+            "affair_code": _identifier(affair.code, "affair_code"),
+            "affair_version": affair.version,
+            "time_limit_working_days": affair.time_limit_working_days,
+            "level": level.value,
+            "routing": routing,
+            "jurisdiction": jurisdiction,
+            "channel": channel.value,
+            "materials_required": list(checklist.required),
+            "materials_handed_in": checklist.ordered_handed_in(),
+            "materials_missing": list(checklist.missing),
+            "registered_at": _aware(at, "registered_at"),
+            "actor": _actor(actor),
+        })
+
+    def supplement(self, materials: Iterable[str], *, actor: Actor, at: datetime) -> None:
+        """补办: the applicant brings missing materials before acceptance."""
+        self._require({CaseStatus.REGISTERED}, "add materials")
+        try:
+            checklist = self.checklist.with_added(materials)
+        except InvalidMaterials as error:
+            raise _violation("invalid_materials", str(error)) from None
+        added = [code for code in checklist.required if code in checklist.handed_in - self.checklist.handed_in]
+        self._emit(SUPPLEMENTED, {
+            "materials_added": added,
+            "materials_missing": list(checklist.missing),
+            "supplemented_at": _aware(at, "supplemented_at"),
+            "actor": _actor(actor),
+        })
+
+    def accept(self, *, daily_sequence: int, calendar: WorkingCalendar, actor: Actor, at: datetime) -> Receipt:
+        """Accept at the window: a case number and a receipt with the promised completion date."""
+        self._require({CaseStatus.REGISTERED}, "accept")
+        if self.missing_materials:
+            raise _violation("materials_incomplete",
+                             "materials missing (tell the applicant all at once): " + ", ".join(self.missing_materials))
+        assert self.affair is not None
+        accepted_at = _aware(at, "accepted_at")
+        try:
+            number = CaseNumber(self.street_code, local_date(at), daily_sequence)
+        except InvalidCaseNumber as error:
+            raise _violation("invalid_case_number", str(error)) from None
+        due = calendar.add_working_days(at, self.affair.time_limit_working_days)
+        self._emit(ACCEPTED, {
+            "case_number": str(number),
+            "accepted_at": accepted_at,
+            "time_limit_working_days": self.affair.time_limit_working_days,
+            "due_date": due.isoformat(),
+            "actor": _actor(actor),
+        })
+        assert self.receipt is not None
+        return self.receipt
+
+    def refuse(self, reason: str, *, actor: Actor, at: datetime) -> None:
+        """Refuse at the window (not ours to handle, not eligible...): the reason is required."""
+        self._require({CaseStatus.REGISTERED}, "refuse at the window")
+        self._emit(REFUSED, {
+            "reason": _reason(reason, required=True),
+            "refused_at": _aware(at, "refused_at"),
+            "actor": _actor(actor),
+        })
+
+    def route(self, *, actor: Actor, at: datetime) -> Routing:
+        """Send the accepted case where the catalogue's routing rule says."""
+        self._require({CaseStatus.ACCEPTED}, "route")
+        assert self.affair is not None
+        self._emit(ROUTED, {
+            "routing": routing_to_data(self.affair.routing),
+            "level": self.affair.level.value,
+            "routed_at": _aware(at, "routed_at"),
+            "actor": _actor(actor),
+        })
+        return self.affair.routing
+
+    def put_on_green_channel(self, reason: str, *, actor: Actor, at: datetime) -> None:
+        """Flag the case urgent (reviewers take it first): only GREEN_CHANNEL_ROLES, with a reason."""
+        self._require(OPEN_STATUSES, "put on the green channel")
+        entitled = sorted(GREEN_CHANNEL_ROLES & actor.roles)
+        if not entitled:
+            raise _violation("not_entitled", "only a street reviewer or a leader may put a case on the green channel")
+        if self.green_channel:
+            raise _violation("already_green_channel", f"case {self.id} is already on the green channel")
+        self._emit(GREEN_CHANNELLED, {
+            "reason": _reason(reason, required=True),
+            "green_channelled_at": _aware(at, "green_channelled_at"),
+            "actor": _actor(actor),
+            "actor_role": entitled[0],
+        })
+
+    def withdraw(self, *, applicant_id: str, at: datetime, reason: str | None = None) -> None:
+        """The applicant takes the affair back; possible until the result is in."""
+        if self.status is not None and self.applicant_id != applicant_id:
+            raise _violation("not_the_applicant", "only the case's applicant may withdraw it")
+        self._require(OPEN_STATUSES, "withdraw")
+        data: dict[str, Any] = {"withdrawn_at": _aware(at, "withdrawn_at")}
+        if (text := _reason(reason, required=False)) is not None:
+            data["reason"] = text
+        self._emit(WITHDRAWN, data)
+
+    def complete(self, *, outcome: ApprovalOutcome | str, approval_reference: str, decided_at: datetime,
+                 at: datetime) -> None:
+        """The approval's result arrived (approved or refused by approval)."""
+        self._require({CaseStatus.ACCEPTED, CaseStatus.ROUTED}, "complete")
+        try:
+            outcome = ApprovalOutcome(outcome)
+        except ValueError:
+            raise _violation("invalid_outcome", f"outcome must be approved or refused, got {outcome!r}") from None
+        self._emit(COMPLETED, {
+            "outcome": outcome.value,
+            "approval_reference": _identifier(approval_reference, "approval_reference", _REFERENCE),
+            "decided_at": _aware(decided_at, "decided_at"),
+            "completed_at": _aware(at, "completed_at"),
+        })
+
+    def issue_certificate(self, certificate_number: str, *, actor: Actor, at: datetime) -> None:
+        self._require({CaseStatus.COMPLETED}, "issue a certificate")
+        if self.outcome is not ApprovalOutcome.APPROVED:
+            raise _violation("not_approved", "a certificate is issued only for an approved case")
+        if self.certificate_number is not None:
+            raise _violation("certificate_already_issued", f"certificate {self.certificate_number} is already issued")
+        self._emit(CERTIFICATE_ISSUED, {
+            "certificate_number": _identifier(certificate_number, "certificate_number", _REFERENCE),
+            "issued_at": _aware(at, "issued_at"),
+            "actor": _actor(actor),
+        })
+
+    def archive(self, *, actor: Actor, at: datetime) -> None:
+        """File the closed case with everything from registration to the final decision."""
+        self._require(CLOSED_STATUSES, "archive")
+        self._emit(ARCHIVED, {
+            "final_status": self.status.value if self.status else "",
+            "archived_at": _aware(at, "archived_at"),
+            "actor": _actor(actor),
+        })
+
+    def rate(self, level: RatingLevel | str, *, applicant_id: str, calendar: WorkingCalendar, at: datetime,
+             policy: FollowUpPolicy = FollowUpPolicy()) -> None:
+        """The applicant's rating: once after completion, once more after a bad review's follow-up."""
+        if self.status is not None and self.applicant_id != applicant_id:
+            raise _violation("not_the_applicant", "only the case's applicant may rate it")
+        if not self.completed:
+            raise _violation("not_completed", f"case {self.id} can be rated only once its result is in")
+        try:
+            level = RatingLevel(level)
+        except ValueError:
+            known = ", ".join(r.value for r in RatingLevel)
+            raise _violation("invalid_rating", f"rating {level!r} is not one of {known}") from None
+        round_ = self._next_rating_round()
+        rated_at = _aware(at, "rated_at")
+        # Decide everything before emitting: a command emits all of its events or none.
+        follow_up = None
+        if level.is_bad_review and round_ == 1:  # a second bad rating is recorded, not followed up again
+            follow_up = {
+                "opened_at": rated_at,
+                "call_back_due": calendar.add_working_days(at, policy.call_back_working_days).isoformat(),
+                "fix_due": calendar.add_working_days(at, policy.fix_working_days).isoformat(),
+                "fix_working_days": policy.fix_working_days,
+            }
+        self._emit(RATED, {"level": level.value, "round": round_, "bad_review": level.is_bad_review,
+                           "rated_at": rated_at})
+        if follow_up is not None:
+            self._emit(FOLLOW_UP_OPENED, follow_up)
+
+    def _next_rating_round(self) -> int:
+        if not self.ratings:
+            return 1
+        if self.follow_up is None or len(self.ratings) >= 2:
+            raise _violation("already_rated", f"case {self.id} is already rated")
+        if self.follow_up.closed_at is None:
+            raise _violation("follow_up_open", "the second rating comes after the follow-up is closed")
+        return 2
+
+    def record_call_back(self, *, actor: Actor, at: datetime) -> None:
+        """The applicant who gave a bad review was called back."""
+        follow_up = self._open_follow_up("record a call-back")
+        if follow_up.called_back_at is not None:
+            raise _violation("already_called_back", "the applicant was already called back")
+        self._emit(APPLICANT_CALLED_BACK, {
+            "called_back_at": _aware(at, "called_back_at"),
+            "on_time": local_date(at) <= follow_up.call_back_due,
+            "actor": _actor(actor),
+        })
+
+    def close_follow_up(self, *, actor: Actor, at: datetime) -> None:
+        """The problem behind the bad review is fixed; the applicant may now rate again."""
+        follow_up = self._open_follow_up("close the follow-up")
+        if follow_up.called_back_at is None:
+            raise _violation("not_called_back", "call the applicant back before closing the follow-up")
+        self._emit(FOLLOW_UP_CLOSED, {
+            "closed_at": _aware(at, "closed_at"),
+            "fixed_on_time": local_date(at) <= follow_up.fix_due,
+            "actor": _actor(actor),
+        })
+
+    def _open_follow_up(self, action: str) -> FollowUp:
+        if self.follow_up is None:
+            raise _violation("no_follow_up", f"case {self.id} has no follow-up: cannot {action}")
+        if self.follow_up.closed_at is not None:
+            raise _violation("follow_up_closed", f"the follow-up of case {self.id} is closed: cannot {action}")
+        return self.follow_up
+
+    # ------------------------------------------------------------------ state changes
+
+    def apply(self, event: EventLike) -> None:
+        handler = _APPLY.get(event.type)
+        if handler is None:
+            raise ValueError(f"Case cannot apply {event.type}")
+        handler(self, event.data)
+
+    def _registered(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.REGISTERED
+        self.applicant_id = d["applicant_id"]
+        self.affair = Affair(d["affair_code"], d["affair_version"], d["time_limit_working_days"],
+                             tuple(d["materials_required"]), routing_from_data(d["routing"]), AffairLevel(d["level"]))
+        self.jurisdiction = d["jurisdiction"]
+        self.channel = Channel(d["channel"])
+        self.checklist = MaterialsChecklist(tuple(d["materials_required"]), frozenset(d["materials_handed_in"]))
+
+    def _supplemented(self, d: Mapping[str, Any]) -> None:
+        self.checklist = MaterialsChecklist(self.checklist.required,
+                                            self.checklist.handed_in | set(d["materials_added"]))
+
+    def _accepted(self, d: Mapping[str, Any]) -> None:
+        assert self.affair is not None
+        self.status = CaseStatus.ACCEPTED
+        self.receipt = Receipt(d["case_number"], self.affair.code, datetime.fromisoformat(d["accepted_at"]),
+                               d["time_limit_working_days"], date.fromisoformat(d["due_date"]))
+
+    def _refused(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.REFUSED
+        self.refusal_reason = d["reason"]
+
+    def _routed(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.ROUTED
+        self.routed = True
+
+    def _green_channelled(self, d: Mapping[str, Any]) -> None:
+        self.green_channel_reason = d["reason"]
+
+    def _withdrawn(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.WITHDRAWN
+
+    def _completed(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.COMPLETED
+        self.outcome = ApprovalOutcome(d["outcome"])
+        self.approval_reference = d["approval_reference"]
+
+    def _certificate_issued(self, d: Mapping[str, Any]) -> None:
+        self.certificate_number = d["certificate_number"]
+
+    def _archived(self, d: Mapping[str, Any]) -> None:
+        self.status = CaseStatus.ARCHIVED
+
+    def _rated(self, d: Mapping[str, Any]) -> None:
+        self.ratings.append(RatingLevel(d["level"]))
+
+    def _follow_up_opened(self, d: Mapping[str, Any]) -> None:
+        self.follow_up = FollowUp(datetime.fromisoformat(d["opened_at"]), date.fromisoformat(d["call_back_due"]),
+                                  date.fromisoformat(d["fix_due"]), d["fix_working_days"])
+
+    def _called_back(self, d: Mapping[str, Any]) -> None:
+        assert self.follow_up is not None
+        self.follow_up = replace(self.follow_up, called_back_at=datetime.fromisoformat(d["called_back_at"]))
+
+    def _follow_up_closed(self, d: Mapping[str, Any]) -> None:
+        assert self.follow_up is not None
+        self.follow_up = replace(self.follow_up, closed_at=datetime.fromisoformat(d["closed_at"]))
+
+
+_APPLY = {
+    REGISTERED: Case._registered,
+    SUPPLEMENTED: Case._supplemented,
+    ACCEPTED: Case._accepted,
+    REFUSED: Case._refused,
+    ROUTED: Case._routed,
+    GREEN_CHANNELLED: Case._green_channelled,
+    WITHDRAWN: Case._withdrawn,
+    COMPLETED: Case._completed,
+    CERTIFICATE_ISSUED: Case._certificate_issued,
+    ARCHIVED: Case._archived,
+    RATED: Case._rated,
+    FOLLOW_UP_OPENED: Case._follow_up_opened,
+    APPLICANT_CALLED_BACK: Case._called_back,
+    FOLLOW_UP_CLOSED: Case._follow_up_closed,
+}
