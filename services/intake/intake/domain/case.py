@@ -35,7 +35,7 @@ from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
 from intake.domain.case_number import CaseNumber, InvalidCaseNumber
 from intake.domain.materials import InvalidMaterials, MaterialsChecklist
 from intake.domain.rating import FollowUpPolicy, RatingLevel
-from intake.domain.routing import InvalidRouting, Routing, routing_from_data, routing_to_data
+from intake.domain.routing import Routing, routing_from_data, routing_to_data
 
 PREFIX = "civicgrid.intake.case."
 REGISTERED = PREFIX + "registered.v1"
@@ -254,21 +254,17 @@ class Case(Aggregate):
         """Record the affair at the window with the materials handed in (complete or not)."""
         if self.status is not None:
             raise _violation("already_registered", f"case {self.id} is already registered")
-        if not _JURISDICTION.match(jurisdiction or ""):
+        if not (isinstance(jurisdiction, str) and _JURISDICTION.match(jurisdiction)):
             raise _violation("invalid_jurisdiction",
                              f"a case belongs to a street (9 digits) or community (12 digits), got {jurisdiction!r}")
         if not (_positive_int(affair.version)
                 and _positive_int(affair.time_limit_working_days, MAX_TIME_LIMIT_WORKING_DAYS)):
             raise _violation("invalid_affair", "an affair has a version >= 1 and a time limit of 1 to "
                              f"{MAX_TIME_LIMIT_WORKING_DAYS} working days")
-        try:
+        try:  # InvalidMaterials, an unknown channel or level: all ValueErrors
             checklist = MaterialsChecklist.start(affair.materials_required, materials_handed_in)
-            routing = routing_to_data(affair.routing)
-            routing_from_data(routing)
             channel = Channel(channel)
             level = AffairLevel(affair.level)
-        except (InvalidMaterials, InvalidRouting) as error:
-            raise _violation("invalid_registration", str(error)) from None
         except ValueError as error:
             raise _violation("invalid_registration", str(error)) from None
         self._emit(REGISTERED, {
@@ -277,7 +273,7 @@ class Case(Aggregate):
             "affair_version": affair.version,
             "time_limit_working_days": affair.time_limit_working_days,
             "level": level.value,
-            "routing": routing,
+            "routing": routing_to_data(affair.routing),
             "jurisdiction": jurisdiction,
             "channel": channel.value,
             "materials_required": list(checklist.required),
