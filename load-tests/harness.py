@@ -11,7 +11,7 @@ import platform
 import time
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +33,7 @@ class Result:
     ours_label: str
     peer_label: str
     work: str
+    run_ratios: tuple[float, ...] = ()  # every run's ratio, when the benchmark ran several times
 
     @property
     def ratio(self) -> float:
@@ -92,6 +93,12 @@ def memo_of_about(size: int) -> str:
     return text
 
 
+def median_run(runs: list[Result]) -> Result:
+    ordered = sorted(runs, key=lambda r: r.ratio)
+    chosen = ordered[len(ordered) // 2]
+    return replace(chosen, run_ratios=tuple(round(r.ratio, 3) for r in runs))
+
+
 def write_results(results: list[Result]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "latest.json"
@@ -114,6 +121,7 @@ def print_table(results: list[Result]) -> None:
     print(head)
     print("-" * len(head))
     for r in results:
-        print(f"{r.name:<44}{r.ratio:>8.2f}  {r.ours:>12.1f}  {r.peer:>12.1f}  {r.unit}")
+        spread = f"  runs: {', '.join(f'{x:.2f}' for x in r.run_ratios)}" if len(r.run_ratios) > 1 else ""
+        print(f"{r.name:<44}{r.ratio:>8.2f}  {r.ours:>12.1f}  {r.peer:>12.1f}  {r.unit}{spread}")
     for r in results:
         print(f"  {r.name}: ours = {r.ours_label}; peer = {r.peer_label}; work = {r.work}")

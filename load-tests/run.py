@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import sys
 
-from harness import print_table, write_results
+from harness import median_run, print_table, write_results
 
 import bench_eventstore
 import bench_rebuild
@@ -18,11 +18,16 @@ BENCHES = {
 }
 
 
-async def main(selected: list[str]) -> int:
+async def main(selected: list[str], repeat: int) -> int:
     results = []
     for name in selected:
-        print(f"running {name} ...", flush=True)
-        results.append(await BENCHES[name]())
+        runs = []
+        for i in range(repeat):
+            print(f"running {name} ({i + 1}/{repeat}) ...", flush=True)
+            runs.append(await BENCHES[name]())
+        # On a small shared machine one run is noisy: report the run with the median ratio
+        # and keep every run's ratio beside it.
+        results.append(median_run(runs))
     print()
     print_table(results)
     out = write_results(results)
@@ -33,8 +38,9 @@ async def main(selected: list[str]) -> int:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("only", nargs="*", help=f"run only these, of: {', '.join(BENCHES)}")
+    p.add_argument("--repeat", type=int, default=3, help="runs per benchmark; the median ratio is reported")
     a = p.parse_args()
     unknown = set(a.only) - set(BENCHES)
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    sys.exit(asyncio.run(main(a.only or list(BENCHES))))
+    sys.exit(asyncio.run(main(a.only or list(BENCHES), max(1, a.repeat))))
