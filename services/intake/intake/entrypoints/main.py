@@ -1,0 +1,68 @@
+"""intake's process: the FastAPI app on port 8001 and, beside it, the outbox relay.
+
+    python -m intake.entrypoints.main        (what `make up` and the container run)
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from civicgrid_common.db import create_pool, ensure_database
+from civicgrid_common.outbox.relay import OutboxRelay
+from civicgrid_common.web.app import create_app, serve
+from civicgrid_common.web.health import kafka_ready, postgres_ready
+
+from intake.adapters.event_store import catalogue_repository, event_store
+from intake.application.catalogue import CatalogueService, demo_seed
+from intake.config import IntakeSettings
+from intake.entrypoints.api.catalogue import catalogue_router
+
+
+def build_app(settings: IntakeSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_database(settings)
+        pool = await create_pool(settings)
+        store = event_store(pool, settings)
+        await store.install()
+        app.state.pool = pool
+        app.state.store = store
+        app.state.catalogue = CatalogueService(catalogue_repository(store), settings.district)
+        if settings.seed_catalogue:
+            await app.state.catalogue.seed_if_empty(demo_seed())
+        # One relay per database publishes (an advisory lock); other replicas' relays wait.
+        relay = OutboxRelay(pool, settings, name="intake")
+        relay_task = asyncio.create_task(relay.run(), name="intake-outbox-relay") if settings.outbox_relay else None
+        try:
+            yield
+        finally:
+            relay.stop()
+            if relay_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(relay_task, timeout=10)
+            await pool.close()
+
+    app = create_app(
+        settings,
+        title="civicgrid intake",
+        version="0.1.0",
+        description="The one-window acceptance centre (一口受理): affairs catalogue, applicants, cases, "
+        "complaints and Open311.",
+        lifespan=lifespan,
+        ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
+    )
+    app.include_router(catalogue_router())
+    return app
+
+
+def main() -> None:
+    settings = IntakeSettings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()
