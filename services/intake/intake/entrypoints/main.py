@@ -34,6 +34,10 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         app.state.catalogue = CatalogueService(catalogue_repository(store), settings.district)
         if settings.seed_catalogue:
             await app.state.catalogue.seed_if_empty(demo_seed())
+        # Each area's application service on app.state (one line or block each, in this order):
+        # [applicants]
+        # [cases]
+        # [complaints]
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
         relay_task = asyncio.create_task(relay.run(), name="intake-outbox-relay") if settings.outbox_relay else None
@@ -56,6 +60,7 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
     )
     app.include_router(catalogue_router())
+    # Each area's routers (one line each): [applicants routers] [cases routers] [complaints routers]
     return app
 
 
