@@ -283,3 +283,33 @@ async def test_a_rolled_back_append_leaves_no_trace_and_blocks_nothing(store: Ev
         await tx_a.rollback()
     assert [e.id for e in await read_all_settled(store, 0, 1)] == [event_b.id]
     assert await count(pool, "outbox") == 1
+
+
+async def test_an_append_in_an_older_transaction_cannot_jump_ahead_of_the_head(store: EventStore, pool):
+    """The commit-safe order is by writing transaction: a caller's transaction that wrote first
+    (an inbox claim) must not append after a head written by a newer transaction, or version 3
+    would be published before version 2. It is refused; the retry in a new transaction works."""
+    await pool.execute("CREATE TABLE inbox_like (id text PRIMARY KEY)")
+    await store.append("L-1", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05"})])
+    async with pool.acquire() as consumer:
+        with pytest.raises(ConcurrencyConflict, match="newer than this one"):
+            async with consumer.transaction():
+                await consumer.execute("INSERT INTO inbox_like VALUES ('evt-1')")  # takes its xid now
+                await store.append("L-1", "ledger", 1, [NewEvent(CREDITED, {"amount": 5, "memo": "http"})])
+                await store.append("L-1", "ledger", 2, [NewEvent(CREDITED, {"amount": 7, "memo": "late"})],
+                                   conn=consumer)
+        await store.append("L-1", "ledger", 2, [NewEvent(CREDITED, {"amount": 7, "memo": "retried"})], conn=consumer)
+    order = [e.version for e in await store.read_all() if e.stream_id == "L-1"]
+    assert order == [1, 2, 3]
+    outbox = await pool.fetch(
+        "SELECT e.version FROM outbox o JOIN events e ON e.id = o.event_id ORDER BY o.tx, o.position")
+    assert [r["version"] for r in outbox] == [1, 2, 3]
+
+
+async def test_numbers_that_cannot_be_hashed_exactly_are_refused(store: EventStore):
+    from civicgrid_common.eventstore import UnhashableEvent
+
+    with pytest.raises(UnhashableEvent, match="2\\*\\*53"):
+        await store.append("L-9", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05"},
+                                                          metadata={"weight": 1e16})])
+    assert await store.read_stream("L-9") == []

@@ -23,7 +23,7 @@ import asyncpg
 from civicgrid_common.contracts import Contracts
 from civicgrid_common.db import install_schema
 from civicgrid_common.events import NewEvent, StoredEvent
-from civicgrid_common.eventstore.hashing import canonical_content, chain_hash
+from civicgrid_common.eventstore.hashing import UnhashableEvent, canonical_content, chain_hash
 from civicgrid_common.eventstore.schema import EVENTS_DDL, SNAPSHOTS_DDL
 from civicgrid_common.eventstore.upcasting import Upcasters
 from civicgrid_common.outbox.records import record_for, write_outbox
@@ -36,12 +36,12 @@ TopicFor = Callable[[str], str]
 class ConcurrencyConflict(Exception):
     """The stream moved on since the caller read it: nothing was stored; reload and retry."""
 
-    def __init__(self, stream_id: str, expected: int, actual: int) -> None:
+    def __init__(self, stream_id: str, expected: int, actual: int, reason: str | None = None) -> None:
         self.stream_id = stream_id
         self.expected = expected
         self.actual = actual
         super().__init__(
-            f"stream {stream_id!r} is at version {actual}, the append expected version {expected}"
+            reason or f"stream {stream_id!r} is at version {actual}, the append expected version {expected}"
         )
 
 
@@ -95,9 +95,27 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+_SAFE_NUMBER = 2**53  # RFC 8785 (and JavaScript) represent numbers exactly only below this
+
+
 def _normalised(data: Mapping[str, Any]) -> dict[str, Any]:
     """Data as it will come back from jsonb, so the hash covers exactly what is stored."""
-    return json.loads(json.dumps(dict(data), ensure_ascii=False, allow_nan=False))
+    normal = json.loads(json.dumps(dict(data), ensure_ascii=False, allow_nan=False))
+    _refuse_unsafe_floats(normal)
+    return normal
+
+
+def _refuse_unsafe_floats(value: Any, path: str = "") -> None:
+    # jsonb stores 1e16 as the integer 10000000000000000, which canonical JSON cannot hash
+    # again: such an event would later fail verification without anyone touching it.
+    if isinstance(value, float) and abs(value) >= _SAFE_NUMBER:
+        raise UnhashableEvent(f"number at {path or '/'} is {value!r}: beyond 2**53, it cannot be hashed exactly")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_unsafe_floats(v, f"{path}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_unsafe_floats(v, f"{path}/{i}")
 
 
 class EventStore:
@@ -156,13 +174,28 @@ class EventStore:
         topics = [self.topic_for(event.type) for event in events]
 
         async with self._transaction(conn) as tx:
+            # Publishing and read_all order events by their writing transaction's id, which
+            # PostgreSQL assigns at a transaction's first write, not at its commit. A caller's
+            # transaction that wrote something before this append (an inbox claim, say) can be
+            # older than the one that wrote the head it builds on: appending then would put
+            # version N+1 before version N in commit-safe order. Such an append is refused as a
+            # conflict; the retry runs in a newer transaction.
             head = await tx.fetchrow(
-                "SELECT version, hash, stream_type FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1",
+                """
+                SELECT version, hash, stream_type, tx > pg_current_xact_id() AS head_is_newer
+                FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1
+                """,
                 stream_id,
             )
             actual = head["version"] if head else 0
             if actual != expected_version:
                 raise ConcurrencyConflict(stream_id, expected_version, actual)
+            if head and head["head_is_newer"]:
+                raise ConcurrencyConflict(
+                    stream_id, expected_version, actual,
+                    f"stream {stream_id!r} was last written by a transaction newer than this one; "
+                    "retry the command in a new transaction",
+                )
             if head and head["stream_type"] != stream_type:
                 raise StreamTypeMismatch(stream_id, head["stream_type"], stream_type)
             stored = self._chain(stream_id, stream_type, expected_version, head["hash"] if head else None, events)
