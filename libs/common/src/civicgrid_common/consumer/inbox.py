@@ -43,13 +43,22 @@ async def claim(
     status: str = HANDLED,
     error: str | None = None,
 ) -> bool:
-    """Record the event for the group; False if it was already there (a redelivery)."""
+    """Record the event for the group; False if it was already there (a redelivery).
+
+    One exception: an event that was dead-lettered and now arrives again from another place in
+    the log is an operator's replay (the cause was fixed, the record re-produced to its topic),
+    so it is claimed afresh and handled. A redelivery of the same record stays a duplicate."""
     inserted = await conn.fetchval(
         """
-        INSERT INTO civicgrid_inbox
+        INSERT INTO civicgrid_inbox AS i
             (consumer_group, event_id, status, topic, kafka_partition, kafka_offset, event_type, error)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-        ON CONFLICT (consumer_group, event_id) DO NOTHING
+        ON CONFLICT (consumer_group, event_id) DO UPDATE
+            SET status = EXCLUDED.status, topic = EXCLUDED.topic, kafka_partition = EXCLUDED.kafka_partition,
+                kafka_offset = EXCLUDED.kafka_offset, error = EXCLUDED.error, recorded_at = now()
+            WHERE i.status = 'dead_lettered'
+              AND (i.topic, i.kafka_partition, i.kafka_offset)
+                  IS DISTINCT FROM (EXCLUDED.topic, EXCLUDED.kafka_partition, EXCLUDED.kafka_offset)
         RETURNING true
         """,
         group, event_id, status, topic, partition, offset, event_type, error,

@@ -329,6 +329,10 @@ class EventConsumer:
                 )
                 if fresh:
                     await self.handler(conn, event)
+                    # A handler that caught a database error leaves the transaction aborted, and
+                    # asyncpg's COMMIT would then roll back without a word: the event would count
+                    # as handled with no effect and no inbox row. This statement raises instead.
+                    await conn.execute("SELECT 1")
                 return fresh
 
     async def _dead_letter_malformed(self, failed: FailedRecord, error: MalformedEvent) -> None:

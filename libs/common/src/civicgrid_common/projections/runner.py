@@ -105,6 +105,7 @@ async def apply_batch(
             else:
                 events.append(event)
             advanced[tp] = record.offset + 1
+    events = await _not_yet_applied(conn, projection.name, version, events)
     # A projection may take the whole batch at once (e.g. one pipelined executemany instead of
     # a round trip per event); per partition the order of `events` is the log's order.
     apply_many = getattr(projection, "apply_many", None)
@@ -113,10 +114,29 @@ async def apply_batch(
     else:
         for event in events:
             await projection.apply(conn, schema, event)
+    # Projection code that caught a database error leaves the transaction aborted, and the
+    # COMMIT would silently roll back the rows and the checkpoint; this raises instead.
+    await conn.execute("SELECT 1")
     applied = len(events)
     if advanced:
         await store.write_checkpoints(conn, projection.name, version, advanced)
     return advanced, applied
+
+
+async def _not_yet_applied(
+    conn: asyncpg.Connection, name: str, version: int, events: list[CloudEvent]
+) -> list[CloudEvent]:
+    """Effectively once by event id, not only by offset: a duplicate published by the
+    at-least-once relay is skipped, here and in every rebuild alike."""
+    if not events:
+        return events
+    fresh = await store.first_sightings(conn, name, version, [e.id for e in events])
+    kept: list[CloudEvent] = []
+    for event in events:
+        if event.id in fresh:
+            fresh.discard(event.id)  # a second copy within the same batch is a duplicate too
+            kept.append(event)
+    return kept
 
 
 def publish_positions(name: str, version: int, positions: store.Checkpoints) -> None:

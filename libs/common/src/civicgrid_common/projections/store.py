@@ -44,7 +44,31 @@ DDL = [
         PRIMARY KEY (projection, version, topic, kafka_partition)
     )
     """,
+    # The ids of the events each version has applied: the relay publishes at least once, so
+    # the same event can sit in the log twice; a version applies it only the first time.
+    """
+    CREATE TABLE IF NOT EXISTS civicgrid_projection_applied (
+        projection text NOT NULL,
+        version integer NOT NULL,
+        event_id text NOT NULL,
+        PRIMARY KEY (projection, version, event_id)
+    )
+    """,
 ]
+
+
+async def first_sightings(conn: asyncpg.Connection, name: str, version: int, event_ids: list[str]) -> set[str]:
+    """Record the ids as applied by this version; return those it had not applied before."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO civicgrid_projection_applied (projection, version, event_id)
+        SELECT $1, $2, unnest($3::text[])
+        ON CONFLICT DO NOTHING
+        RETURNING event_id
+        """,
+        name, version, event_ids,
+    )
+    return {r["event_id"] for r in rows}
 
 Checkpoints = dict[TopicPartition, int]
 
