@@ -17,15 +17,21 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+class ClientDisconnected(Exception):
+    """The client went away before sending its whole body: there is no request to handle."""
+
+
 async def read_body(receive: Receive, limit: int | None = None) -> bytes:
     """Read the whole request body, counting bytes as they arrive (chunked bodies have no
-    Content-Length); raise BodyTooLarge as soon as more than `limit` bytes came in."""
+    Content-Length); raise BodyTooLarge as soon as more than `limit` bytes came in, and
+    ClientDisconnected if the client left mid-body (a cut-off body must never reach the app,
+    nor be remembered under an Idempotency-Key that the client's retry will reuse)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnected()
         chunk = message.get("body", b"")
         size += len(chunk)
         if limit is not None and size > limit:

@@ -21,7 +21,7 @@ from datetime import timedelta
 import asyncpg
 
 from civicgrid_common.identity.dependencies import app_token_verifier, authenticate
-from civicgrid_common.web.asgi import ASGIApp, Message, Receive, Scope, Send, header, read_body, replaying
+from civicgrid_common.web.asgi import ClientDisconnected, ASGIApp, Message, Receive, Scope, Send, header, read_body, replaying
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 log = logging.getLogger("civicgrid.web.idempotency")
@@ -131,7 +131,10 @@ class IdempotencyMiddleware:
         if subject is None:  # bad token: the route itself answers 401
             await self.app(scope, receive, send)
             return
-        body = await read_body(receive)
+        try:
+            body = await read_body(receive)
+        except ClientDisconnected:
+            return  # no whole request, so nothing to run or to remember under the key
         pool: asyncpg.Pool | None = getattr(scope["app"].state, "pool", None)
         if pool is None:
             raise RuntimeError("Idempotency-Key needs app.state.pool (an asyncpg pool) to be set")

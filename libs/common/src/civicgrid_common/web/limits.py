@@ -6,7 +6,7 @@ request is refused with 413 the moment it passes the limit, before the app sees 
 """
 from __future__ import annotations
 
-from civicgrid_common.web.asgi import ASGIApp, BodyTooLarge, Receive, Scope, Send, header, read_body, replaying
+from civicgrid_common.web.asgi import ASGIApp, BodyTooLarge, ClientDisconnected, Receive, Scope, Send, header, read_body, replaying
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 TOO_LARGE = PROBLEM_TYPE_BASE + "request-too-large"
@@ -41,4 +41,6 @@ class BodySizeLimitMiddleware:
         except BodyTooLarge:
             await _too_large(self.max_bytes).response()(scope, receive, send)
             return
+        except ClientDisconnected:
+            return  # nobody is listening for an answer
         await self.app(scope, replaying(body, receive), send)
