@@ -313,3 +313,12 @@ async def test_numbers_that_cannot_be_hashed_exactly_are_refused(store: EventSto
         await store.append("L-9", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05"},
                                                           metadata={"weight": 1e16})])
     assert await store.read_stream("L-9") == []
+
+
+async def test_an_event_too_large_for_kafka_is_refused_before_it_can_stall_the_relay(store: EventStore):
+    from civicgrid_common.eventstore import EventTooLarge
+
+    with pytest.raises(EventTooLarge, match="limit"):
+        await store.append("L-8", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05"},
+                                                          metadata={"attachment": "x" * 1_200_000})])
+    assert await store.read_stream("L-8") == []

@@ -45,6 +45,15 @@ class ConcurrencyConflict(Exception):
         )
 
 
+# Below the producer's max_request_size and the broker's message.max.bytes (both about 1 MiB),
+# with room for the record batch's own overhead.
+MAX_RECORD_BYTES = 1_000_000
+
+
+class EventTooLarge(ValueError):
+    """An event whose Kafka record would exceed what the broker accepts; nothing was stored."""
+
+
 class StreamTypeMismatch(ValueError):
     def __init__(self, stream_id: str, stored: str, given: str) -> None:
         super().__init__(f"stream {stream_id!r} is a {stored!r} stream, an append named it {given!r}")
@@ -212,6 +221,12 @@ class EventStore:
                 record_for(e, topic=t, source=self.source, schema_base_url=self.schema_base_url)
                 for e, t in zip(stored, topics)
             ]
+            for record, event in zip(records, stored):
+                size = len(record.key) + len(record.value) + sum(len(n) + len(v) for n, v in record.headers)
+                if size > MAX_RECORD_BYTES:
+                    # Kafka would refuse it, and the relay would stall on it for good.
+                    raise EventTooLarge(f"{event.type} for {stream_id!r} is {size} bytes as a Kafka record; "
+                                        f"the limit is {MAX_RECORD_BYTES}")
             await write_outbox(tx, stored, records)
         return stored
 
