@@ -319,6 +319,6 @@ async def test_an_event_too_large_for_kafka_is_refused_before_it_can_stall_the_r
     from civicgrid_common.eventstore import EventTooLarge
 
     with pytest.raises(EventTooLarge, match="limit"):
-        await store.append("L-8", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05"},
-                                                          metadata={"attachment": "x" * 1_200_000})])
+        await store.append("L-8", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05",
+                                                                  "note": "x" * 1_200_000})])
     assert await store.read_stream("L-8") == []
