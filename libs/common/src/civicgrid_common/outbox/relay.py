@@ -15,6 +15,8 @@ How it keeps its promises:
 - **Never reorders** within a key: records are sent in commit order with key = aggregate id,
   and only one relay per database publishes (a session advisory lock; a second replica waits
   and takes over when the first dies, because PostgreSQL releases the lock with its session).
+  The relay therefore needs a session of its own: behind PgBouncer, connect it in session
+  pooling mode, never transaction pooling.
 
 Standalone: `python -m civicgrid_common.outbox.relay` with settings from CIVICGRID_* env
 (see RelaySettings), stopped cleanly by SIGTERM or SIGINT.

@@ -5,7 +5,9 @@
     report = await rebuild(settings, pool, CaseCounts(), topics=[...])
 
 Readers query the views in schema `read_<name>`; each version's tables live in
-`proj_<name>_v<N>`.
+`proj_<name>_v<N>`. Readers use READ COMMITTED (PostgreSQL's default): a reader holding a
+REPEATABLE READ snapshot across a swap would see the new version as of its old snapshot,
+possibly still empty.
 """
 from civicgrid_common.projections.protocol import Projection, ident, rows_digest, table_digest
 from civicgrid_common.projections.rebuild import RebuildError, RebuildReport, rebuild
