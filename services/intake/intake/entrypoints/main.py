@@ -37,6 +37,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         # Each area's application service on app.state (one line or block each, in this order):
         # [applicants]
         # [cases]
+        from intake.entrypoints.api.cases import start_cases
+        app.state.cases = await start_cases(pool, store, app.state.catalogue)
         # [complaints]
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
@@ -61,6 +63,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
     )
     app.include_router(catalogue_router())
     # Each area's routers (one line each): [applicants routers] [cases routers] [complaints routers]
+    from intake.entrypoints.api.cases import cases_router  # [cases routers]
+    app.include_router(cases_router())
     return app
 
 

@@ -1,0 +1,239 @@
+"""Use cases of the case (受理件) at the one window: register, accept, refuse, supplement,
+route, green channel, withdraw, complete, rate and the bad review's follow-up.
+
+Each command loads the case, lets the aggregate decide, and in ONE transaction appends its
+events and updates the window's read table (adapters/case_views.py), so a read right after a
+command sees it and nothing is half-done whatever crashes when. `now` comes from the injected
+clock; the working-day calendar is loaded with the admins' overrides for every acceptance.
+Who may act where is checked here, against the case's own jurisdiction.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
+
+import asyncpg
+from uuid6 import uuid7
+
+from civicgrid_common.calendar.overrides import load_calendar
+from civicgrid_common.calendar.working_days import local_date
+from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository, Verification
+from civicgrid_common.events import StoredEvent
+from civicgrid_common.identity.principal import Principal
+
+from intake.application.catalogue import CatalogueService
+from intake.domain.case import Actor, Affair, AffairLevel, Case, Channel
+from intake.domain.catalogue import AffairRevision, CatalogueRuleViolation, Material
+from intake.domain.rating import FollowUpPolicy
+
+Clock = Callable[[], datetime]
+# A case is changed by a few people at most: a lost race is retried on fresh state.
+_ATTEMPTS = 3
+
+
+class CaseViews(Protocol):
+    """The window's read tables and the daily case-number counter (adapters/case_views.py),
+    written inside the transaction that appends the case's events."""
+
+    async def lock_for_writing(self, conn: asyncpg.Connection) -> None:
+        """The first statement of a transaction that will append case events."""
+
+    async def next_case_sequence(self, conn: asyncpg.Connection, street: str, day: date) -> int:
+        """The street's next number of the day, given back if the transaction rolls back."""
+
+    async def project(self, conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        """Apply freshly stored case events to the read tables."""
+
+    async def jurisdiction_of(self, case_id: str) -> str | None:
+        """The case's jurisdiction, None if there is no such case."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class CaseNotFound(LookupError):
+    def __init__(self, case_id: str) -> None:
+        self.case_id = case_id
+        super().__init__(f"no case {case_id!r}")
+
+
+class OutsideJurisdiction(PermissionError):
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(f"{code} is not inside your jurisdiction")
+
+
+def case_affair(revision: AffairRevision) -> Affair:
+    """What a case keeps of the catalogue entry's version it starts with."""
+    entry = revision.affair
+    return Affair(
+        code=entry.code,
+        version=revision.version,
+        time_limit_working_days=entry.time_limit_working_days,
+        # The once-and-complete "what is missing" answer is about required materials only.
+        materials_required=tuple(m.code for m in entry.required_materials()),
+        routing=entry.routing,
+        level=AffairLevel(entry.level.value),
+    )
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor.of(principal.subject, principal.roles)
+
+
+@dataclass(frozen=True)
+class CaseHistory:
+    case_id: str
+    events: list[StoredEvent]
+    verification: Verification
+
+
+class CasesService:
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService, views: CaseViews, *,
+                 clock: Clock = system_clock, follow_up_policy: FollowUpPolicy = FollowUpPolicy()) -> None:
+        self.pool = pool
+        self.store = store
+        self.views = views
+        self.catalogue = catalogue
+        self.clock = clock
+        self.follow_up_policy = follow_up_policy
+        self.repository: Repository[Case] = Repository(store, Case)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, case_id: str, principal: Principal) -> Case:
+        case = await self._load(case_id)
+        _check_scope(principal, case.jurisdiction)
+        return case
+
+    async def history(self, case_id: str, principal: Principal) -> CaseHistory:
+        """The stored events as they are, and whether their hash chain still holds. The case
+        is not replayed: an altered history must still be shown, not fail to load."""
+        jurisdiction = await self.views.jurisdiction_of(case_id)
+        if jurisdiction is None:
+            raise CaseNotFound(case_id)
+        _check_scope(principal, jurisdiction)
+        events = await self.store.read_stream(case_id)
+        return CaseHistory(case_id, events, await self.store.verify_stream(case_id))
+
+    async def materials_of(self, case: Case) -> dict[str, Material]:
+        """The catalogue's materials (names, copies) of the affair's version the case keeps, by
+        code: what the window prints in the "what is missing" answer."""
+        if case.affair is None:
+            return {}
+        try:
+            revision = (await self.catalogue.load()).revision(case.affair.code, case.affair.version)
+        except CatalogueRuleViolation:
+            return {}
+        return {m.code: m for m in revision.affair.materials}
+
+    # ------------------------------------------------------------------ commands
+
+    async def register(self, principal: Principal, *, applicant_id: str, affair_code: str, jurisdiction: str,
+                       channel: Channel | str, materials_handed_in: Iterable[str]) -> Case:
+        """Record the affair with the materials handed in; the case takes the catalogue's
+        current version of the affair and keeps it for life."""
+        _check_scope(principal, jurisdiction)
+        affair = case_affair(await self.catalogue.current(affair_code))
+        case = Case(str(uuid7()))
+        case.register(applicant_id=applicant_id, affair=affair, jurisdiction=jurisdiction, channel=channel,
+                      materials_handed_in=list(materials_handed_in), actor=actor_of(principal), at=self.clock())
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.views.lock_for_writing(conn)
+            await self._save(case, conn)
+        return case
+
+    async def accept(self, case_id: str, principal: Principal) -> Case:
+        """Accept at the window; the case's receipt has its number and promised completion date."""
+        calendar = await load_calendar(self.pool)
+
+        async def accept(case: Case, conn: asyncpg.Connection, at: datetime) -> None:
+            # The number is taken in this transaction: if the acceptance fails, it is given back.
+            sequence = await self.views.next_case_sequence(conn, case.street_code, local_date(at))
+            case.accept(daily_sequence=sequence, calendar=calendar, actor=actor_of(principal), at=at)
+
+        return await self._change(case_id, principal, accept)
+
+    async def refuse(self, case_id: str, principal: Principal, reason: str) -> Case:
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.refuse(reason, actor=actor_of(principal), at=at))
+
+    async def supplement(self, case_id: str, principal: Principal, materials: Iterable[str]) -> Case:
+        handed_in = list(materials)
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.supplement(handed_in, actor=actor_of(principal), at=at))
+
+    async def route(self, case_id: str, principal: Principal) -> Case:
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.route(actor=actor_of(principal), at=at))
+
+    async def put_on_green_channel(self, case_id: str, principal: Principal, reason: str) -> Case:
+        return await self._change(case_id, principal, lambda case, _, at: case.put_on_green_channel(
+            reason, actor=actor_of(principal), at=at))
+
+    async def withdraw(self, case_id: str, principal: Principal, *, applicant_id: str,
+                       reason: str | None = None) -> Case:
+        """The applicant takes the affair back, at the window (the clerk records it)."""
+        return await self._change(case_id, principal, lambda case, _, at: case.withdraw(
+            applicant_id=applicant_id, at=at, reason=reason))
+
+    async def complete(self, case_id: str, *, outcome: str, approval_reference: str, decided_at: datetime) -> Case:
+        """The approval's result arrived (called by approval's event handler, not by a person)."""
+        return await self._change(case_id, None, lambda case, _, at: case.complete(
+            outcome=outcome, approval_reference=approval_reference, decided_at=decided_at, at=at))
+
+    async def rate(self, case_id: str, principal: Principal, *, applicant_id: str, level: str) -> Case:
+        """The applicant's rating, recorded at the window; a bad review opens a follow-up."""
+        calendar = await load_calendar(self.pool)
+        return await self._change(case_id, principal, lambda case, _, at: case.rate(
+            level, applicant_id=applicant_id, calendar=calendar, at=at, policy=self.follow_up_policy))
+
+    async def record_call_back(self, case_id: str, principal: Principal) -> Case:
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.record_call_back(actor=actor_of(principal), at=at))
+
+    async def close_follow_up(self, case_id: str, principal: Principal) -> Case:
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.close_follow_up(actor=actor_of(principal), at=at))
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _load(self, case_id: str, conn: asyncpg.Connection | None = None) -> Case:
+        events = await self.store.read_stream(case_id, conn=conn)
+        # Another aggregate's stream (a catalogue, a complaint) is no case either.
+        if not events or events[0].stream_type != Case.stream_type:
+            raise CaseNotFound(case_id)
+        return Case.replay(case_id, events)
+
+    async def _save(self, case: Case, conn: asyncpg.Connection) -> None:
+        stored = await self.repository.save(case, conn=conn)
+        await self.views.project(conn, stored)
+
+    async def _change(self, case_id: str, principal: Principal | None,
+                      command: Callable[[Case, asyncpg.Connection, datetime], Awaitable[Any] | Any]) -> Case:
+        """Load, check scope, decide, then append and project in one transaction; a refused
+        command raises and leaves everything as it was."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self.views.lock_for_writing(conn)
+                    case = await self._load(case_id, conn)
+                    if principal is not None:
+                        _check_scope(principal, case.jurisdiction)
+                    result = command(case, conn, self.clock())
+                    if inspect.isawaitable(result):
+                        await result
+                    await self._save(case, conn)
+                return case
+            except ConcurrencyConflict:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def _check_scope(principal: Principal, code: str) -> None:
+    if not principal.may_act_in(code):
+        raise OutsideJurisdiction(code)

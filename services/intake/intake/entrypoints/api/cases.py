@@ -1,0 +1,465 @@
+"""Cases at the one window over HTTP.
+
+POST /v1/cases                              register (window clerk): the case and every missing material
+GET  /v1/cases                              the window's queue: green channel first, then oldest first
+GET  /v1/cases/{id}                         the case as it stands
+GET  /v1/cases/{id}/history                 its events in order and the hash chain's verification
+POST /v1/cases/{id}/accept                  the receipt: case number and promised completion date
+POST /v1/cases/{id}/refuse                  refuse at the window, with a reason
+POST /v1/cases/{id}/supplements             materials brought later (补办)
+POST /v1/cases/{id}/route                   send it where the catalogue's routing rule says
+POST /v1/cases/{id}/green-channel           urgent, with a reason (street reviewer or leader)
+POST /v1/cases/{id}/withdraw                the applicant takes it back (recorded at the window)
+POST /v1/cases/{id}/rating                  the applicant's rating; a bad review opens a follow-up
+POST /v1/cases/{id}/follow-up/call-back     the applicant was called back
+POST /v1/cases/{id}/follow-up/close         the problem is fixed; the applicant may rate again
+
+Also the working-day calendar's admin overrides (/v1/calendar/...), which the due dates use.
+A domain refusal is a problem+json with the rule's `code`: 409 when the case's state does not
+allow it, 422 when the input is wrong (naming the field), 403 for a role or jurisdiction.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from civicgrid_common.calendar.api import calendar_router
+from civicgrid_common.calendar.overrides import install_calendar_schema
+from civicgrid_common.eventstore import EventStore
+from civicgrid_common.calendar.working_days import CHINA_TZ
+from civicgrid_common.identity import Principal, Role
+from civicgrid_common.identity.dependencies import FORBIDDEN, OUT_OF_JURISDICTION, require
+from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
+
+from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
+from intake.application.catalogue import CatalogueService
+from intake.application.cases import CaseHistory, CaseNotFound, CasesService, OutsideJurisdiction
+from intake.domain.case import GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt
+from intake.domain.catalogue import CatalogueRuleViolation, Material
+from intake.domain.rating import RatingLevel
+from intake.domain.routing import routing_to_data
+
+CASE_RULE = PROBLEM_TYPE_BASE + "case-rule"
+CASE_NOT_FOUND = PROBLEM_TYPE_BASE + "case-not-found"
+
+# The window's people; admins (a technical role) and department systems do not read cases here.
+STAFF = (Role.WINDOW_CLERK, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER)
+ROUTERS = (Role.WINDOW_CLERK, Role.STREET_REVIEWER, Role.LEADER)
+GREEN_CHANNEL = tuple(Role(r) for r in sorted(GREEN_CHANNEL_ROLES))
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+# ---------------------------------------------------------------------- bodies
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegistrationIn(_Body):
+    # The pattern keeps a mistyped identity number or name out of the store and out of the
+    # error answer (a pattern error does not echo the input).
+    applicant_id: str = Field(pattern=_ID, description="the pseudonymous applicant id (as the applicants API gives it)")
+    affair_code: str = Field(max_length=64, description="the catalogue's code; the case takes its current version")
+    jurisdiction: str = Field(pattern=r"^[0-9]{9}([0-9]{3})?$",
+                              description="the street (9 digits) or community (12 digits) the case belongs to")
+    channel: Channel = Channel.WINDOW
+    materials_handed_in: list[str] = Field(default_factory=list, max_length=100,
+                                           description="material codes of the affair's checklist")
+
+
+class ReasonIn(_Body):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MaterialsIn(_Body):
+    materials: list[str] = Field(min_length=1, max_length=100, description="material codes handed in now")
+
+
+class WithdrawalIn(_Body):
+    applicant_id: str = Field(pattern=_ID, description="the case's applicant, who asks to withdraw")
+    reason: str | None = Field(None, max_length=500)
+
+
+class RatingIn(_Body):
+    applicant_id: str = Field(pattern=_ID, description="the case's applicant, who rates")
+    level: RatingLevel = Field(description="非常满意 very_satisfied … 非常不满意 very_dissatisfied")
+
+
+# ---------------------------------------------------------------------- answers
+
+
+class MaterialOut(BaseModel):
+    code: str
+    name_zh: str | None = None
+    name_en: str | None = None
+    copies: int | None = None
+
+
+class ReceiptOut(BaseModel):
+    """The receipt (受理回执): due_date is the time limit's last working day, China time."""
+
+    case_id: str
+    case_number: str
+    affair_code: str
+    affair_version: int
+    accepted_at: datetime
+    time_limit_working_days: int
+    due_date: date
+    time_zone: str = str(CHINA_TZ)
+
+
+class FollowUpOut(BaseModel):
+    opened_at: datetime
+    call_back_due: date
+    fix_due: date
+    fix_working_days: int
+    called_back_at: datetime | None
+    closed_at: datetime | None
+
+
+class CaseOut(BaseModel):
+    id: str
+    version: int
+    status: CaseStatus
+    applicant_id: str
+    jurisdiction: str
+    channel: Channel
+    affair: dict[str, Any]
+    materials_required: list[str]
+    materials_handed_in: list[str]
+    missing_materials: list[MaterialOut] = Field(description="every missing material at once (一次性告知)")
+    receipt: ReceiptOut | None
+    refusal_reason: str | None
+    green_channel: bool
+    green_channel_reason: str | None
+    outcome: str | None
+    approval_reference: str | None
+    certificate_number: str | None
+    ratings: list[RatingLevel]
+    follow_up: FollowUpOut | None
+
+
+class QueueItem(BaseModel):
+    id: str
+    version: int
+    applicant_id: str
+    status: CaseStatus
+    affair_code: str
+    affair_version: int
+    jurisdiction: str
+    street: str
+    community: str | None
+    channel: str
+    green_channel: bool
+    materials_missing: list[str]
+    registered_at: datetime
+    accepted_at: datetime | None
+    due_date: date | None
+    case_number: str | None
+
+
+class QueuePage(BaseModel):
+    items: list[QueueItem]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="the offset of the next page, null on the last")
+
+
+class HistoryEvent(BaseModel):
+    id: str
+    type: str
+    version: int
+    recorded_at: datetime
+    data: dict[str, Any]
+    hash: str
+    prev_hash: str | None
+
+
+class VerificationFailureOut(BaseModel):
+    version: int
+    event_id: str | None
+    reason: str
+
+
+class VerificationOut(BaseModel):
+    valid: bool
+    checked: int
+    failures: list[VerificationFailureOut]
+
+
+class HistoryOut(BaseModel):
+    case_id: str
+    events: list[HistoryEvent]
+    verification: VerificationOut
+
+
+def _receipt(case: Case, receipt: Receipt) -> ReceiptOut:
+    assert case.affair is not None
+    return ReceiptOut(case_id=case.id, case_number=receipt.case_number, affair_code=receipt.affair_code,
+                      affair_version=case.affair.version, accepted_at=receipt.accepted_at,
+                      time_limit_working_days=receipt.time_limit_working_days, due_date=receipt.due_date)
+
+
+def _material(code: str, known: dict[str, Material]) -> MaterialOut:
+    m = known.get(code)
+    return MaterialOut(code=code) if m is None else MaterialOut(code=code, name_zh=m.name_zh, name_en=m.name_en,
+                                                                 copies=m.copies)
+
+
+def _case(case: Case, materials: dict[str, Material]) -> CaseOut:
+    assert case.affair is not None and case.status is not None and case.channel is not None
+    affair = case.affair
+    follow_up = case.follow_up
+    return CaseOut(
+        id=case.id, version=case.version, status=case.status, applicant_id=case.applicant_id,
+        jurisdiction=case.jurisdiction, channel=case.channel,
+        affair={"code": affair.code, "version": affair.version, "level": affair.level.value,
+                "time_limit_working_days": affair.time_limit_working_days,
+                "routing": routing_to_data(affair.routing)},
+        materials_required=list(case.checklist.required),
+        materials_handed_in=case.checklist.ordered_handed_in(),
+        missing_materials=[_material(code, materials) for code in case.missing_materials],
+        receipt=_receipt(case, case.receipt) if case.receipt else None,
+        refusal_reason=case.refusal_reason, green_channel=case.green_channel,
+        green_channel_reason=case.green_channel_reason,
+        outcome=case.outcome.value if case.outcome else None, approval_reference=case.approval_reference,
+        certificate_number=case.certificate_number, ratings=list(case.ratings),
+        follow_up=FollowUpOut(**vars(follow_up)) if follow_up else None,
+    )
+
+
+def _history(h: CaseHistory) -> HistoryOut:
+    v = h.verification
+    return HistoryOut(
+        case_id=h.case_id,
+        events=[HistoryEvent(id=str(e.id), type=e.type, version=e.version, recorded_at=e.recorded_at,
+                             data=dict(e.data), hash=e.hash, prev_hash=e.prev_hash) for e in h.events],
+        verification=VerificationOut(valid=v.valid, checked=v.checked, failures=[
+            VerificationFailureOut(version=f.version, event_id=str(f.event_id) if f.event_id else None,
+                                   reason=f.reason) for f in v.failures]),
+    )
+
+
+# ---------------------------------------------------------------------- errors
+
+# A rule about the input names the body member at fault (422); any other refusal is about the
+# case's state (409), except a role the rule does not admit (403).
+_FIELD_OF = {
+    "invalid_applicant_id": "applicant_id", "not_the_applicant": "applicant_id",
+    "invalid_affair_code": "affair_code", "invalid_affair": "affair_code",
+    "invalid_jurisdiction": "jurisdiction", "invalid_registration": "materials_handed_in",
+    "invalid_materials": "materials", "reason_required": "reason", "reason_too_long": "reason",
+    "invalid_rating": "level",
+}
+
+
+def case_problem(error: CaseRuleViolation, case: Case | None = None) -> Problem:
+    detail = str(error)
+    if error.code == "not_entitled":
+        return Problem(403, "Forbidden", detail, type=FORBIDDEN, code=error.code)
+    if error.code in _FIELD_OF:
+        return Problem(422, "The case's rules refuse this input", detail, type=CASE_RULE, code=error.code,
+                       errors=[{"pointer": "#/" + _FIELD_OF[error.code], "detail": detail}])
+    extra: dict[str, Any] = {}
+    if error.code == "materials_incomplete" and case is not None:
+        extra["missing_materials"] = list(case.missing_materials)
+    return Problem(409, "The case's state does not allow this", detail, type=CASE_RULE, code=error.code, **extra)
+
+
+def _not_found(e: CaseNotFound) -> Problem:
+    return Problem(404, "No such case", str(e), type=CASE_NOT_FOUND)
+
+
+def _outside(e: OutsideJurisdiction) -> Problem:
+    return Problem(403, "Outside your jurisdiction", str(e), type=OUT_OF_JURISDICTION, jurisdiction=e.code)
+
+
+# ---------------------------------------------------------------------- routes
+
+
+def _service(request: Request) -> CasesService:
+    return request.app.state.cases
+
+
+def _cases_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+    async def answer(svc: CasesService, call) -> CaseOut:
+        """Run a command on a case and answer the case as it now stands, or the problem."""
+        try:
+            case = await call()
+        except CaseRuleViolation as e:
+            raise case_problem(e) from None
+        except CaseNotFound as e:
+            raise _not_found(e) from None
+        except OutsideJurisdiction as e:
+            raise _outside(e) from None
+        return _case(case, await svc.materials_of(case))
+
+    @router.post("", response_model=CaseOut, status_code=201)
+    async def register_case(body: RegistrationIn, response: Response,
+                            principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                            svc: CasesService = Depends(_service)):
+        try:
+            case = await svc.register(principal, applicant_id=body.applicant_id, affair_code=body.affair_code,
+                                      jurisdiction=body.jurisdiction, channel=body.channel,
+                                      materials_handed_in=body.materials_handed_in)
+        except CatalogueRuleViolation as e:
+            raise Problem(422, "Unknown affair", str(e), type=CASE_RULE, code="unknown_affair",
+                          errors=[{"pointer": "#/affair_code", "detail": str(e)}]) from None
+        except CaseRuleViolation as e:
+            raise case_problem(e) from None
+        except OutsideJurisdiction as e:
+            raise _outside(e) from None
+        response.headers["Location"] = f"/v1/cases/{case.id}"
+        return _case(case, await svc.materials_of(case))
+
+    @router.get("", response_model=QueuePage)
+    async def window_queue(
+        status: CaseStatus | None = Query(None),
+        affair_code: str | None = Query(None, max_length=64),
+        community: str | None = Query(None, pattern=r"^[0-9]{12}$", description="a community of yours"),
+        registered_from: date | None = Query(None, description="first day (China time), inclusive"),
+        registered_to: date | None = Query(None, description="last day (China time), inclusive"),
+        limit: int = Query(50, ge=1, le=200),
+        offset: int = Query(0, ge=0, le=1_000_000),
+        principal: Principal = Depends(require(*STAFF, Role.AUDITOR, jurisdiction_param="community")),
+        svc: CasesService = Depends(_service),
+    ):
+        if registered_from and registered_to and registered_to < registered_from:
+            raise Problem(422, "Request is not valid", "registered_to is before registered_from",
+                          errors=[{"field": "registered_to", "in": "query",
+                                   "detail": "must not be before registered_from"}])
+        f = QueueFilter(
+            jurisdictions=principal.jurisdictions,
+            status=status.value if status else None, affair_code=affair_code, community=community,
+            registered_from=_day_start(registered_from) if registered_from else None,
+            registered_before=_day_start(registered_to + timedelta(days=1)) if registered_to else None,
+        )
+        items, total = await queue(svc.pool, f, limit=limit, offset=offset)
+        next_offset = offset + limit if offset + limit < total else None
+        return QueuePage(items=[QueueItem(**i) for i in items], total=total, limit=limit, offset=offset,
+                         next_offset=next_offset)
+
+    @router.get("/{case_id}", response_model=CaseOut)
+    async def get_case(case_id: str, principal: Principal = Depends(require(*STAFF, Role.AUDITOR)),
+                       svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.get(case_id, principal))
+
+    @router.get("/{case_id}/history", response_model=HistoryOut)
+    async def case_history(case_id: str, principal: Principal = Depends(require(Role.AUDITOR, *STAFF)),
+                           svc: CasesService = Depends(_service)):
+        try:
+            return _history(await svc.history(case_id, principal))
+        except CaseNotFound as e:
+            raise _not_found(e) from None
+        except OutsideJurisdiction as e:
+            raise _outside(e) from None
+
+    @router.post("/{case_id}/accept", response_model=ReceiptOut)
+    async def accept_case(case_id: str, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                          svc: CasesService = Depends(_service)):
+        try:
+            case = await svc.accept(case_id, principal)
+        except CaseRuleViolation as e:
+            # Say again, completely, what is missing: the applicant is told once and in full.
+            raise case_problem(e, await _quietly_load(svc, case_id, principal)) from None
+        except CaseNotFound as e:
+            raise _not_found(e) from None
+        except OutsideJurisdiction as e:
+            raise _outside(e) from None
+        assert case.receipt is not None
+        return _receipt(case, case.receipt)
+
+    @router.post("/{case_id}/refuse", response_model=CaseOut)
+    async def refuse_case(case_id: str, body: ReasonIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                          svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.refuse(case_id, principal, body.reason))
+
+    @router.post("/{case_id}/supplements", response_model=CaseOut)
+    async def supplement_case(case_id: str, body: MaterialsIn,
+                              principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                              svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.supplement(case_id, principal, body.materials))
+
+    @router.post("/{case_id}/route", response_model=CaseOut)
+    async def route_case(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+                         svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.route(case_id, principal))
+
+    @router.post("/{case_id}/green-channel", response_model=CaseOut)
+    async def green_channel(case_id: str, body: ReasonIn, principal: Principal = Depends(require(*GREEN_CHANNEL)),
+                            svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.put_on_green_channel(case_id, principal, body.reason))
+
+    @router.post("/{case_id}/withdraw", response_model=CaseOut)
+    async def withdraw_case(case_id: str, body: WithdrawalIn,
+                            principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                            svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.withdraw(case_id, principal, applicant_id=body.applicant_id,
+                                                      reason=body.reason))
+
+    @router.post("/{case_id}/rating", response_model=CaseOut)
+    async def rate_case(case_id: str, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                        svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.rate(case_id, principal, applicant_id=body.applicant_id,
+                                                  level=body.level.value))
+
+    @router.post("/{case_id}/follow-up/call-back", response_model=CaseOut)
+    async def call_back(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+                        svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.record_call_back(case_id, principal))
+
+    @router.post("/{case_id}/follow-up/close", response_model=CaseOut)
+    async def close_follow_up(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+                              svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.close_follow_up(case_id, principal))
+
+    return router
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=CHINA_TZ)
+
+
+async def _quietly_load(svc: CasesService, case_id: str, principal: Principal) -> Case | None:
+    try:
+        return await svc.get(case_id, principal)
+    except (CaseNotFound, OutsideJurisdiction):
+        return None
+
+
+# ---------------------------------------------------------------------- the calendar's overrides
+
+
+def _pool(request: Request):
+    return request.app.state.pool
+
+
+async def _district_admin(request: Request, principal: Principal = Depends(require(Role.ADMIN))) -> str:
+    """An admin of this district (the calendar's overrides change every due date in it)."""
+    district = request.app.state.settings.district
+    if not principal.may_act_in(district):
+        raise Problem(403, "Forbidden", f"changing the working-day calendar needs an admin of district {district}",
+                      type=FORBIDDEN)
+    return principal.subject
+
+
+async def start_cases(pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService) -> CasesService:
+    """At the service's start: the read tables, the calendar's overrides table, the service."""
+    await install_case_views(pool)
+    await install_calendar_schema(pool)
+    return CasesService(pool, store, catalogue, CaseViewTables(pool))
+
+
+def cases_router() -> APIRouter:
+    """The cases API and the working-day calendar it counts due dates on."""
+    router = APIRouter()
+    router.include_router(_cases_router())
+    router.include_router(calendar_router(_pool, _district_admin))
+    return router
