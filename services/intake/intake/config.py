@@ -14,3 +14,12 @@ class IntakeSettings(PlatformSettings):
     # Publish the outbox to Kafka from this process (off only in tests that must not write
     # to the shared topics of the local stack).
     outbox_relay: bool = True
+    # Open311 GeoReport v2 (/open311/v2) of the district: the api_keys that may POST requests
+    # (the local stack's demo key; elsewhere set CIVICGRID_OPEN311_API_KEYS='["<key>", ...]'),
+    # the jurisdiction_id aliases besides the district code, and what discovery announces.
+    open311_api_keys: list[str] = ["demo-open311-key"]
+    open311_jurisdiction_aliases: list[str] = ["qinhuai.nanjing.gov.cn"]
+    open311_public_url: str = "http://127.0.0.1:8001/open311/v2"
+    open311_changeset: str = "2026-03-01T00:00:00+08:00"
+    open311_contact: str = "秦淮区 12345 政务服务便民热线 Qinhuai District 12345 hotline"
+    open311_key_service: str = "api_key: apply to the district's data office (区数据局)"

@@ -1,0 +1,179 @@
+"""Use cases of complaints and requests (投诉与诉求): file one, route it, respond, answer,
+close, record the resident's rating. Each is a thin shell around the Complaint aggregate:
+load, decide, save the events and update the read model in ONE transaction.
+
+Who is allowed, and inside which jurisdiction, is the HTTP layer's check; what a unit may
+do to a complaint routed elsewhere is checked here (`Unit`), because every entry point
+(staff API, Open311) must obey it.
+
+The read model is injected (`Projection`): the application layer does not know its tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Awaitable, Callable, Protocol, Sequence
+
+import asyncpg
+
+from civicgrid_common.events import StoredEvent, new_event_id
+from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository
+
+from intake.domain.applicant import Applicant
+from intake.domain.complaint import (
+    Category,
+    Channel,
+    Complaint,
+    ComplaintError,
+    Location,
+    Rating,
+    Urgency,
+    WorkingDays,
+)
+from intake.domain.routing import Routing
+
+# A concurrent change of the same complaint (two clerks at once) is retried on fresh state.
+_ATTEMPTS = 3
+STREET = "street"  # the `by` of a response given by the street itself
+
+
+class Projection(Protocol):
+    """Writes the read model of a complaint inside the caller's transaction."""
+
+    async def begin(self, conn: asyncpg.Connection) -> None:
+        """Called first in the transaction, before the events are appended."""
+
+    async def project(self, conn: asyncpg.Connection, complaint: Complaint, stored: Sequence[StoredEvent]) -> None: ...
+
+
+class ComplaintNotFound(LookupError):
+    def __init__(self, complaint_id: str) -> None:
+        self.complaint_id = complaint_id
+        super().__init__(f"complaint {complaint_id!r} was not found")
+
+
+@dataclass(frozen=True)
+class NewComplaint:
+    """What a complaint is filed with, by any channel (already parsed to domain values)."""
+
+    category: Category
+    channel: Channel
+    urgency: Urgency
+    jurisdiction: str
+    location: Location
+    description: str
+    anonymous: bool = False
+    applicant_id: str | None = None
+    open311_service_code: str | None = None
+    media_url: str | None = None
+
+
+def new_complaint_id() -> str:
+    # UUIDv7: sorts by filing time (lists order by it within the same second) and is still
+    # unguessable enough to show publicly as Open311's service_request_id (74 random bits).
+    return f"cp-{new_event_id().hex}"
+
+
+class ComplaintService:
+    def __init__(
+        self,
+        store: EventStore,
+        projection: Projection,
+        *,
+        calendar: Callable[[], Awaitable[WorkingDays]],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store = store
+        self.repository: Repository[Complaint] = Repository(store, Complaint)
+        self.projection = projection
+        self.calendar = calendar  # loaded per command: an admin's override counts at once
+        self.clock = clock
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, complaint_id: str) -> Complaint:
+        # Replayed from its stream (short: a complaint has at most a dozen events); an id of
+        # another kind of stream (a case, an applicant) is no complaint.
+        return Complaint.replay(complaint_id, await self.history(complaint_id))
+
+    async def history(self, complaint_id: str) -> list[StoredEvent]:
+        events = await self.store.read_stream(complaint_id)
+        if not events or events[0].stream_type != Complaint.stream_type:
+            raise ComplaintNotFound(complaint_id)
+        return events
+
+    # ------------------------------------------------------------------ commands
+
+    async def file(self, new: NewComplaint) -> Complaint:
+        """A complaint comes in; a named one must be an applicant registered at the window."""
+        if new.applicant_id is not None:
+            await self._check_applicant(new.applicant_id)
+        calendar = await self.calendar()
+        complaint = Complaint.receive(
+            new_complaint_id(),
+            category=new.category, channel=new.channel, urgency=new.urgency,
+            jurisdiction=new.jurisdiction, location=new.location, description=new.description,
+            at=self.clock(), calendar=calendar, anonymous=new.anonymous, applicant_id=new.applicant_id,
+            open311_service_code=new.open311_service_code, media_url=new.media_url,
+        )
+        await self._save(complaint)
+        return complaint
+
+    async def route(self, complaint_id: str, routing: Routing) -> Complaint:
+        return await self._change(complaint_id, lambda cp, now, _: cp.route(routing, at=now))
+
+    async def respond(self, complaint_id: str, by: str) -> Complaint:
+        def respond(cp: Complaint, now: datetime, _: WorkingDays) -> None:
+            _check_unit(cp, by)
+            cp.respond(at=now, by=by)
+        return await self._change(complaint_id, respond)
+
+    async def answer(self, complaint_id: str, answer: str, *, resolved: bool, by: str) -> Complaint:
+        def give(cp: Complaint, now: datetime, _: WorkingDays) -> None:
+            _check_unit(cp, by)
+            cp.give_answer(answer, resolved=resolved, at=now)
+        return await self._change(complaint_id, give)
+
+    async def close(self, complaint_id: str) -> Complaint:
+        return await self._change(complaint_id, lambda cp, now, _: cp.close(at=now))
+
+    async def rate(self, complaint_id: str, rating: Rating) -> Complaint:
+        return await self._change(complaint_id, lambda cp, now, cal: cp.rate(rating, at=now, calendar=cal))
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _check_applicant(self, applicant_id: str) -> None:
+        # Read the stream, not the aggregate: an id of some other kind of stream is no applicant.
+        events = await self.store.read_stream(applicant_id, to_version=1)
+        if not events or events[0].stream_type != Applicant.stream_type:
+            raise ComplaintError("complaint.unknown_applicant",
+                                 "applicant_id names no registered applicant; register the applicant first")
+
+    async def _change(self, complaint_id: str, command: Callable[[Complaint, datetime, WorkingDays], Any]) -> Complaint:
+        calendar = await self.calendar()
+        for attempt in range(_ATTEMPTS):
+            complaint = await self.get(complaint_id)
+            command(complaint, self.clock(), calendar)
+            try:
+                await self._save(complaint)
+                return complaint
+            except ConcurrencyConflict:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _save(self, complaint: Complaint) -> None:
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            await self.projection.begin(conn)
+            stored = await self.repository.save(complaint, conn=conn)
+            await self.projection.project(conn, complaint, stored)
+
+
+def _check_unit(complaint: Complaint, by: str) -> None:
+    """Feedback comes from the street (which assists or coordinates under every routing rule)
+    or from a department the complaint was routed to."""
+    if by == STREET or complaint.routing is None:
+        return  # an unrouted complaint is refused by the aggregate itself
+    if by not in complaint.routing.departments():
+        raise ComplaintError("complaint.unit_not_routed",
+                             f"{by!r} is not the street or a department this complaint was routed to")

@@ -1,0 +1,525 @@
+"""Complaints and requests over HTTP: the staff API under JWT, and the Open311 endpoint.
+
+Staff API (every route under a JWT, scoped to the caller's jurisdictions):
+
+POST /v1/complaints                 file one: window_clerk (at the window, from the 12345 hotline
+                                    by phone, or typed in from the web), grid_worker (channel
+                                    grid_worker, reported on a resident's behalf on patrol)
+GET  /v1/complaints/{id}            one complaint
+GET  /v1/complaints                 the list: status, category, community, received_from/_to;
+                                    oldest first; limit/offset
+POST /v1/complaints/{id}/route      window_clerk, street_reviewer, leader (the centre dispatches)
+POST /v1/complaints/{id}/response   first feedback: a department routed to, for itself; or the
+POST /v1/complaints/{id}/answer     centre's staff, for the street or on a routed department's behalf
+POST /v1/complaints/{id}/close      window_clerk, street_reviewer, leader
+POST /v1/complaints/{id}/rating     window_clerk, grid_worker: what the resident said on the
+                                    call-back or the visit
+
+Phone intake is the window clerk's: the 12345 hotline's tickets reach the street's acceptance
+centre, whose clerks file them with channel `phone`. A department system does not file
+complaints (it receives them routed); it reads and answers only those routed to it.
+
+Open311 GeoReport v2 under /open311/v2 (not under JWT: POST needs the api_key, GETs are
+public): `Open311Complaints` is the Open311Port over the complaint service and its read
+model. It lives in the entry points (not the application) because it speaks the wire
+model of intake.entrypoints.open311, and layers only import downwards.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any, Callable, Literal, Sequence
+
+import asyncpg
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from civicgrid_common.calendar import CHINA_TZ
+from civicgrid_common.calendar.overrides import install_calendar_schema, load_calendar
+from civicgrid_common.eventstore import EventStore
+from civicgrid_common.identity import Principal, Role
+from civicgrid_common.identity.dependencies import OUT_OF_JURISDICTION, require
+from civicgrid_common.identity.principal import InvalidPrincipal, validate_jurisdiction
+from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
+
+from intake.adapters import complaint_views as views
+from intake.application.complaints import STREET, ComplaintNotFound, ComplaintService, NewComplaint
+from intake.config import IntakeSettings
+from intake.domain import complaint as c
+from intake.domain.complaint import Channel, Complaint, ComplaintError, GeoPoint, Location, State, w3c
+from intake.domain.routing import InvalidRouting, routing_from_data, routing_to_data
+from intake.entrypoints.open311.mapping import COMPLAINT_SERVICES, complaint_intake, updates_from_events
+from intake.entrypoints.open311.model import (
+    CreatedRequest,
+    Discovery,
+    Endpoint,
+    Jurisdiction,
+    NewServiceRequest,
+    RequestQuery,
+    RequestUpdate,
+    Service,
+    ServiceRequest,
+    TokenResult,
+    UpdatesQuery,
+)
+from intake.entrypoints.open311.router import open311_router
+
+COMPLAINT_REFUSED = PROBLEM_TYPE_BASE + "complaint-refused"
+COMPLAINT_CONFLICT = PROBLEM_TYPE_BASE + "complaint-conflict"
+
+FILERS = (Role.WINDOW_CLERK, Role.GRID_WORKER)
+READERS = (Role.WINDOW_CLERK, Role.GRID_WORKER, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER,
+           Role.DEPARTMENT, Role.AUDITOR)
+DISPATCHERS = (Role.WINDOW_CLERK, Role.STREET_REVIEWER, Role.LEADER)
+HANDLERS = (*DISPATCHERS, Role.DEPARTMENT)
+RATING_RECORDERS = (Role.WINDOW_CLERK, Role.GRID_WORKER)
+# Channels a clerk may file by; open311 is the Open311 endpoint's, grid_worker the grid worker's.
+CLERK_CHANNELS = (Channel.WINDOW, Channel.PHONE, Channel.WEB)
+
+# The field of the request body each domain refusal is about.
+_FIELD_OF_CODE: dict[str, str] = {
+    "complaint.unknown_category": "category",
+    "complaint.unknown_channel": "channel",
+    "complaint.unknown_urgency": "urgency",
+    "complaint.unknown_rating": "rating",
+    "complaint.invalid_location": "location",
+    "complaint.location_required": "location",
+    "complaint.location_outside_china": "location",
+    "complaint.description_too_long": "description",
+    "complaint.answer_required": "answer",
+    "complaint.answer_too_long": "answer",
+    "complaint.invalid_answer": "resolved",
+    "complaint.invalid_routing": "routing",
+    "complaint.invalid_unit": "by",
+    "complaint.unit_not_routed": "by",
+    "complaint.applicant_required": "applicant_id",
+    "complaint.anonymous_with_applicant": "applicant_id",
+    "complaint.unknown_applicant": "applicant_id",
+    "complaint.invalid_media_url": "media_url",
+    "complaint.invalid_jurisdiction": "jurisdiction",
+    "complaint.unknown_channel_for_role": "channel",
+}
+# Refusals about the complaint's state, not the request's content.
+_CONFLICT_CODES = {"complaint.illegal_transition", "complaint.time_goes_backwards"}
+
+
+def complaint_problem(error: ComplaintError) -> Problem:
+    if error.code in _CONFLICT_CODES:
+        return Problem(409, "The complaint is not in a state for this", str(error), type=COMPLAINT_CONFLICT,
+                       code=error.code)
+    field = _FIELD_OF_CODE.get(error.code)
+    errors = [{"pointer": f"#/{field}", "detail": str(error)}] if field else [{"detail": str(error)}]
+    return Problem(422, "The complaint was refused", str(error), type=COMPLAINT_REFUSED, code=error.code,
+                   errors=errors)
+
+
+def not_found(complaint_id: str) -> Problem:
+    return Problem(404, "No such complaint", f"complaint {complaint_id!r} was not found")
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+class _Body(BaseModel):
+    # Strict: "true" is not a boolean, "32.0" not a number; unknown fields are mistakes.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class LocationIn(_Body):
+    address: str | None = Field(None, max_length=c.MAX_ADDRESS, description="the address as told")
+    address_id: str | None = Field(None, max_length=c.MAX_ADDRESS, description="an id of the address register")
+    lat: float | None = Field(None, description="WGS84 latitude")
+    long: float | None = Field(None, description="WGS84 longitude")
+
+
+class ComplaintIn(_Body):
+    category: str = Field(description="urban_construction, planning, municipal_works, environmental_protection, "
+                                      "housing_management, epidemic_prevention, public_order or other")
+    channel: str = Field("window", description="window, phone (the 12345 hotline) or web; grid workers: grid_worker")
+    urgency: str = Field("general", description="life_or_property (2 h), utilities (24 h), general (7 working days), "
+                                                "complex (15 working days)")
+    jurisdiction: str = Field(description="the street, community or grid code where it happened")
+    location: LocationIn
+    description: str = Field("", max_length=c.MAX_TEXT)
+    anonymous: bool = False
+    applicant_id: str | None = Field(None, max_length=64, description="the registered applicant's pseudonymous id")
+    media_url: str | None = Field(None, max_length=2048)
+
+
+class RoutingIn(_Body):
+    kind: Literal["street", "department", "lead"]
+    department: str | None = Field(None, max_length=40)
+    lead: str | None = Field(None, max_length=40)
+    co_departments: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ResponseIn(_Body):
+    by: str | None = Field(None, max_length=40, description="'street' or a department routed to; a department "
+                                                            "system answers for itself")
+
+
+class AnswerIn(ResponseIn):
+    answer: str = Field(max_length=c.MAX_TEXT)
+    resolved: bool
+
+
+class RatingIn(_Body):
+    rating: str = Field(description="very_satisfied, satisfied, basically_satisfied, dissatisfied, very_dissatisfied")
+
+
+# ---------------------------------------------------------------------------- views
+
+
+def _time(at: datetime | None) -> str | None:
+    return w3c(at) if at is not None else None
+
+
+def complaint_out(cp: Complaint) -> dict[str, Any]:
+    """A complaint for staff: everything but personal data (there is none in it)."""
+    assert cp.state and cp.category and cp.channel and cp.urgency and cp.location
+    return {
+        "id": cp.id,
+        "version": cp.version,
+        "status": cp.state.value,
+        "category": cp.category.value,
+        "channel": cp.channel.value,
+        "urgency": cp.urgency.value,
+        "jurisdiction": cp.jurisdiction,
+        "anonymous": cp.anonymous,
+        "applicant_id": cp.applicant_id,
+        "description": cp.description,
+        "location": cp.location.to_data(),
+        "media_url": cp.media_url,
+        "routing": routing_to_data(cp.routing) if cp.routing else None,
+        "answer": cp.answer,
+        "resolved": cp.resolved,
+        "ratings": [r.value for r in cp.ratings],
+        "round": cp.round,
+        "received_at": _time(cp.received_at),
+        "feedback_due_at": _time(cp.feedback_due_at),
+        "responded_at": _time(cp.responded_at),
+        "closed_at": _time(cp.closed_at),
+        "updated_at": _time(cp.updated_at),
+        "open311_service_code": cp.open311_service_code,
+    }
+
+
+def row_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A list entry, from the read model."""
+    out = {k: row[k] for k in ("id", "version", "status", "category", "channel", "urgency", "jurisdiction",
+                               "anonymous", "applicant_id", "description", "routing_kind", "departments",
+                               "resolved", "rating", "round", "service_code")}
+    out["location"] = {k: row[k] for k in ("address", "address_id", "lat", "long") if row[k] is not None}
+    for k in ("received_at", "updated_at", "feedback_due_at", "responded_at", "closed_at"):
+        out[k] = _time(row[k])
+    return out
+
+
+# ---------------------------------------------------------------------------- staff API
+
+
+def _routed_to(principal: Principal, cp: Complaint) -> bool:
+    return cp.routing is not None and principal.department in cp.routing.departments()
+
+
+def _authorize(principal: Principal, cp: Complaint) -> None:
+    """Inside the caller's jurisdiction; a department system sees only what was routed to it."""
+    if not principal.may_act_in(cp.jurisdiction):
+        raise Problem(403, "Outside your jurisdiction", f"complaint {cp.id} is not inside your jurisdiction.",
+                      type=OUT_OF_JURISDICTION)
+    if principal.roles == {Role.DEPARTMENT} and not _routed_to(principal, cp):
+        raise Problem(403, "Forbidden", f"complaint {cp.id} was not routed to department {principal.department}.")
+
+
+def _unit(principal: Principal, asked: str | None) -> str:
+    """Who gives the feedback: a department system only for itself; staff for the street or a department."""
+    if principal.roles == {Role.DEPARTMENT}:
+        if asked not in (None, principal.department):
+            raise Problem(403, "Forbidden", f"department {principal.department} answers only for itself.")
+        assert principal.department is not None
+        return principal.department
+    return asked or STREET
+
+
+def _field_problem(field: str, detail: str) -> Problem:
+    return Problem(422, "Request is not valid", detail, type=VALIDATION_ERROR,
+                   errors=[{"field": field, "in": "query", "detail": detail}])
+
+
+def complaints_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+
+    def service(request: Request) -> ComplaintService:
+        return request.app.state.complaints
+
+    async def load(svc: ComplaintService, complaint_id: str, principal: Principal) -> Complaint:
+        try:
+            cp = await svc.get(complaint_id)
+        except ComplaintNotFound:
+            raise not_found(complaint_id) from None
+        _authorize(principal, cp)
+        return cp
+
+    async def act(svc: ComplaintService, complaint_id: str, principal: Principal, command) -> dict[str, Any]:
+        await load(svc, complaint_id, principal)
+        try:
+            return complaint_out(await command())
+        except ComplaintError as e:
+            raise complaint_problem(e) from None
+
+    @router.post("", status_code=201)
+    async def file_complaint(body: ComplaintIn, principal: Principal = Depends(require(*FILERS)),
+                             svc: ComplaintService = Depends(service)):
+        try:
+            validate_jurisdiction(body.jurisdiction)
+        except InvalidPrincipal as e:
+            raise Problem(422, "Request is not valid", str(e), type=VALIDATION_ERROR,
+                          errors=[{"pointer": "#/jurisdiction", "detail": str(e)}]) from None
+        if not principal.may_act_in(body.jurisdiction):
+            raise Problem(403, "Outside your jurisdiction", f"{body.jurisdiction} is not inside your jurisdiction.",
+                          type=OUT_OF_JURISDICTION, jurisdiction=body.jurisdiction)
+        try:
+            new = NewComplaint(
+                category=c.parse_category(body.category),
+                channel=_channel_for(principal, body.channel),
+                urgency=c.parse_urgency(body.urgency),
+                jurisdiction=body.jurisdiction,
+                location=_location(body.location),
+                description=body.description,
+                anonymous=body.anonymous,
+                applicant_id=body.applicant_id,
+                media_url=body.media_url,
+            )
+            return complaint_out(await svc.file(new))
+        except ComplaintError as e:
+            raise complaint_problem(e) from None
+
+    @router.get("")
+    async def list_complaints(
+        request: Request,
+        status: list[str] = Query(default_factory=list, description="received, routed, responded, answered, "
+                                                                    "closed, rated, reopened (repeatable)"),
+        category: str | None = Query(None),
+        community: str | None = Query(None, description="a community (or street, grid) code inside yours"),
+        received_from: date | None = Query(None, description="first day received (China time)"),
+        received_to: date | None = Query(None, description="last day received (China time), inclusive"),
+        limit: int = Query(50, ge=1, le=200),
+        offset: int = Query(0, ge=0, le=100_000),
+        principal: Principal = Depends(require(*READERS, jurisdiction_param="community")),
+    ):
+        known = {s.value for s in State}
+        for s in status:
+            if s not in known:
+                raise _field_problem("status", f"unknown status {s!r}; expected one of {', '.join(sorted(known))}")
+        if category is not None:
+            try:
+                c.parse_category(category)
+            except ComplaintError as e:
+                raise _field_problem("category", str(e)) from None
+        if received_from and received_to and received_to < received_from:
+            raise _field_problem("received_to", "received_to is before received_from")
+        department = principal.department if principal.roles == {Role.DEPARTMENT} else None
+        rows, total = await views.list_complaints(request.app.state.pool, views.ComplaintFilter(
+            jurisdictions=principal.jurisdictions, department=department, statuses=tuple(status),
+            category=category, within=community, received_from=received_from, received_to=received_to,
+            limit=limit, offset=offset,
+        ))
+        return {"items": [row_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+    @router.get("/{complaint_id}")
+    async def get_complaint(complaint_id: str = Path(max_length=64),
+                            principal: Principal = Depends(require(*READERS)),
+                            svc: ComplaintService = Depends(service)):
+        return complaint_out(await load(svc, complaint_id, principal))
+
+    @router.post("/{complaint_id}/route")
+    async def route_complaint(body: RoutingIn, complaint_id: str = Path(max_length=64),
+                              principal: Principal = Depends(require(*DISPATCHERS)),
+                              svc: ComplaintService = Depends(service)):
+        try:
+            routing = routing_from_data(body.model_dump())
+        except InvalidRouting as e:
+            raise Problem(422, "The complaint was refused", str(e), type=COMPLAINT_REFUSED,
+                          code="complaint.invalid_routing", errors=[{"pointer": "#", "detail": str(e)}]) from None
+        return await act(svc, complaint_id, principal, lambda: svc.route(complaint_id, routing))
+
+    @router.post("/{complaint_id}/response")
+    async def respond(body: ResponseIn, complaint_id: str = Path(max_length=64),
+                      principal: Principal = Depends(require(*HANDLERS)),
+                      svc: ComplaintService = Depends(service)):
+        by = _unit(principal, body.by)
+        return await act(svc, complaint_id, principal, lambda: svc.respond(complaint_id, by))
+
+    @router.post("/{complaint_id}/answer")
+    async def answer(body: AnswerIn, complaint_id: str = Path(max_length=64),
+                     principal: Principal = Depends(require(*HANDLERS)),
+                     svc: ComplaintService = Depends(service)):
+        by = _unit(principal, body.by)
+        return await act(svc, complaint_id, principal,
+                         lambda: svc.answer(complaint_id, body.answer, resolved=body.resolved, by=by))
+
+    @router.post("/{complaint_id}/close")
+    async def close(complaint_id: str = Path(max_length=64),
+                    principal: Principal = Depends(require(*DISPATCHERS)),
+                    svc: ComplaintService = Depends(service)):
+        return await act(svc, complaint_id, principal, lambda: svc.close(complaint_id))
+
+    @router.post("/{complaint_id}/rating")
+    async def rate(body: RatingIn, complaint_id: str = Path(max_length=64),
+                   principal: Principal = Depends(require(*RATING_RECORDERS)),
+                   svc: ComplaintService = Depends(service)):
+        async def command() -> Complaint:
+            return await svc.rate(complaint_id, c.parse_rating(body.rating))
+        return await act(svc, complaint_id, principal, command)
+
+    return router
+
+
+def _channel_for(principal: Principal, asked: str) -> Channel:
+    channel = c.parse_channel(asked)
+    if principal.has_any(Role.WINDOW_CLERK) and channel in CLERK_CHANNELS:
+        return channel
+    if principal.has_any(Role.GRID_WORKER) and channel is Channel.GRID_WORKER:
+        return channel
+    raise ComplaintError("complaint.unknown_channel_for_role",
+                         f"channel {channel.value!r} is not one you file by: clerks file window, phone or web; "
+                         "grid workers grid_worker; open311 comes through the Open311 endpoint")
+
+
+def _location(body: LocationIn) -> Location:
+    if (body.lat is None) != (body.long is None):
+        raise ComplaintError("complaint.invalid_location", "lat and long must both be given")
+    point = GeoPoint(body.lat, body.long) if body.lat is not None and body.long is not None else None
+    return Location(address=body.address, address_id=body.address_id, point=point)
+
+
+# ---------------------------------------------------------------------------- Open311
+
+
+# What Open311 shows of a complaint that did not come through Open311: its resident did not
+# publish it, so its words, place and picture stay inside (they may name or locate people).
+_PRIVATE_ANSWER_NOTE = "已答复 Answered"
+
+
+def service_request_of(row: dict[str, Any], services: dict[str, Service]) -> ServiceRequest:
+    published = row["channel"] == Channel.OPEN311.value
+    service = services.get(row["service_code"])
+    departments = row["departments"]
+    agency = ", ".join(departments) if departments else (STREET if row["routing_kind"] else None)
+    return ServiceRequest(
+        service_request_id=row["id"],
+        status="closed" if row["status"] in (State.CLOSED.value, State.RATED.value) else "open",
+        status_notes=(row["answer"] if published else _PRIVATE_ANSWER_NOTE if row["answer"] else None),
+        service_code=row["service_code"],
+        service_name=service.service_name if service else row["service_code"],
+        description=(row["description"] or None) if published else None,
+        agency_responsible=agency,
+        requested_datetime=row["received_at"],
+        updated_datetime=row["updated_at"],
+        expected_datetime=row["feedback_due_at"],
+        address=row["address"] if published else None,
+        address_id=row["address_id"] if published else None,
+        lat=row["lat"] if published else None,
+        long=row["long"] if published else None,
+        media_url=row["media_url"] if published else None,
+    )
+
+
+class _EventRow:
+    """A complaint_event_view row as mapping.updates_from_events reads events."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.id, self.type, self.data = row["event_id"], row["type"], row["data"]
+
+
+# Every complaint event but the rating (the resident's own act) is an update for Open311.
+_UPDATE_TYPES = tuple(t for t in c.EVENT_TYPES if t != c.RATED)
+
+
+class Open311Complaints:
+    """The Open311Port of intake: complaints filed and shown through GeoReport v2."""
+
+    def __init__(self, complaints: Callable[[], ComplaintService], pool: Callable[[], asyncpg.Pool],
+                 jurisdiction: str) -> None:
+        # Resolved per call: the app's lifespan creates the service after the routes exist.
+        self._complaints, self._pool = complaints, pool
+        self.jurisdiction = jurisdiction
+        self._services = {s.service_code: s for s in COMPLAINT_SERVICES}
+
+    async def services(self) -> Sequence[Service]:
+        return COMPLAINT_SERVICES
+
+    async def create(self, request: NewServiceRequest) -> CreatedRequest:
+        intake = complaint_intake(request)
+        # Filed anonymously whatever contact the app sent: an email or phone from an app is
+        # no verified identity, and personal data is not kept unverified. The district's
+        # 12345 centre handles it until it is routed (a point is not yet mapped to a street).
+        complaint = await self._complaints().file(NewComplaint(
+            category=intake.category, channel=Channel.OPEN311, urgency=intake.urgency,
+            jurisdiction=self.jurisdiction, location=intake.location, description=intake.description,
+            anonymous=True, open311_service_code=intake.service_code, media_url=intake.media_url,
+        ))
+        assert complaint.feedback_due_at is not None
+        return CreatedRequest(service_request_id=complaint.id,
+                              service_notice=f"将于 {w3c(complaint.feedback_due_at)} 前反馈 "
+                                             f"Feedback by {w3c(complaint.feedback_due_at)}")
+
+    async def requests(self, query: RequestQuery) -> Sequence[ServiceRequest]:
+        pool = self._pool()
+        if query.service_request_ids:
+            rows = await views.complaint_rows(pool, query.service_request_ids)
+        else:
+            wanted = set(query.statuses)
+            closed = None if len(wanted) != 1 else wanted == {"closed"}
+            rows = await views.complaints_received_between(
+                pool, query.start, query.end, service_codes=query.service_codes, closed=closed, limit=query.limit)
+        return [service_request_of(r, self._services) for r in rows]
+
+    async def request(self, service_request_id: str) -> ServiceRequest | None:
+        rows = await views.complaint_rows(self._pool(), [service_request_id])
+        return service_request_of(rows[0], self._services) if rows else None
+
+    async def token(self, token: str) -> TokenResult | None:
+        row = await views.complaint_by_token(self._pool(), token)
+        return TokenResult(token, row["id"]) if row else None
+
+    async def updates(self, query: UpdatesQuery) -> Sequence[RequestUpdate]:
+        rows = await views.complaint_events_between(self._pool(), query.start, query.end, types=_UPDATE_TYPES,
+                                                    limit=query.limit)
+        updates = []
+        for row in rows:
+            for update in updates_from_events(row["complaint_id"], [_EventRow(row)]):
+                if row["channel"] != Channel.OPEN311.value:
+                    # The answer's words stay inside for complaints their residents did not publish.
+                    update = replace(update, media_url=None,
+                                     description=_PRIVATE_ANSWER_NOTE if row["type"] == c.ANSWERED
+                                     else update.description)
+                updates.append(update)
+        return updates
+
+
+def open311_jurisdiction(settings: IntakeSettings) -> Jurisdiction:
+    return Jurisdiction(settings.district, aliases=tuple(settings.open311_jurisdiction_aliases),
+                        api_keys=frozenset(settings.open311_api_keys))
+
+
+def open311_discovery(settings: IntakeSettings) -> Discovery:
+    return Discovery(
+        changeset=settings.open311_changeset,
+        contact=settings.open311_contact,
+        key_service=settings.open311_key_service,
+        endpoints=(Endpoint(url=settings.open311_public_url, changeset=settings.open311_changeset),),
+    )
+
+
+def complaints_open311_router(app: FastAPI, settings: IntakeSettings) -> APIRouter:
+    port = Open311Complaints(lambda: app.state.complaints, lambda: app.state.pool, settings.district)
+    return open311_router(port, jurisdiction=open311_jurisdiction(settings), discovery=open311_discovery(settings))
+
+
+async def start_complaints(pool: asyncpg.Pool, store: EventStore,
+                           clock: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ)) -> ComplaintService:
+    """The complaint service, with its read model's tables (and the calendar's) installed."""
+    await install_calendar_schema(pool)
+    await views.install_complaint_views(pool)
+    return ComplaintService(store, views.ComplaintViews(), calendar=lambda: load_calendar(pool), clock=clock)
