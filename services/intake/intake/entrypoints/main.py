@@ -40,6 +40,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         from intake.entrypoints.api.cases import start_cases
         app.state.cases = await start_cases(pool, store, app.state.catalogue)
         # [complaints]
+        from intake.entrypoints.api.complaints import start_complaints
+        app.state.complaints = await start_complaints(pool, store)
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
         relay_task = asyncio.create_task(relay.run(), name="intake-outbox-relay") if settings.outbox_relay else None
@@ -65,6 +67,9 @@ def build_app(settings: IntakeSettings) -> FastAPI:
     # Each area's routers (one line each): [applicants routers] [cases routers] [complaints routers]
     from intake.entrypoints.api.cases import cases_router  # [cases routers]
     app.include_router(cases_router())
+    from intake.entrypoints.api.complaints import complaints_open311_router, complaints_router  # [complaints routers]
+    app.include_router(complaints_router())
+    app.include_router(complaints_open311_router(app, settings))
     return app
 
 
