@@ -216,3 +216,18 @@ async def test_rebuilt_views_equal_the_live_ones(intake, token, fresh_db, pool):
     await pool.execute("UPDATE complaint_view SET status = 'tampered'")  # a broken model, then rebuilt
     assert await rebuild_complaint_views(pool, store) == 2
     assert await snapshot_tables(pool) == live
+
+
+async def test_a_department_sees_only_what_was_routed_to_it(intake, token):
+    clerk = token("window_clerk", STREET)
+    routed = (await file(intake, token))["id"]
+    await file(intake, token)  # not routed anywhere
+    r = await intake.post(f"/v1/complaints/{routed}/route", headers=clerk,
+                          json={"kind": "lead", "lead": "environmental_protection", "co_departments": ["health"]})
+    assert r.status_code == 200, r.text
+    for department, expected in (("environmental_protection", [routed]), ("health", [routed]), ("housing", [])):
+        headers = token("department", "320104", department=department)
+        listed = (await intake.get("/v1/complaints", headers=headers)).json()
+        assert [i["id"] for i in listed["items"]] == expected, department
+        status = (await intake.get(f"/v1/complaints/{routed}", headers=headers)).status_code
+        assert status == (200 if expected else 403), department
