@@ -118,6 +118,11 @@ async def _registered(conn: asyncpg.Connection, table: str, e: StoredEvent) -> N
     )
 
 
+# Events that only move the case to another status.
+_STATUS_AFTER = {c.REFUSED: c.CaseStatus.REFUSED, c.ROUTED: c.CaseStatus.ROUTED, c.WITHDRAWN: c.CaseStatus.WITHDRAWN,
+                 c.COMPLETED: c.CaseStatus.COMPLETED, c.ARCHIVED: c.CaseStatus.ARCHIVED}
+
+
 def _changes(e: StoredEvent) -> dict[str, Any]:
     """The columns an event (other than registration) changes."""
     d = e.data
@@ -128,10 +133,8 @@ def _changes(e: StoredEvent) -> dict[str, Any]:
         return {"materials_missing": list(d["materials_missing"])}
     if e.type == c.GREEN_CHANNELLED:
         return {"green_channel": True}
-    statuses = {c.REFUSED: c.CaseStatus.REFUSED, c.ROUTED: c.CaseStatus.ROUTED, c.WITHDRAWN: c.CaseStatus.WITHDRAWN,
-                c.COMPLETED: c.CaseStatus.COMPLETED, c.ARCHIVED: c.CaseStatus.ARCHIVED}
-    if e.type in statuses:
-        return {"status": statuses[e.type].value}
+    if e.type in _STATUS_AFTER:
+        return {"status": _STATUS_AFTER[e.type].value}
     return {}  # certificates, ratings, follow-ups: the queue does not show them
 
 

@@ -21,7 +21,7 @@ allow it, 422 when the input is wrong (naming the field), 403 for a role or juri
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -289,7 +289,7 @@ def _service(request: Request) -> CasesService:
 def _cases_router() -> APIRouter:
     router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
-    async def answer(svc: CasesService, call) -> CaseOut:
+    async def answer(svc: CasesService, call: Callable[[], Awaitable[Case]]) -> CaseOut:
         """Run a command on a case and answer the case as it now stands, or the problem."""
         try:
             case = await call()
@@ -437,7 +437,7 @@ async def _quietly_load(svc: CasesService, case_id: str, principal: Principal) -
 # ---------------------------------------------------------------------- the calendar's overrides
 
 
-def _pool(request: Request):
+def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
