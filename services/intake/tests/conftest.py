@@ -26,11 +26,17 @@ def token():
 
 
 @pytest.fixture
-async def intake(fresh_db):
+async def intake_app(fresh_db):
+    """The intake app with its lifespan running (tests reach app.state, e.g. to set a clock)."""
     # No relay: these tests must not publish into the local stack's shared topics.
     settings = IntakeSettings(pg_database=fresh_db.pg_database, outbox_relay=False)
     app = build_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield client
+        yield app
+
+
+@pytest.fixture
+async def intake(intake_app):
+    transport = httpx.ASGITransport(app=intake_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        yield client

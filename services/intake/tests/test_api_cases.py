@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from civicgrid_common.calendar import CHINA_TZ
 
@@ -41,15 +40,10 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
-def app_of(client: httpx.AsyncClient) -> FastAPI:
-    # The `intake` fixture's client talks to the app in process; its transport holds it.
-    return client._transport.app  # type: ignore[attr-defined]
-
-
 @pytest.fixture
-def clock(intake) -> FakeClock:
+def clock(intake_app) -> FakeClock:
     fake = FakeClock(MONDAY_BEFORE_NATIONAL_DAY)
-    app_of(intake).state.cases.clock = fake
+    intake_app.state.cases.clock = fake
     return fake
 
 
@@ -233,7 +227,7 @@ async def test_the_applicant_withdraws_at_the_window(intake, token, clock, pool)
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
 
 
-async def test_a_bad_review_opens_a_follow_up_and_a_second_rating(intake, token, clock):
+async def test_a_bad_review_opens_a_follow_up_and_a_second_rating(intake, intake_app, token, clock):
     clerk = token("window_clerk", STREET)
     resident = applicant()
     case = await register(intake, token, applicant_id=resident)
@@ -242,8 +236,8 @@ async def test_a_bad_review_opens_a_follow_up_and_a_second_rating(intake, token,
     assert_problem(r, 409, "not_completed")
     await intake.post(f"/v1/cases/{case['id']}/accept", headers=clerk)
     # The result comes from approval's events (its consumer calls the service, not a person).
-    await app_of(intake).state.cases.complete(case["id"], outcome="approved", approval_reference="approval-42",
-                                              decided_at=clock.now + timedelta(days=9))
+    await intake_app.state.cases.complete(case["id"], outcome="approved", approval_reference="approval-42",
+                                         decided_at=clock.now + timedelta(days=9))
 
     r = await intake.post(f"/v1/cases/{case['id']}/rating", json={**rating, "level": "so-so"}, headers=clerk)
     assert_problem(r, 422)
