@@ -1,0 +1,356 @@
+"""Use cases of applicants (申请人) at the one window: register (matching someone already known),
+look up by identity number, and read a profile with the history of earlier affairs.
+
+- **Matching.** The identity number's blind index finds an applicant already registered: the
+  window then serves that applicant (and updates the stored profile only if the clerk's data
+  differ). Otherwise a new applicant stream is started under the pseudonymous id (the keyed
+  HMAC of domain/applicant.py) and `applicant registered` is appended; the personal fields go
+  to the encrypted applicant directory IN THE SAME TRANSACTION, so there is never an event
+  without its person nor a person without their event.
+- **Jurisdiction.** A clerk registers applicants who live or are registered (户籍, or an
+  enterprise's registered address) inside the clerk's jurisdiction; reads follow the same rule.
+- **Personal data** never leaves this module in events, logs or error messages: input errors
+  name the field and the rule, not the value.
+
+The directory is a port (`ApplicantDirectory`); adapters/applicant_store.py implements it with
+AES-GCM-encrypted rows. This layer does not import adapters (layers import downwards only).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterable, Protocol, Sequence
+
+import asyncpg
+
+from civicgrid_common.calendar.working_days import local_date
+from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository
+from civicgrid_common.identity.principal import Principal
+
+from intake.domain.applicant import (
+    Applicant,
+    Enterprise,
+    IdentityKind,
+    InvalidApplicant,
+    Profile,
+    Resident,
+    applicant_id_of,
+    register_applicant,
+)
+from intake.domain.identity_numbers import (
+    NumberError,
+    NumberRule,
+    ResidentIdNumber,
+    credit_code_errors,
+    resident_id_errors,
+)
+
+Clock = Callable[[], datetime]
+# Two clerks registering the same person at once: the loser's retry finds the winner's row.
+_ATTEMPTS = 3
+# Valid-shaped stand-ins so the other fields are still checked when the number itself is bad
+# (the clerk hears about every problem at once). Never stored: an error is raised anyway.
+_STAND_IN_RESIDENT_ID = "11010519491231002X"
+_STAND_IN_CREDIT_CODE = "91110000000000000A"
+
+# What each broken identity-number rule is called at the window. The domain's own messages
+# quote parts of the number (area code, birth date); these do not, because error bodies may
+# be logged by proxies and front ends.
+_RULE_TEXT: dict[NumberRule, str] = {
+    NumberRule.LENGTH: "must have 18 characters",
+    NumberRule.CHARACTERS: "has characters outside those the standard allows",
+    NumberRule.CHECK_CHARACTER: "the check character (the 18th) does not match the first 17",
+    NumberRule.BIRTH_DATE_INVALID: "the birth date (characters 7 to 14) is not a calendar date",
+    NumberRule.BIRTH_DATE_IN_FUTURE: "the birth date (characters 7 to 14) is in the future",
+    NumberRule.BIRTH_DATE_TOO_EARLY: "the birth date (characters 7 to 14) is before 1900",
+    NumberRule.AREA_CODE: "the area code (first 6 digits) names no province of GB/T 2260",
+    NumberRule.REGISTRATION_DEPARTMENT: "the first character names no registration department of GB 32100",
+    NumberRule.ORGANISATION_TYPE: "the second character is no organisation type of its registration department",
+    NumberRule.ADMIN_CODE: "characters 3 to 8 are no administrative division code (GB/T 2260)",
+}
+
+
+def system_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One thing wrong with the clerk's input: which field, which rule, in words."""
+
+    field: str
+    rule: str
+    detail: str
+
+
+class ApplicantInputError(ValueError):
+    """The input breaks one or more rules; `problems` lists every one found."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p.field}: {p.detail}" for p in self.problems))
+
+
+class ApplicantNotFound(LookupError):
+    def __init__(self) -> None:
+        super().__init__("no applicant with that id or number is registered")
+
+
+class OutsideJurisdiction(PermissionError):
+    def __init__(self) -> None:
+        super().__init__("the applicant neither lives nor is registered inside your jurisdiction")
+
+
+# ---------------------------------------------------------------------------- input
+
+
+class Keep(enum.Enum):
+    """An optional field the clerk did not send: a matched applicant keeps what is stored."""
+
+    STORED = "stored"
+
+
+@dataclass(frozen=True)
+class ResidentInput:
+    identity_number: str
+    name: str
+    household_registration_code: str
+    residence_community_code: str
+    phone: str | None | Keep = Keep.STORED  # None: the applicant has no phone (any more)
+    birth_date: date | None = None  # if given, must agree with the number (GB 11643)
+    sex: str | None = None  # "male" | "female"; if given, must agree with the number
+
+
+@dataclass(frozen=True)
+class EnterpriseInput:
+    credit_code: str
+    name: str
+    legal_representative: str
+    registered_address_code: str
+
+
+ApplicantInput = ResidentInput | EnterpriseInput
+
+
+def _number_problems(field_name: str, errors: Iterable[NumberError]) -> list[FieldProblem]:
+    return [FieldProblem(field_name, e.rule.value, f"{field_name} {_RULE_TEXT[e.rule]}") for e in errors]
+
+
+def _profile_problem(e: InvalidApplicant) -> FieldProblem:
+    return FieldProblem(e.field, "invalid", e.message)
+
+
+def parse_resident(data: ResidentInput, today: date) -> Resident:
+    """A validated resident, or ApplicantInputError naming every failing rule of the number
+    and the first problem of the other fields."""
+    problems = _number_problems("identity_number", resident_id_errors(data.identity_number, today))
+    if problems:
+        value = _STAND_IN_RESIDENT_ID
+    else:
+        number = ResidentIdNumber.parse(data.identity_number, today)
+        value = number.value
+        problems.extend(_disagreements(data, number))
+    try:
+        phone = None if data.phone is Keep.STORED else data.phone
+        resident = Resident(identity_number=value, name=data.name, phone=phone,
+                            household_registration_code=data.household_registration_code,
+                            residence_community_code=data.residence_community_code)
+    except InvalidApplicant as e:
+        problems.append(_profile_problem(e))
+    if problems:
+        raise ApplicantInputError(problems)
+    return resident
+
+
+def _disagreements(data: ResidentInput, number: ResidentIdNumber) -> list[FieldProblem]:
+    """Birth date and sex, when the clerk gives them, must be what the number says."""
+    problems = []
+    if data.birth_date is not None and data.birth_date != number.birth_date:
+        problems.append(FieldProblem("birth_date", "birth_date_mismatch",
+                                     "birth_date differs from the birth date in the identity number"))
+    if data.sex is not None and data.sex != number.sex:
+        problems.append(FieldProblem("sex", "sex_mismatch",
+                                     "sex differs from the sex the identity number's sequence gives"))
+    return problems
+
+
+def parse_enterprise(data: EnterpriseInput) -> Enterprise:
+    problems = _number_problems("credit_code", credit_code_errors(data.credit_code))
+    code = _STAND_IN_CREDIT_CODE if problems else data.credit_code.strip().upper()
+    try:
+        enterprise = Enterprise(credit_code=code, name=data.name, legal_representative=data.legal_representative,
+                                registered_address_code=data.registered_address_code)
+    except InvalidApplicant as e:
+        problems.append(_profile_problem(e))
+    if problems:
+        raise ApplicantInputError(problems)
+    return enterprise
+
+
+def parse_identity_number(kind: IdentityKind, number: str, today: date) -> str:
+    """A looked-up number, validated and normalised (upper-case X), or ApplicantInputError."""
+    if kind is IdentityKind.RESIDENT_ID:
+        problems = _number_problems("identity_number", resident_id_errors(number, today))
+    else:
+        problems = _number_problems("identity_number", credit_code_errors(number))
+    if problems:
+        raise ApplicantInputError(problems)
+    return number.strip().upper()
+
+
+# ---------------------------------------------------------------------------- the port
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """An earlier case or complaint of the applicant, as the window's history lists it."""
+
+    kind: str  # "case" | "complaint"
+    id: str
+    status: str
+    subject: str  # the case's affair code, the complaint's category
+    at: datetime  # registered (case) or received (complaint)
+    case_number: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredApplicant:
+    applicant_id: str
+    profile: Profile
+    registered_at: datetime
+    updated_at: datetime
+
+
+class ApplicantDirectory(Protocol):
+    """Where applicants' personal data lives (encrypted) and how they are found."""
+
+    async def find_by_number(self, conn: asyncpg.Connection, identity_number: str, kind: IdentityKind, *,
+                             for_update: bool = False) -> StoredApplicant | None: ...
+
+    async def find(self, conn: asyncpg.Connection, applicant_id: str) -> StoredApplicant | None: ...
+
+    async def insert(self, conn: asyncpg.Connection, applicant_id: str, profile: Profile,
+                     at: datetime) -> StoredApplicant: ...
+
+    async def update(self, conn: asyncpg.Connection, applicant_id: str, profile: Profile,
+                     at: datetime) -> StoredApplicant: ...
+
+    async def history(self, conn: asyncpg.Connection, applicant_id: str,
+                      within: Sequence[str]) -> list[HistoryEntry]: ...
+
+
+# ---------------------------------------------------------------------------- use cases
+
+
+@dataclass(frozen=True)
+class Registration:
+    applicant: StoredApplicant
+    matched: bool  # an applicant with this number was already registered
+    profile_updated: bool  # ... and the clerk's data changed the stored profile
+    history: list[HistoryEntry] = field(default_factory=list)
+
+
+def _keeping_what_was_not_sent(data: ApplicantInput, profile: Profile, stored: Profile) -> Profile:
+    """A phone the clerk did not send stays as stored (a null phone removes it)."""
+    if isinstance(data, ResidentInput) and data.phone is Keep.STORED and isinstance(stored, Resident):
+        return replace(profile, phone=stored.phone)
+    return profile
+
+
+def codes_of(profile: Profile) -> tuple[str, ...]:
+    """The places that tie an applicant to a window: residence and 户籍, or registered address."""
+    if isinstance(profile, Resident):
+        return (profile.residence_community_code, profile.household_registration_code)
+    return (profile.registered_address_code,)
+
+
+def may_serve(principal: Principal, profile: Profile) -> bool:
+    return any(principal.may_act_in(code) for code in codes_of(profile))
+
+
+class ApplicantService:
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, directory: ApplicantDirectory,
+                 pseudonym_key: bytes, *, clock: Clock = system_clock) -> None:
+        self.pool = pool
+        self.directory = directory
+        self.pseudonym_key = pseudonym_key
+        self.clock = clock
+        self.store = store
+        self.repository: Repository[Applicant] = Repository(store, Applicant)
+
+    def today(self) -> date:
+        """Today in China: a birth date is in the future by the window's calendar."""
+        return local_date(self.clock())
+
+    def parse(self, data: ApplicantInput) -> Profile:
+        if isinstance(data, ResidentInput):
+            return parse_resident(data, self.today())
+        return parse_enterprise(data)
+
+    async def register(self, principal: Principal, data: ApplicantInput) -> Registration:
+        profile = self.parse(data)
+        if not may_serve(principal, profile):
+            raise OutsideJurisdiction()
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await self._register_once(principal, data, profile)
+            except (ConcurrencyConflict, asyncpg.UniqueViolationError):
+                # Someone registered the same number meanwhile: the next round matches them.
+                if attempt == _ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _register_once(self, principal: Principal, data: ApplicantInput, profile: Profile) -> Registration:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE: two matching registrations with different changes apply one by one.
+            known = await self.directory.find_by_number(conn, profile.identity_number, profile.identity_kind,
+                                                        for_update=True)
+            now = self.clock()
+            if known is not None:
+                profile = _keeping_what_was_not_sent(data, profile, known.profile)
+                changed = known.profile != profile
+                if changed:
+                    known = await self.directory.update(conn, known.applicant_id, profile, now)
+                history = await self.directory.history(conn, known.applicant_id, principal.jurisdictions)
+                return Registration(known, matched=True, profile_updated=changed, history=history)
+            applicant_id = applicant_id_of(profile, self.pseudonym_key)
+            # A stream without a row: the personal data were erased and the person comes back.
+            # Their history (and id) continue; only the personal data are stored again.
+            if await self.store.stream_version(applicant_id, conn=conn) == 0:
+                await self.repository.save(register_applicant(profile, self.pseudonym_key), conn=conn)
+            stored = await self.directory.insert(conn, applicant_id, profile, now)
+            history = await self.directory.history(conn, applicant_id, principal.jurisdictions)
+            return Registration(stored, matched=False, profile_updated=False, history=history)
+
+    async def get(self, principal: Principal, applicant_id: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
+        async with self.pool.acquire() as conn:
+            stored = await self.directory.find(conn, applicant_id)
+            return await self._visible(conn, principal, stored)
+
+    async def look_up(self, principal: Principal, kind: IdentityKind,
+                      number: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
+        normalised = parse_identity_number(kind, number, self.today())
+        async with self.pool.acquire() as conn:
+            stored = await self.directory.find_by_number(conn, normalised, kind)
+            return await self._visible(conn, principal, stored)
+
+    async def _visible(self, conn: asyncpg.Connection, principal: Principal,
+                       stored: StoredApplicant | None) -> tuple[StoredApplicant, list[HistoryEntry]]:
+        if stored is None:
+            raise ApplicantNotFound()
+        if not may_serve(principal, stored.profile):
+            raise OutsideJurisdiction()
+        return stored, await self.directory.history(conn, stored.applicant_id, principal.jurisdictions)
+
+
+def profile_extras(profile: Profile, identity_number_in_full: bool) -> dict[str, Any]:
+    """Birth date and sex, which GB 11643 puts inside the number: shown to whoever sees the
+    number in full, hidden (None) from everyone else."""
+    if not isinstance(profile, Resident) or not identity_number_in_full:
+        return {"birth_date": None, "sex": None}
+    number = ResidentIdNumber(profile.identity_number)
+    return {"birth_date": number.birth_date.isoformat(), "sex": number.sex}
