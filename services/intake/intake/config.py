@@ -1,6 +1,8 @@
 """intake's settings: the platform's (CIVICGRID_* environment variables) plus its own."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from civicgrid_common.settings import PlatformSettings
 
 
@@ -14,6 +16,9 @@ class IntakeSettings(PlatformSettings):
     # Publish the outbox to Kafka from this process (off only in tests that must not write
     # to the shared topics of the local stack).
     outbox_relay: bool = True
+    # The personal-data keyring (AES-GCM keys, blind-index and pseudonym keys) as a JSON file,
+    # CIVICGRID_PERSONAL_DATA_KEYRING; unset: the local stack's .local/keys ring (made if missing).
+    personal_data_keyring: Path | None = None
     # Open311 GeoReport v2 (/open311/v2) of the district: the api_keys that may POST requests
     # (the local stack's demo key; elsewhere set CIVICGRID_OPEN311_API_KEYS='["<key>", ...]'),
     # the jurisdiction_id aliases besides the district code, and what discovery announces.

@@ -36,6 +36,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
             await app.state.catalogue.seed_if_empty(demo_seed())
         # Each area's application service on app.state (one line or block each, in this order):
         # [applicants]
+        from intake.entrypoints.api.applicants import start_applicants
+        app.state.applicants = await start_applicants(pool, store, settings)
         # [cases]
         from intake.entrypoints.api.cases import start_cases
         app.state.cases = await start_cases(pool, store, app.state.catalogue)
@@ -65,6 +67,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
     )
     app.include_router(catalogue_router())
     # Each area's routers (one line each): [applicants routers] [cases routers] [complaints routers]
+    from intake.entrypoints.api.applicants import applicants_router  # [applicants routers]
+    app.include_router(applicants_router())
     from intake.entrypoints.api.cases import cases_router  # [cases routers]
     app.include_router(cases_router())
     from intake.entrypoints.api.complaints import complaints_open311_router, complaints_router  # [complaints routers]
