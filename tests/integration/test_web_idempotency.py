@@ -10,6 +10,7 @@ from typing import AsyncIterator
 
 import asyncpg
 import httpx
+import fastapi
 import pytest
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
@@ -202,4 +203,36 @@ async def test_bad_token_with_a_key_is_a_plain_401(service, pool) -> None:
     r = await client.post("/complaints", json={"text": "x"},
                           headers={"Authorization": "Bearer forged", "Idempotency-Key": "k"})
     assert r.status_code == 401
+    assert await pool.fetchval("SELECT count(*) FROM http_idempotency_keys") == 0
+
+
+async def test_a_no_store_response_is_never_kept_under_its_key(fresh_db, pool):
+    """Personal data (responses marked Cache-Control: no-store) never sit in the idempotency
+    table; the key is freed and a retry runs the route again."""
+    from civicgrid_common.paths import local_state_dir
+
+    @asynccontextmanager
+    async def lifespan(app):
+        app.state.pool = pool
+        yield
+
+    app = create_app(fresh_db, title="t", version="1", lifespan=lifespan)
+    runs: list[int] = []
+
+    @app.post("/people")
+    async def people(response: fastapi.Response):
+        runs.append(1)
+        response.headers["Cache-Control"] = "no-store"
+        return {"id_number": "11010519491231002X"}
+
+    keys = local_state_dir() / "keys"
+    ensure_local_keys(keys)
+    headers = {"Authorization": f"Bearer {mint_token(private_key_path(keys).read_bytes(), 'window_clerk', '320104001')}",
+               "Idempotency-Key": '"pii-1"'}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            first = await client.post("/people", json={}, headers=headers)
+            second = await client.post("/people", json={}, headers=headers)
+    assert (first.status_code, second.status_code) == (200, 200), first.text
+    assert len(runs) == 2 and "idempotent-replayed" not in second.headers
     assert await pool.fetchval("SELECT count(*) FROM http_idempotency_keys") == 0

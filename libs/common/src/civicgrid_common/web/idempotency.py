@@ -201,13 +201,20 @@ class IdempotencyMiddleware:
         if captured.headers is None or captured.body is None:
             await _release(pool, claim)
             raise RuntimeError("the app finished without a response")
-        if _should_store(captured.status):
+        if _should_store(captured.status) and not _no_store(captured.headers):
             stored = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in captured.headers]
             await pool.execute(_COMPLETE, *claim, captured.status, stored, bytes(captured.body))
         else:
             await _release(pool, claim)
         await send({"type": "http.response.start", "status": captured.status, "headers": captured.headers})
         await send({"type": "http.response.body", "body": bytes(captured.body)})
+
+
+def _no_store(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A response marked `Cache-Control: no-store` (personal data) is never kept: its key is
+    freed, so a retry runs the route again; such routes must be safe to repeat (e.g. register
+    an applicant matches the existing one)."""
+    return any(k.lower() == b"cache-control" and b"no-store" in v.lower() for k, v in headers)
 
 
 def _in_flight() -> Problem:
