@@ -6,9 +6,8 @@ missing item at once, comes back with them and is accepted, and one is put on th
 channel by the street reviewer. Then the clerk looks at the queue and an auditor verifies a
 case's history.
 
-The cases need pseudonymous applicant ids: if the running intake registers applicants
-(POST /v1/applicants) the scene registers the residents there; otherwise it uses fixed
-well-formed ids and says so.
+The residents are first registered as applicants (POST /v1/applicants): the cases carry
+their pseudonymous ids, never their identity numbers.
 """
 from __future__ import annotations
 
@@ -32,15 +31,6 @@ RESIDENTS = {
     "Zhao": ("3201041972110845", "1", "赵建国"),
     "Sun": ("3201041940020617", "3", "孙桂兰"),
 }
-# Used when the running intake has no applicants API yet: well-formed pseudonymous ids.
-FIXED_IDS = {
-    "Wang": "ap-" + "1" * 32,
-    "Li": "ap-" + "2" * 32,
-    "Zhao": "ap-" + "3" * 32,
-    "Sun": "ap-" + "4" * 32,
-}
-
-
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
     keys = local_state_dir() / "keys"
     ensure_local_keys(keys)
@@ -54,22 +44,16 @@ def identity_number(prefix: str, sequence: str) -> str:
 
 
 async def applicant_ids(ctx, clerk: dict[str, str]) -> dict[str, str]:
-    """Register the residents through the applicants API if there is one, else fixed ids."""
+    """Register the residents as applicants; returns their pseudonymous ids."""
     ids: dict[str, str] = {}
     for who, (prefix, sequence, name) in RESIDENTS.items():
         household = "320106" if who == "Li" else STREET
         body = {"kind": "resident", "identity_number": identity_number(prefix, sequence), "name": name,
                 "household_registration_code": household, "residence_community_code": COMMUNITY}
         r = await ctx.http.post(f"{INTAKE}/v1/applicants", json=body, headers=clerk)
-        if r.status_code in (404, 405):
-            ctx.say("  (this intake has no POST /v1/applicants yet: the residents get fixed pseudonymous ids)")
-            return dict(FIXED_IDS)
         if r.status_code not in (200, 201):
-            ctx.say(f"  (POST /v1/applicants answered {r.status_code} {r.json().get('title', '')}: "
-                    "the residents get fixed pseudonymous ids)")
-            return dict(FIXED_IDS)
-        answer = r.json()
-        ids[who] = answer.get("applicant_id") or answer.get("id") or answer["applicant"]["id"]
+            raise RuntimeError(f"POST /v1/applicants answered {r.status_code}: {r.text}")
+        ids[who] = r.json()["applicant_id"]
     ctx.say("  the residents were registered as applicants: " + ", ".join(f"{w} {i}" for w, i in ids.items()))
     return ids
 
