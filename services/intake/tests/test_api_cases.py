@@ -129,6 +129,10 @@ async def test_an_admins_calendar_override_moves_the_due_date(intake, token, clo
     case = await register(intake, token)
     r = await intake.post(f"/v1/cases/{case['id']}/accept", headers=token("window_clerk", STREET))
     assert r.json()["due_date"] == "2025-10-28"  # one working day fewer before it
+    # the overrides are read with a token, never without
+    assert (await intake.get("/v1/calendar/overrides")).status_code == 401
+    listed = await intake.get("/v1/calendar/overrides", headers=token("window_clerk", STREET))
+    assert listed.status_code == 200 and "2025-10-13" in listed.text
 
 
 async def test_missing_materials_are_told_at_once_then_supplemented_then_accepted(intake, token, clock, pool):

@@ -461,5 +461,6 @@ def cases_router() -> APIRouter:
     """The cases API and the working-day calendar it counts due dates on."""
     router = APIRouter()
     router.include_router(_cases_router())
-    router.include_router(calendar_router(_pool, _district_admin))
+    # Every intake route is under a token: the calendar's reads too (its overrides name who set them).
+    router.include_router(calendar_router(_pool, _district_admin), dependencies=[Depends(require())])
     return router
