@@ -35,6 +35,7 @@ from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar import CHINA_TZ
 
 from intake.domain.routing import InvalidRouting, Routing, routing_from_data, routing_to_data
+from intake.domain.rating import RatingLevel
 
 EVENT_PREFIX = "civicgrid.intake.complaint"
 RECEIVED = f"{EVENT_PREFIX}.received.v1"
@@ -113,18 +114,8 @@ class State(str, enum.Enum):
     REOPENED = "reopened"
 
 
-class Rating(str, enum.Enum):
-    """The five levels of the national good/bad review scheme (好差评)."""
-
-    VERY_SATISFIED = "very_satisfied"  # 非常满意
-    SATISFIED = "satisfied"  # 满意
-    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
-    DISSATISFIED = "dissatisfied"  # 不满意
-    VERY_DISSATISFIED = "very_dissatisfied"  # 非常不满意
-
-    @property
-    def is_bad_review(self) -> bool:
-        return self in (Rating.DISSATISFIED, Rating.VERY_DISSATISFIED)
+# The five levels of the national good/bad review scheme (好差评), the same for cases and complaints.
+Rating = RatingLevel
 
 
 class WorkingDays(Protocol):
