@@ -15,9 +15,8 @@ from cloudevents.core.formats.json import JSONFormat
 from stdnum.cn import ric
 
 from civicgrid_common.contracts import Contracts
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import contracts_dir, local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
+from civicgrid_common.paths import contracts_dir
 from civicgrid_common.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
@@ -27,9 +26,7 @@ STREET, COMMUNITY = "320104001", "320104001001"
 
 
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    return {"Authorization": f"Bearer {mint_token(private_key_path(keys).read_bytes(), role, jurisdiction)}"}
+    return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction)}"}
 
 
 def a_resident_number() -> str:

@@ -9,9 +9,7 @@ from contextlib import asynccontextmanager
 import pytest
 from fastapi import Body
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
 from civicgrid_common.web.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -48,9 +46,7 @@ async def test_a_cut_off_upload_is_dropped_and_its_key_stays_free(fresh_db, pool
         handled.append(payload)
         return {"created": payload}
 
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    token = mint_token(private_key_path(keys).read_bytes(), "window_clerk", "320104001")
+    token = mint_local_token("window_clerk", "320104001")
     headers = [(b"content-type", b"application/json"), (b"idempotency-key", b'"k-1"'),
                (b"authorization", f"Bearer {token}".encode()), (b"host", b"test")]
     body = json.dumps({"name": "a", "note": "b" * 50}).encode()

@@ -209,7 +209,7 @@ async def test_bad_token_with_a_key_is_a_plain_401(service, pool) -> None:
 async def test_a_no_store_response_is_never_kept_under_its_key(fresh_db, pool):
     """Personal data (responses marked Cache-Control: no-store) never sit in the idempotency
     table; the key is freed and a retry runs the route again."""
-    from civicgrid_common.paths import local_state_dir
+    from civicgrid_common.identity.tokens import mint_local_token
 
     @asynccontextmanager
     async def lifespan(app):
@@ -225,9 +225,7 @@ async def test_a_no_store_response_is_never_kept_under_its_key(fresh_db, pool):
         response.headers["Cache-Control"] = "no-store"
         return {"id_number": "11010519491231002X"}
 
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    headers = {"Authorization": f"Bearer {mint_token(private_key_path(keys).read_bytes(), 'window_clerk', '320104001')}",
+    headers = {"Authorization": f"Bearer {mint_local_token('window_clerk', '320104001')}",
                "Idempotency-Key": '"pii-1"'}
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:

@@ -2,17 +2,13 @@
 affairs catalogue of the district (seeded on intake's first start)."""
 from __future__ import annotations
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
 
 INTAKE = "http://127.0.0.1:8001"
 
 
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    return {"Authorization": f"Bearer {mint_token(private_key_path(keys).read_bytes(), role, jurisdiction)}"}
+    return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction)}"}
 
 
 async def run(ctx) -> None:

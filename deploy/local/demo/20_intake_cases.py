@@ -16,9 +16,7 @@ import os
 import httpx
 from stdnum.cn import ric
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
 
 INTAKE = os.environ.get("CIVICGRID_DEMO_INTAKE_URL", "http://127.0.0.1:8001")
 STREET = "320104001"  # Huaihai Road street, Qinhuai district
@@ -32,9 +30,7 @@ RESIDENTS = {
     "Sun": ("3201041940020617", "3", "孙桂兰"),
 }
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    return {"Authorization": f"Bearer {mint_token(private_key_path(keys).read_bytes(), role, jurisdiction)}"}
+    return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction)}"}
 
 
 def identity_number(prefix: str, sequence: str) -> str:

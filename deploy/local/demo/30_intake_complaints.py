@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
 
 # The running local stack's intake; another instance can be named for a rehearsal.
 INTAKE = os.environ.get("CIVICGRID_DEMO_INTAKE_URL", "http://127.0.0.1:8001")
@@ -18,10 +16,7 @@ DEMO_API_KEY = "demo-open311-key"
 
 
 def bearer(role: str, jurisdiction: str, department: str | None = None) -> dict[str, str]:
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    pem = private_key_path(keys).read_bytes()
-    return {"Authorization": f"Bearer {mint_token(pem, role, jurisdiction, department=department)}"}
+    return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, department=department)}"}
 
 
 async def staff(ctx, path: str, headers: dict[str, str], body: dict | None = None) -> dict:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
-from civicgrid_common.identity.tokens import mint_token
-from civicgrid_common.paths import local_state_dir
+from civicgrid_common.identity.tokens import mint_local_token
 
 from intake.config import IntakeSettings
 from intake.entrypoints.main import build_app
@@ -15,12 +13,8 @@ from intake.entrypoints.main import build_app
 
 @pytest.fixture
 def token():
-    keys = local_state_dir() / "keys"
-    ensure_local_keys(keys)
-    pem = private_key_path(keys).read_bytes()
-
     def make(role: str, jurisdiction: str = "320104", **kw) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(pem, role, jurisdiction, **kw)}"}
+        return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **kw)}"}
 
     return make
 

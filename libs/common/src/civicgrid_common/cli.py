@@ -12,30 +12,21 @@ import argparse
 import sys
 from typing import Sequence
 
-from civicgrid_common.identity.localkeys import ensure_local_keys, private_key_path
 from civicgrid_common.identity.principal import InvalidPrincipal, Role
-from civicgrid_common.identity.tokens import DEFAULT_TTL_SECONDS, mint_token
-from civicgrid_common.paths import local_state_dir
-from civicgrid_common.settings import PlatformSettings
+from civicgrid_common.identity.tokens import DEFAULT_TTL_SECONDS, mint_local_token
 
 USAGE_ERROR = 2  # argparse's own exit status for bad arguments
 
 
 def _token(args: argparse.Namespace) -> int:
-    keys_dir = local_state_dir() / "keys"
-    ensure_local_keys(keys_dir)
-    settings = PlatformSettings()
     try:
-        token = mint_token(
-            private_key_path(keys_dir).read_bytes(),
-            roles=args.role,
-            jurisdictions=args.jurisdiction,
+        token = mint_local_token(
+            args.role,
+            args.jurisdiction,
             department=args.department,
             subject=args.subject,
             name=args.name,
             ttl=args.ttl,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
         )
     except InvalidPrincipal as exc:
         print(f"civicgrid token: error: {exc}", file=sys.stderr)

@@ -15,8 +15,9 @@ from typing import Any, Iterable
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
-from civicgrid_common.identity.localkeys import KEY_ID
+from civicgrid_common.identity.localkeys import KEY_ID, ensure_local_keys, private_key_path
 from civicgrid_common.identity.principal import InvalidPrincipal, Principal, Role, validate_jurisdiction
+from civicgrid_common.paths import local_state_dir
 from civicgrid_common.settings import PlatformSettings
 
 ALGORITHM = "RS256"
@@ -80,6 +81,18 @@ def mint_token(
     if department:
         claims["department"] = department
     return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": key_id})
+
+
+def mint_local_token(
+    roles: Role | str | Iterable[Role | str], jurisdictions: str | Iterable[str], **claims: Any
+) -> str:
+    """A token signed with the local stack's key (.local/keys, made if missing), for the
+    issuer and audience the settings name: what `civicgrid token` prints, the demo and tests use."""
+    keys = local_state_dir() / "keys"
+    ensure_local_keys(keys)
+    settings = PlatformSettings()
+    return mint_token(private_key_path(keys).read_bytes(), roles, jurisdictions,
+                      issuer=settings.jwt_issuer, audience=settings.jwt_audience, **claims)
 
 
 def _is_url(jwks: str) -> bool:
