@@ -10,23 +10,10 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+from open311_form import FORM
+
 API = "/open311/v2"
 DISTRICT = "320104"
-FORM = {
-    "api_key": "demo-open311-key",
-    "jurisdiction_id": DISTRICT,
-    "service_code": "municipal_works",
-    "lat": "32.0301",
-    "long": "118.7902",
-    "address_string": "淮海路 12 号门口",
-    "email": "resident@example.com",
-    "phone": "13800000000",
-    "first_name": "三",
-    "last_name": "张",
-    "description": "井盖缺失，夜间危险",
-    "media_url": "https://img.example/manhole.jpg",
-    "attribute[urgency]": "life_or_property",
-}
 REQUEST_FIELDS = ["service_request_id", "status", "status_notes", "service_name", "service_code", "description",
                   "agency_responsible", "service_notice", "requested_datetime", "updated_datetime",
                   "expected_datetime", "address", "address_id", "zipcode", "lat", "long", "media_url"]

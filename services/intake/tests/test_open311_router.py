@@ -40,9 +40,11 @@ from intake.entrypoints.open311.model import (
     UpdatesQuery,
 )
 from intake.entrypoints.open311.router import open311_router
+from open311_form import FORM
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=CHINA_TZ)
 CAL = WorkingCalendar()
+
 JURISDICTION = Jurisdiction("320104", aliases=("qinhuai.nanjing.gov.cn",), api_keys=frozenset({DEMO_API_KEY}))
 SERVICES = {s.service_code: s for s in COMPLAINT_SERVICES}
 
@@ -128,21 +130,6 @@ def children(element: ET.Element) -> list[str]:
     return [child.tag for child in element]
 
 
-FORM = {
-    "api_key": DEMO_API_KEY,
-    "jurisdiction_id": "320104",
-    "service_code": "municipal_works",
-    "lat": "32.0301",
-    "long": "118.7902",
-    "address_string": "淮海路 12 号门口",
-    "email": "resident@example.com",
-    "phone": "13800000000",
-    "first_name": "三",
-    "last_name": "张",
-    "description": "井盖缺失，夜间危险",
-    "media_url": "https://img.example/manhole.jpg",
-    "attribute[urgency]": "life_or_property",
-}
 
 
 def post(client: TestClient, fmt: str = "xml", **changes: str | None):
