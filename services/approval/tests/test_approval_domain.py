@@ -324,3 +324,28 @@ def test_replay_rebuilds_the_same_state():
     b = Approval.replay(a.id, stored)
     assert (b.task, b.status, b.due_date, b.last_signature) == (a.task, a.status, a.due_date, a.last_signature)
     assert b.archive_record() == a.archive_record()
+
+
+def test_an_access_application_runs_on_the_same_engine_and_publishes_its_decision():
+    from approval.domain.approval import ACCESS_DECIDED
+    from approval.domain.seed import seed_definitions
+
+    d = next(d for d in seed_definitions() if d.affair_code == "access.application")
+    application = {"department": "market_regulation", "title": "食品安全宣传牌", "purpose": "每个社区设置宣传牌",
+                   "work_kind": "signboard", "documents": [{"name": "通知.pdf", "sha256": "a" * 64}],
+                   "communities": [COMMUNITY], "cost_bearer": "区市场监管局", "valid_from": "2026-03-01",
+                   "valid_until": "2026-12-31"}
+    from approval.domain.approval import Subject, approval_id_for
+    a = Approval(approval_id_for("access-1"))
+    a.start(Subject("0190f6a2-1b2c-7d3e-8f40-5a6b7c8d9e10", None, "access.application", "320104", {"kind": "access"},
+                    application=application), d, 1, now=T0, calendar=CAL, actor="market_regulation")
+    office = who(Role.BUREAU_APPROVER, "320104", department="community_office")
+    act(a, (office, None))
+    with pytest.raises(ApprovalRuleViolation):
+        act(a, (who(Role.BUREAU_APPROVER, "320104", department="district_office"), None))
+    act(a, (who(Role.LEADER, "320104", department="district_office"), None))
+    decided = a.pending_events[-1]
+    assert decided.type == ACCESS_DECIDED and decided.data["outcome"] == "approved"
+    assert decided.data["application"]["communities"] == [COMMUNITY]
+    assert CONCLUDED not in types(a)
+    valid_events(a)

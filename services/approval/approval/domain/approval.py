@@ -42,6 +42,8 @@ CANCELLED = "civicgrid.approval.approval.cancelled.v1"
 DEADLINE_WARNED = "civicgrid.approval.approval.deadline_warned.v1"
 OVERDUE = "civicgrid.approval.approval.overdue.v1"
 CONCLUDED = "civicgrid.approval.approval.concluded.v1"
+ACCESS_DECIDED = "civicgrid.approval.access.decided.v1"
+ACCESS_AFFAIR = "access.application"
 
 
 _APPROVAL_NS = uuid.UUID("6f1c2a4e-8b7d-5e3f-9a10-4c2b7d8e9f01")
@@ -100,6 +102,8 @@ class Subject:
     jurisdiction: str  # the street (9 digits) or community (12 digits); district (6) for access
     routing: Mapping[str, Any]
     green_channel: bool = False
+    # An access application (准入) instead of a case: its content, published when decided.
+    application: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class Approval(Aggregate):
         self.moves: list[dict[str, Any]] = []
         self.started: dict[str, Any] = {}
         self.concluded: dict[str, Any] | None = None
+        self.application: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -217,7 +222,9 @@ class Approval(Aggregate):
         if not path:
             path = [s.id for s in definition.steps]
         first = definition.step(path[0])
-        self._emit(STARTED, {
+        access = {} if subject.application is None else {"subject_kind": "access",
+                                                         "application": dict(subject.application)}
+        self._emit(STARTED, {**access,
             "case_id": subject.case_id,
             "case_number": subject.case_number,
             "affair_code": subject.affair_code,
@@ -353,7 +360,16 @@ class Approval(Aggregate):
         return data
 
     def _conclude(self, outcome: Status, comment: str, move: Mapping[str, Any]) -> None:
-        archive = self.archive_record(outcome=outcome.value, reason=None if outcome is Status.APPROVED else comment)
+        reason = None if outcome is Status.APPROVED else comment
+        archive = self.archive_record(outcome=outcome.value, reason=reason)
+        final_seal = {"key_id": move["seal"]["key_id"], "signature": move["seal"]["signature"]}
+        if self.application is not None:
+            self._emit(ACCESS_DECIDED, {
+                "application_id": self.case_id, "outcome": outcome.value, "reason": reason,
+                "application": self.application, "decided_at": move["acted_at"], "decided_by": move["actor"],
+                "final_seal": final_seal, "archive_digest": archive_digest(archive),
+            })
+            return
         self._emit(CONCLUDED, {
             "case_id": self.case_id,
             "case_number": self.case_number,
@@ -362,7 +378,7 @@ class Approval(Aggregate):
             "reason": None if outcome is Status.APPROVED else comment,
             "decided_at": move["acted_at"],
             "decided_by": move["actor"],
-            "final_seal": {"key_id": move["seal"]["key_id"], "signature": move["seal"]["signature"]},
+            "final_seal": final_seal,
             "archive_digest": archive_digest(archive),
         })
 
@@ -445,6 +461,7 @@ class Approval(Aggregate):
             "moves": [dict(m) for m in self.moves],
             "outcome": outcome or concluded.get("outcome"),
             "reason": reason if outcome else concluded.get("reason"),
+            **({"application": self.application} if self.application is not None else {}),
         }
 
     # ------------------------------------------------------------------ state
@@ -465,6 +482,7 @@ class Approval(Aggregate):
             self.routing = dict(d["routing"])
             self.green_channel = d["green_channel"]
             self.started_at = d["started_at"]
+            self.application = dict(d["application"]) if "application" in d else None
             self._enter(0, d["started_at"], d["step_due_date"])
         elif t == ACTED:
             self.moves.append(dict(d))
@@ -496,7 +514,7 @@ class Approval(Aggregate):
             self.warned = True
         elif t == OVERDUE:
             self.overdue = True
-        elif t == CONCLUDED:
+        elif t in (CONCLUDED, ACCESS_DECIDED):
             self.status = Status(d["outcome"])
             self.concluded = dict(d)
         elif t == SUPPLEMENT_REQUESTED or t.endswith("_task.issued.v1"):
