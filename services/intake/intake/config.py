@@ -16,6 +16,13 @@ class IntakeSettings(PlatformSettings):
     # Publish the outbox to Kafka from this process (off only in tests that must not write
     # to the shared topics of the local stack).
     outbox_relay: bool = True
+    # Approval's outcomes (concluded, supplement requested): consumed from this topic by this
+    # consumer group; poison events go to the dead-letter topic. Off only in tests that must not
+    # join the local stack's consumer group.
+    approval_consumer: bool = True
+    approval_topic: str = "civicgrid.approval.approvals"
+    approval_consumer_group: str = "intake-approval-outcomes"
+    approval_dead_letter_topic: str = "civicgrid.deadletter"
     # The personal-data keyring (AES-GCM keys, blind-index and pseudonym keys) as a JSON file,
     # CIVICGRID_PERSONAL_DATA_KEYRING; unset: the local stack's .local/keys ring (made if missing).
     personal_data_keyring: Path | None = None

@@ -22,8 +22,9 @@ def token():
 @pytest.fixture
 async def intake_app(fresh_db):
     """The intake app with its lifespan running (tests reach app.state, e.g. to set a clock)."""
-    # No relay: these tests must not publish into the local stack's shared topics.
-    settings = IntakeSettings(pg_database=fresh_db.pg_database, outbox_relay=False)
+    # No relay, no consumer: these tests must not publish into the local stack's shared topics
+    # nor join its consumer groups (test_approval_outcomes.py starts its own on its own topic).
+    settings = IntakeSettings(pg_database=fresh_db.pg_database, outbox_relay=False, approval_consumer=False)
     app = build_app(settings)
     async with app.router.lifespan_context(app):
         yield app

@@ -163,7 +163,7 @@ async def test_missing_materials_are_told_at_once_then_supplemented_then_accepte
     r = await intake.post(f"/v1/cases/{case['id']}/accept", headers=clerk)
     assert r.status_code == 200 and r.json()["case_number"].endswith("0001")
     r = await intake.post(f"/v1/cases/{case['id']}/supplements", json={"materials": ["id_card"]}, headers=clerk)
-    assert_problem(r, 409, "illegal_transition")
+    assert_problem(r, 409, "no_supplement_requested")  # only approval asks after acceptance
 
 
 async def test_a_refusal_at_the_window_needs_a_reason_and_ends_the_case(intake, token, clock, pool):

@@ -82,7 +82,24 @@ def refused_by_approval() -> Case:
     return case
 
 
+def supplemented_for_approval() -> Case:
+    case = registered(DepartmentHandles("civil_affairs"))
+    case.accept(daily_sequence=3, calendar=CALENDAR, actor=CLERK, at=T0)
+    case.route(actor=CLERK, at=T0 + timedelta(hours=1))
+    case.request_supplement(approval_reference="01J9ZR00-approval", step="street_review",
+                            materials=["income_proof", "bank_statement"], comment="收入证明需加盖单位公章",
+                            requested_by="reviewer-7", requested_at=T0 + timedelta(days=2), at=T0 + timedelta(days=2))
+    case.supplement(["income_proof"], actor=CLERK, at=T0 + timedelta(days=3))
+    case.supplement(["bank_statement"], actor=CLERK, at=T0 + timedelta(days=4))
+    case.request_supplement(approval_reference="01J9ZR00-approval", step="bureau_review", materials=[],
+                            comment="请补充说明家庭成员就业情况", requested_by="approver-2",
+                            requested_at=T0 + timedelta(days=6), at=T0 + timedelta(days=6))
+    case.supplement(["application_form"], actor=CLERK, at=T0 + timedelta(days=7))
+    return case
+
+
 SCENARIOS = {
+    "supplemented for approval after routing": supplemented_for_approval,
     "the whole life": the_whole_life,
     "refused at the window, archived": refused_then_archived,
     "withdrawn with a reason": lambda: withdrawn("moved away"),

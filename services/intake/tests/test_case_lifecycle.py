@@ -166,8 +166,9 @@ def test_bad_supplements_are_refused(materials: list[str], code: str) -> None:
     assert str(error)
 
 
-def test_supplement_after_acceptance_is_refused() -> None:
-    assert_refused(accepted(), lambda case: case.supplement(["x"], actor=CLERK, at=T0), "illegal_transition")
+def test_supplement_after_acceptance_without_a_request_of_approval_is_refused() -> None:
+    assert_refused(accepted(), lambda case: case.supplement(["x"], actor=CLERK, at=T0), "no_supplement_requested")
+    assert_refused(completed(), lambda case: case.supplement(["x"], actor=CLERK, at=T0), "illegal_transition")
 
 
 def test_accept_gives_a_case_number_and_a_receipt() -> None:

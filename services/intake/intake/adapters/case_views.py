@@ -33,7 +33,7 @@ CASE_VIEW = "case_view"
 _COLUMNS = (
     "id", "version", "applicant_id", "status", "affair_code", "affair_version", "jurisdiction", "street",
     "community", "channel", "green_channel", "materials_missing", "registered_at", "accepted_at", "due_date",
-    "case_number",
+    "case_number", "awaiting_supplement",
 )
 
 
@@ -55,7 +55,8 @@ CREATE {"TEMPORARY " if temporary else ""}TABLE IF NOT EXISTS {ident(table)} (
     registered_at     timestamptz NOT NULL,
     accepted_at       timestamptz,
     due_date          date,
-    case_number       text        UNIQUE
+    case_number       text        UNIQUE,
+    awaiting_supplement boolean   NOT NULL DEFAULT false  -- approval asked for a supplement not yet brought
 )"""
 
 
@@ -63,6 +64,8 @@ SCHEMA = [
     _case_view_ddl(CASE_VIEW) + ";",
     # The queue's order: green channel first, then oldest first (id breaks ties).
     "CREATE INDEX IF NOT EXISTS case_view_queue ON case_view (green_channel DESC, registered_at, id);",
+    # Tables made before supplements after routing existed get the column (rebuild fills it).
+    "ALTER TABLE case_view ADD COLUMN IF NOT EXISTS awaiting_supplement boolean NOT NULL DEFAULT false;",
     "CREATE INDEX IF NOT EXISTS case_view_jurisdiction ON case_view (jurisdiction text_pattern_ops);",
     """
 CREATE TABLE IF NOT EXISTS case_number_sequences (
@@ -123,6 +126,9 @@ _STATUS_AFTER = {c.REFUSED: c.CaseStatus.REFUSED, c.ROUTED: c.CaseStatus.ROUTED,
                  c.COMPLETED: c.CaseStatus.COMPLETED, c.ARCHIVED: c.CaseStatus.ARCHIVED}
 
 
+_CLOSING = frozenset({c.WITHDRAWN, c.COMPLETED, c.ARCHIVED})
+
+
 def _changes(e: StoredEvent) -> dict[str, Any]:
     """The columns an event (other than registration) changes."""
     d = e.data
@@ -130,7 +136,12 @@ def _changes(e: StoredEvent) -> dict[str, Any]:
         return {"status": c.CaseStatus.ACCEPTED.value, "accepted_at": _instant(d["accepted_at"]),
                 "due_date": date.fromisoformat(d["due_date"]), "case_number": d["case_number"]}
     if e.type == c.SUPPLEMENTED:
+        if "approval_reference" in d:  # answering approval's request: answered when nothing is missing
+            return {"materials_missing": list(d["materials_missing"]),
+                    "awaiting_supplement": bool(d["materials_missing"])}
         return {"materials_missing": list(d["materials_missing"])}
+    if e.type == c.SUPPLEMENT_REQUESTED:
+        return {"materials_missing": list(d["materials_requested"]), "awaiting_supplement": True}
     if e.type == c.GREEN_CHANNELLED:
         return {"green_channel": True}
     if e.type in _STATUS_AFTER:
@@ -146,6 +157,10 @@ async def project(conn: asyncpg.Connection, events: Sequence[StoredEvent], table
         if e.type == c.REGISTERED:
             await _registered(conn, table, e)
             continue
+        if e.type in _CLOSING:
+            # A closed case waits for no supplement any more: approval's request is moot.
+            await conn.execute(f"UPDATE {ident(table)} SET awaiting_supplement = false, materials_missing = '{{}}' "
+                               "WHERE id = $1 AND awaiting_supplement", e.stream_id)
         changes = {"version": e.version, **_changes(e)}
         assignments = ", ".join(f"{ident(col)} = ${i}" for i, col in enumerate(changes, start=2))
         await conn.execute(f"UPDATE {ident(table)} SET {assignments} WHERE id = $1",
@@ -163,6 +178,7 @@ class QueueFilter:
     community: str | None = None
     registered_from: datetime | None = None  # inclusive
     registered_before: datetime | None = None  # exclusive
+    awaiting_supplement: bool | None = None
 
 
 async def queue(pool: asyncpg.Pool, f: QueueFilter, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -171,7 +187,8 @@ async def queue(pool: asyncpg.Pool, f: QueueFilter, *, limit: int, offset: int) 
     args: list[Any] = [[code + "%" for code in f.jurisdictions]]  # codes are digits: no wildcards
     for column, op, value in (("status", "=", f.status), ("affair_code", "=", f.affair_code),
                               ("community", "=", f.community), ("registered_at", ">=", f.registered_from),
-                              ("registered_at", "<", f.registered_before)):
+                              ("registered_at", "<", f.registered_before),
+                              ("awaiting_supplement", "=", f.awaiting_supplement)):
         if value is not None:
             args.append(value)
             where.append(f"{column} {op} ${len(args)}")

@@ -9,6 +9,7 @@ Who may act where is checked here, against the case's own jurisdiction.
 """
 from __future__ import annotations
 
+import enum
 import inspect
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -24,7 +25,7 @@ from civicgrid_common.events import StoredEvent
 from civicgrid_common.identity.principal import Principal
 
 from intake.application.catalogue import CatalogueService
-from intake.domain.case import Actor, Affair, AffairLevel, Case, Channel
+from intake.domain.case import Actor, Affair, AffairLevel, Case, CaseStatus, Channel
 from intake.domain.catalogue import AffairRevision, CatalogueRuleViolation, Material
 from intake.domain.rating import FollowUpPolicy
 
@@ -52,6 +53,28 @@ class CaseViews(Protocol):
 
 def system_clock() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# The states in which a case waits for approval: accepted (and routed) until the result is in.
+COMPLETABLE = frozenset({CaseStatus.ACCEPTED, CaseStatus.ROUTED})
+
+
+class ApprovalEffect(str, enum.Enum):
+    """What an event of approval did to the case."""
+
+    COMPLETED = "completed"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    # The same decision or request is already on the case (approval sent it again): nothing to do.
+    ALREADY_RECORDED = "already_recorded"
+    # The case waits for no result any more (withdrawn by the applicant meanwhile, refused at the
+    # window, completed by another approval, archived): the fact is kept in approval's log,
+    # intake's case is left as it is.
+    NOT_WAITING = "not_waiting"
+
+
+class _Unchanged(Exception):
+    def __init__(self, effect: ApprovalEffect) -> None:
+        self.effect = effect
 
 
 class CaseNotFound(LookupError):
@@ -180,10 +203,48 @@ class CasesService:
         return await self._change(case_id, principal, lambda case, _, at: case.withdraw(
             applicant_id=applicant_id, at=at, reason=reason))
 
-    async def complete(self, case_id: str, *, outcome: str, approval_reference: str, decided_at: datetime) -> Case:
+    async def complete(self, case_id: str, *, outcome: str, approval_reference: str, decided_at: datetime,
+                       conn: asyncpg.Connection | None = None) -> Case:
         """The approval's result arrived (called by approval's event handler, not by a person)."""
         return await self._change(case_id, None, lambda case, _, at: case.complete(
-            outcome=outcome, approval_reference=approval_reference, decided_at=decided_at, at=at))
+            outcome=outcome, approval_reference=approval_reference, decided_at=decided_at, at=at), conn=conn)
+
+    async def conclude_from_approval(self, conn: asyncpg.Connection, case_id: str, *, approval_reference: str,
+                                     outcome: str, decided_at: datetime) -> ApprovalEffect:
+        """Approval concluded: complete the case, on the consumer's connection (its inbox
+        transaction). A case that no longer waits for a result is left alone (see ApprovalEffect)."""
+        def conclude(case: Case, _: asyncpg.Connection, at: datetime) -> None:
+            if case.concluded_by(approval_reference):
+                raise _Unchanged(ApprovalEffect.ALREADY_RECORDED)
+            if case.status not in COMPLETABLE:
+                raise _Unchanged(ApprovalEffect.NOT_WAITING)
+            case.complete(outcome=outcome, approval_reference=approval_reference, decided_at=decided_at, at=at)
+
+        return await self._unless_unchanged(case_id, conclude, conn, ApprovalEffect.COMPLETED)
+
+    async def record_supplement_request(self, conn: asyncpg.Connection, case_id: str, *, approval_reference: str,
+                                        step: str, materials: Sequence[str], comment: str, requested_by: str,
+                                        requested_at: datetime) -> ApprovalEffect:
+        """Approval asked for a supplement: record it on the case for the window (same rules)."""
+        def record(case: Case, _: asyncpg.Connection, at: datetime) -> None:
+            request = case.supplement_request
+            if (request is not None and request.approval_reference == approval_reference
+                    and request.step == step and request.requested_at == requested_at):
+                raise _Unchanged(ApprovalEffect.ALREADY_RECORDED)
+            if case.status not in COMPLETABLE:
+                raise _Unchanged(ApprovalEffect.NOT_WAITING)
+            case.request_supplement(approval_reference=approval_reference, step=step, materials=materials,
+                                    comment=comment, requested_by=requested_by, requested_at=requested_at, at=at)
+
+        return await self._unless_unchanged(case_id, record, conn, ApprovalEffect.SUPPLEMENT_REQUESTED)
+
+    async def _unless_unchanged(self, case_id: str, command: Callable[[Case, asyncpg.Connection, datetime], Any],
+                                conn: asyncpg.Connection, effect: ApprovalEffect) -> ApprovalEffect:
+        try:
+            await self._change(case_id, None, command, conn=conn)
+        except _Unchanged as unchanged:
+            return unchanged.effect
+        return effect
 
     async def rate(self, case_id: str, principal: Principal, *, applicant_id: str, level: str) -> Case:
         """The applicant's rating, recorded at the window; a bad review opens a follow-up."""
@@ -213,25 +274,35 @@ class CasesService:
         await self.views.project(conn, stored)
 
     async def _change(self, case_id: str, principal: Principal | None,
-                      command: Callable[[Case, asyncpg.Connection, datetime], Awaitable[Any] | Any]) -> Case:
+                      command: Callable[[Case, asyncpg.Connection, datetime], Awaitable[Any] | Any], *,
+                      conn: asyncpg.Connection | None = None) -> Case:
         """Load, check scope, decide, then append and project in one transaction; a refused
-        command raises and leaves everything as it was."""
+        command raises and leaves everything as it was. Given a connection (an event consumer's,
+        inside its inbox transaction), the change is a savepoint of that transaction."""
         for attempt in range(_ATTEMPTS):
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await self.views.lock_for_writing(conn)
-                    case = await self._load(case_id, conn)
-                    if principal is not None:
-                        _check_scope(principal, case.jurisdiction)
-                    result = command(case, conn, self.clock())
-                    if inspect.isawaitable(result):
-                        await result
-                    await self._save(case, conn)
-                return case
+                if conn is not None:
+                    async with conn.transaction():
+                        return await self._change_once(case_id, principal, command, conn)
+                async with self.pool.acquire() as own, own.transaction():
+                    return await self._change_once(case_id, principal, command, own)
             except ConcurrencyConflict:
                 if attempt == _ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+    async def _change_once(self, case_id: str, principal: Principal | None,
+                           command: Callable[[Case, asyncpg.Connection, datetime], Awaitable[Any] | Any],
+                           conn: asyncpg.Connection) -> Case:
+        await self.views.lock_for_writing(conn)
+        case = await self._load(case_id, conn)
+        if principal is not None:
+            _check_scope(principal, case.jurisdiction)
+        result = command(case, conn, self.clock())
+        if inspect.isawaitable(result):
+            await result
+        await self._save(case, conn)
+        return case
 
 
 def _check_scope(principal: Principal, code: str) -> None:

@@ -1,8 +1,9 @@
 """The case (受理件): one applicant's affair at the one window, from registration to rating.
 
     register ──► registered ──accept──► accepted ──route──► routed ──complete──► completed
-                   │    ▲                  │                  │                     │
-                   │    └─supplement (补办) └──────────────────┴──complete──────────►│
+                   │    ▲                  │                 │   ▲                 │
+                   │    └─supplement (补办) │  approval asks ─┘   └─ supplement    │
+                   │                       └──────────────────┴──complete──────────►│
                    ├─refuse at the window ──► refused              certificate issued ┤
                    └─(any open state) withdraw by the applicant ──► withdrawn         │
     completed / refused / withdrawn ──archive──► archived          rate (after completion)
@@ -13,6 +14,11 @@
   sequence; the receipt promises a due date N working days after acceptance.
 - The green channel (urgent: reviewers take it first) is flagged with a reason, only by
   GREEN_CHANNEL_ROLES.
+- After routing, approval may ask for a supplement (补办): the request is recorded on the case
+  (`request_supplement`, from approval's event), the window tells the applicant once and
+  completely what the reviewer needs (`missing_materials` is then the request's), and the
+  clerk's `supplement` hands it in; a supplement that leaves nothing missing answers the
+  request (approval restarts its clock on that `supplemented` event).
 - A bad review opens a follow-up: call back within 1 working day, fix within the policy's
   working days, then one more rating.
 
@@ -33,7 +39,7 @@ from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
 
 from intake.domain.case_number import CaseNumber, InvalidCaseNumber
-from intake.domain.materials import InvalidMaterials, MaterialsChecklist
+from intake.domain.materials import InvalidMaterials, MaterialsChecklist, check_material_codes
 from intake.domain.rating import FollowUpPolicy, RatingLevel
 from intake.domain.routing import Routing, routing_from_data, routing_to_data
 
@@ -52,9 +58,11 @@ RATED = PREFIX + "rated.v1"
 FOLLOW_UP_OPENED = PREFIX + "follow_up_opened.v1"
 APPLICANT_CALLED_BACK = PREFIX + "applicant_called_back.v1"
 FOLLOW_UP_CLOSED = PREFIX + "follow_up_closed.v1"
+SUPPLEMENT_REQUESTED = PREFIX + "supplement_requested.v1"
 EVENT_TYPES: tuple[str, ...] = (
     REGISTERED, ACCEPTED, REFUSED, SUPPLEMENTED, ROUTED, GREEN_CHANNELLED, WITHDRAWN, COMPLETED,
     CERTIFICATE_ISSUED, ARCHIVED, RATED, FOLLOW_UP_OPENED, APPLICANT_CALLED_BACK, FOLLOW_UP_CLOSED,
+    SUPPLEMENT_REQUESTED,
 )
 
 # Who may put a case on the green channel. The street reviewer supervises the acceptance
@@ -64,10 +72,12 @@ EVENT_TYPES: tuple[str, ...] = (
 GREEN_CHANNEL_ROLES: frozenset[str] = frozenset({"street_reviewer", "leader"})
 
 MAX_REASON_LENGTH = 500
+MAX_COMMENT_LENGTH = 2000  # a reviewer's comment on a supplement request (approval's limit)
 MAX_TIME_LIMIT_WORKING_DAYS = 365
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$")
 _JURISDICTION = re.compile(r"^[0-9]{9}([0-9]{3})?$")
+_STEP = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class CaseStatus(str, enum.Enum):
@@ -137,6 +147,9 @@ class Affair:
     materials_required: tuple[str, ...]
     routing: Routing
     level: AffairLevel
+    # Materials needed only in some situations (if applicable): accepted when handed in, never
+    # counted as missing.
+    materials_optional: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,32 @@ class FollowUp:
     fix_working_days: int
     called_back_at: datetime | None = None
     closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SupplementRequest:
+    """What approval asked the applicant for after routing (补办), and what came in since.
+
+    `materials` may be empty when the reviewer's comment says what is needed; the first
+    supplement then answers the request."""
+
+    approval_reference: str
+    step: str
+    materials: tuple[str, ...]
+    comment: str
+    requested_at: datetime
+    requested_by: str
+    handed_in: frozenset[str] = frozenset()
+    answered_at: datetime | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Every requested item still missing, in the reviewer's order (told once, completely)."""
+        return tuple(code for code in self.materials if code not in self.handed_in)
+
+    @property
+    def open(self) -> bool:
+        return self.answered_at is None
 
 
 # ---------------------------------------------------------------------- small checks
@@ -221,6 +260,7 @@ class Case(Aggregate):
         self.certificate_number: str | None = None
         self.ratings: list[RatingLevel] = []
         self.follow_up: FollowUp | None = None
+        self.supplement_request: SupplementRequest | None = None
 
     # ------------------------------------------------------------------ reads
 
@@ -234,8 +274,18 @@ class Case(Aggregate):
 
     @property
     def missing_materials(self) -> tuple[str, ...]:
-        """Every missing item at once (一次性告知), in the catalogue's order."""
+        """Every missing item at once (一次性告知): before acceptance the catalogue's, in its
+        order; while a supplement request of approval is open, the request's."""
+        if self.awaiting_supplement:
+            assert self.supplement_request is not None
+            return self.supplement_request.missing
         return self.checklist.missing
+
+    @property
+    def awaiting_supplement(self) -> bool:
+        """Approval asked for a supplement that the applicant has not yet brought."""
+        return (self.status in (CaseStatus.ACCEPTED, CaseStatus.ROUTED)
+                and self.supplement_request is not None and self.supplement_request.open)
 
     @property
     def completed(self) -> bool:
@@ -284,8 +334,12 @@ class Case(Aggregate):
         })
 
     def supplement(self, materials: Iterable[str], *, actor: Actor, at: datetime) -> None:
-        """补办: the applicant brings missing materials before acceptance."""
-        self._require({CaseStatus.REGISTERED}, "add materials")
+        """补办: the applicant brings missing materials, before acceptance (the catalogue's
+        checklist) or, once accepted, what approval's open supplement request asks for."""
+        self._require({CaseStatus.REGISTERED, CaseStatus.ACCEPTED, CaseStatus.ROUTED}, "add materials")
+        if self.status is not CaseStatus.REGISTERED:
+            self._answer_supplement_request(materials, actor=actor, at=at)
+            return
         try:
             checklist = self.checklist.with_added(materials)
         except InvalidMaterials as error:
@@ -296,6 +350,61 @@ class Case(Aggregate):
             "materials_missing": list(checklist.missing),
             "supplemented_at": _aware(at, "supplemented_at"),
             "actor": _actor(actor),
+        })
+
+    def _answer_supplement_request(self, materials: Iterable[str], *, actor: Actor, at: datetime) -> None:
+        request = self.supplement_request
+        if request is None or not request.open:
+            raise _violation("no_supplement_requested",
+                             f"case {self.id} is {self.status.value if self.status else 'unknown'} and approval "
+                             "has asked for no supplement")
+        try:
+            added = check_material_codes(materials, "materials added")
+        except InvalidMaterials as error:
+            raise _violation("invalid_materials", str(error)) from None
+        if not added:
+            raise _violation("invalid_materials", "a supplement hands in at least one material")
+        # What may be handed in: what the reviewer listed; if the comment alone says what is
+        # needed, any material of the affair's checklist.
+        assert self.affair is not None
+        allowed = request.materials or (self.affair.materials_required + self.affair.materials_optional)
+        unknown = [code for code in added if code not in allowed]
+        if unknown:
+            raise _violation("invalid_materials", f"not asked for by the supplement request: {', '.join(unknown)}; "
+                             f"it asks for: {', '.join(allowed)}")
+        again = [code for code in added if code in request.handed_in]
+        if again:
+            raise _violation("invalid_materials", f"already handed in for this request: {', '.join(again)}")
+        self._emit(SUPPLEMENTED, {
+            "materials_added": list(added),
+            "materials_missing": [code for code in request.missing if code not in added],
+            "supplemented_at": _aware(at, "supplemented_at"),
+            "actor": _actor(actor),
+            "approval_reference": request.approval_reference,
+        })
+
+    def request_supplement(self, *, approval_reference: str, step: str, materials: Iterable[str], comment: str,
+                           requested_by: str, requested_at: datetime, at: datetime) -> None:
+        """Approval asks for a supplement (补办) after routing: recorded so that the window tells
+        the applicant, once and completely, what the reviewer needs. A newer request replaces
+        an open one (each request is complete in itself)."""
+        self._require({CaseStatus.ACCEPTED, CaseStatus.ROUTED}, "record a supplement request")
+        try:
+            codes = check_material_codes(materials, "materials requested")
+        except InvalidMaterials as error:
+            raise _violation("invalid_materials", str(error)) from None
+        text = (comment or "").strip()
+        if not text or len(text) > MAX_COMMENT_LENGTH:
+            raise _violation("invalid_comment", f"a supplement request has a comment of 1 to {MAX_COMMENT_LENGTH} "
+                             "characters")
+        self._emit(SUPPLEMENT_REQUESTED, {
+            "approval_reference": _identifier(approval_reference, "approval_reference", _REFERENCE),
+            "step": _identifier(step, "step", _STEP),
+            "materials_requested": list(codes),
+            "comment": text,
+            "requested_by": _identifier(requested_by, "requested_by", re.compile(r"^\S{1,128}$")),
+            "requested_at": _aware(requested_at, "requested_at"),
+            "recorded_at": _aware(at, "recorded_at"),
         })
 
     def accept(self, *, daily_sequence: int, calendar: WorkingCalendar, actor: Actor, at: datetime) -> Receipt:
@@ -381,6 +490,10 @@ class Case(Aggregate):
             "decided_at": _aware(decided_at, "decided_at"),
             "completed_at": _aware(at, "completed_at"),
         })
+
+    def concluded_by(self, approval_reference: str) -> bool:
+        """This approval's result is already recorded (a redelivered or re-sent conclusion)."""
+        return self.completed and self.approval_reference == approval_reference
 
     def issue_certificate(self, certificate_number: str, *, actor: Actor, at: datetime) -> None:
         self._require({CaseStatus.COMPLETED}, "issue a certificate")
@@ -487,8 +600,19 @@ class Case(Aggregate):
         self.checklist = MaterialsChecklist(tuple(d["materials_required"]), frozenset(d["materials_handed_in"]))
 
     def _supplemented(self, d: Mapping[str, Any]) -> None:
-        self.checklist = MaterialsChecklist(self.checklist.required,
-                                            self.checklist.handed_in | set(d["materials_added"]))
+        if self.status is CaseStatus.REGISTERED:
+            self.checklist = replace(self.checklist, handed_in=self.checklist.handed_in | set(d["materials_added"]))
+            return
+        assert self.supplement_request is not None
+        request = replace(self.supplement_request, handed_in=self.supplement_request.handed_in | set(d["materials_added"]))
+        if not d["materials_missing"]:
+            request = replace(request, answered_at=datetime.fromisoformat(d["supplemented_at"]))
+        self.supplement_request = request
+
+    def _supplement_requested(self, d: Mapping[str, Any]) -> None:
+        self.supplement_request = SupplementRequest(
+            d["approval_reference"], d["step"], tuple(d["materials_requested"]), d["comment"],
+            datetime.fromisoformat(d["requested_at"]), d["requested_by"])
 
     def _accepted(self, d: Mapping[str, Any]) -> None:
         assert self.affair is not None
@@ -552,4 +676,5 @@ _APPLY = {
     FOLLOW_UP_OPENED: Case._follow_up_opened,
     APPLICANT_CALLED_BACK: Case._called_back,
     FOLLOW_UP_CLOSED: Case._follow_up_closed,
+    SUPPLEMENT_REQUESTED: Case._supplement_requested,
 }

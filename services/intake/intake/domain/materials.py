@@ -17,7 +17,7 @@ class InvalidMaterials(ValueError):
     pass
 
 
-def _check_codes(codes: Iterable[str], what: str) -> tuple[str, ...]:
+def check_material_codes(codes: Iterable[str], what: str) -> tuple[str, ...]:
     result = tuple(codes)
     for code in result:
         if not isinstance(code, str) or not _MATERIAL.match(code):
@@ -35,8 +35,8 @@ class MaterialsChecklist:
     @classmethod
     def start(cls, required: Iterable[str], handed_in: Iterable[str]) -> "MaterialsChecklist":
         """The checklist at registration; refuses materials the affair does not ask for."""
-        required_codes = _check_codes(required, "materials required")
-        handed = _check_codes(handed_in, "materials handed in")
+        required_codes = check_material_codes(required, "materials required")
+        handed = check_material_codes(handed_in, "materials handed in")
         checklist = cls(required_codes, frozenset())
         checklist.check_known(handed)
         return cls(required_codes, frozenset(handed))
@@ -57,7 +57,7 @@ class MaterialsChecklist:
         return not self.missing
 
     def with_added(self, codes: Iterable[str]) -> "MaterialsChecklist":
-        added = _check_codes(codes, "materials added")
+        added = check_material_codes(codes, "materials added")
         if not added:
             raise InvalidMaterials("a supplement hands in at least one material")
         self.check_known(added)

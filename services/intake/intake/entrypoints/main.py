@@ -1,4 +1,5 @@
-"""intake's process: the FastAPI app on port 8001 and, beside it, the outbox relay.
+"""intake's process: the FastAPI app on port 8001 and, beside it, the outbox relay and the
+consumer of approval's outcomes.
 
     python -m intake.entrypoints.main        (what `make up` and the container run)
 """
@@ -19,6 +20,7 @@ from civicgrid_common.web.health import kafka_ready, postgres_ready
 from intake.adapters.event_store import catalogue_repository, event_store
 from intake.application.catalogue import CatalogueService, demo_seed
 from intake.config import IntakeSettings
+from intake.entrypoints.approval_outcomes import approval_outcomes_consumer
 from intake.entrypoints.api.catalogue import catalogue_router
 
 
@@ -47,9 +49,16 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
         relay_task = asyncio.create_task(relay.run(), name="intake-outbox-relay") if settings.outbox_relay else None
+        # Approval's outcomes complete cases and ask for supplements (entrypoints/approval_outcomes.py).
+        consumer = approval_outcomes_consumer(settings, pool, app.state.cases) if settings.approval_consumer else None
+        app.state.approval_consumer = consumer
+        consumer_task = asyncio.create_task(consumer.run(), name="intake-approval-outcomes") if consumer else None
         try:
             yield
         finally:
+            if consumer is not None and consumer_task is not None:
+                await consumer.stop()
+                await consumer_task
             relay.stop()
             if relay_task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

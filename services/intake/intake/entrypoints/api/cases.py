@@ -6,7 +6,8 @@ GET  /v1/cases/{id}                         the case as it stands
 GET  /v1/cases/{id}/history                 its events in order and the hash chain's verification
 POST /v1/cases/{id}/accept                  the receipt: case number and promised completion date
 POST /v1/cases/{id}/refuse                  refuse at the window, with a reason
-POST /v1/cases/{id}/supplements             materials brought later (补办)
+POST /v1/cases/{id}/supplements             materials brought later (补办): before acceptance, or what
+                                            approval's supplement request asks for after routing
 POST /v1/cases/{id}/route                   send it where the catalogue's routing rule says
 POST /v1/cases/{id}/green-channel           urgent, with a reason (street reviewer or leader)
 POST /v1/cases/{id}/withdraw                the applicant takes it back (recorded at the window)
@@ -38,7 +39,9 @@ from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
 from intake.application.catalogue import CatalogueService
 from intake.application.cases import CaseHistory, CaseNotFound, CasesService, OutsideJurisdiction
-from intake.domain.case import GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt
+from intake.domain.case import (
+    GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt, SupplementRequest,
+)
 from intake.domain.catalogue import CatalogueRuleViolation, Material
 from intake.domain.rating import RatingLevel
 from intake.domain.routing import routing_to_data
@@ -121,6 +124,19 @@ class FollowUpOut(BaseModel):
     closed_at: datetime | None
 
 
+class SupplementRequestOut(BaseModel):
+    """What approval's reviewer asked the applicant for after routing (补办)."""
+
+    approval_reference: str = Field(description="the approval that asks")
+    step: str
+    comment: str
+    materials_requested: list[MaterialOut]
+    materials_missing: list[MaterialOut] = Field(description="what is still to bring, all at once")
+    requested_at: datetime
+    requested_by: str
+    answered_at: datetime | None = Field(description="when the last requested material came in; null while open")
+
+
 class CaseOut(BaseModel):
     id: str
     version: int
@@ -131,7 +147,10 @@ class CaseOut(BaseModel):
     affair: dict[str, Any]
     materials_required: list[str]
     materials_handed_in: list[str]
-    missing_materials: list[MaterialOut] = Field(description="every missing material at once (一次性告知)")
+    missing_materials: list[MaterialOut] = Field(description="every missing material at once (一次性告知): the "
+                                                 "checklist's before acceptance, approval's request while one is open")
+    awaiting_supplement: bool = Field(description="approval asked for a supplement that has not been brought yet")
+    supplement_request: SupplementRequestOut | None = Field(description="approval's latest supplement request")
     receipt: ReceiptOut | None
     refusal_reason: str | None
     green_channel: bool
@@ -145,6 +164,7 @@ class CaseOut(BaseModel):
 
 class QueueItem(BaseModel):
     id: str
+    awaiting_supplement: bool
     version: int
     applicant_id: str
     status: CaseStatus
@@ -211,10 +231,19 @@ def _material(code: str, known: dict[str, Material]) -> MaterialOut:
                                                                  copies=m.copies)
 
 
+def _supplement_request(request: SupplementRequest, materials: dict[str, Material]) -> SupplementRequestOut:
+    return SupplementRequestOut(
+        approval_reference=request.approval_reference, step=request.step, comment=request.comment,
+        materials_requested=[_material(code, materials) for code in request.materials],
+        materials_missing=[_material(code, materials) for code in request.missing],
+        requested_at=request.requested_at, requested_by=request.requested_by, answered_at=request.answered_at)
+
+
 def _case(case: Case, materials: dict[str, Material]) -> CaseOut:
     assert case.affair is not None and case.status is not None and case.channel is not None
     affair = case.affair
     follow_up = case.follow_up
+    request = case.supplement_request
     return CaseOut(
         id=case.id, version=case.version, status=case.status, applicant_id=case.applicant_id,
         jurisdiction=case.jurisdiction, channel=case.channel,
@@ -224,6 +253,8 @@ def _case(case: Case, materials: dict[str, Material]) -> CaseOut:
         materials_required=list(case.checklist.required),
         materials_handed_in=case.checklist.ordered_handed_in(),
         missing_materials=[_material(code, materials) for code in case.missing_materials],
+        awaiting_supplement=case.awaiting_supplement,
+        supplement_request=_supplement_request(request, materials) if request else None,
         receipt=_receipt(case, case.receipt) if case.receipt else None,
         refusal_reason=case.refusal_reason, green_channel=case.green_channel,
         green_channel_reason=case.green_channel_reason,
@@ -326,6 +357,7 @@ def _cases_router() -> APIRouter:
         community: str | None = Query(None, pattern=r"^[0-9]{12}$", description="a community of yours"),
         registered_from: date | None = Query(None, description="first day (China time), inclusive"),
         registered_to: date | None = Query(None, description="last day (China time), inclusive"),
+        awaiting_supplement: bool | None = Query(None, description="only cases approval waits on a supplement for"),
         limit: int = Query(50, ge=1, le=200),
         offset: int = Query(0, ge=0, le=1_000_000),
         principal: Principal = Depends(require(*STAFF, Role.AUDITOR, jurisdiction_param="community")),
@@ -340,6 +372,7 @@ def _cases_router() -> APIRouter:
             status=status.value if status else None, affair_code=affair_code, community=community,
             registered_from=_day_start(registered_from) if registered_from else None,
             registered_before=_day_start(registered_to + timedelta(days=1)) if registered_to else None,
+            awaiting_supplement=awaiting_supplement,
         )
         items, total = await queue(svc.pool, f, limit=limit, offset=offset)
         next_offset = offset + limit if offset + limit < total else None
