@@ -246,6 +246,16 @@ class CasesService:
             return unchanged.effect
         return effect
 
+    async def issue_certificate(self, case_id: str, principal: Principal, certificate_number: str) -> Case:
+        """The approved result's certificate (证照) handed out at the window."""
+        return await self._change(case_id, principal, lambda case, _, at: case.issue_certificate(
+            certificate_number, actor=actor_of(principal), at=at))
+
+    async def archive(self, case_id: str, principal: Principal) -> Case:
+        """File the closed case (归档) with everything from registration to the final decision."""
+        return await self._change(case_id, principal,
+                                  lambda case, _, at: case.archive(actor=actor_of(principal), at=at))
+
     async def rate(self, case_id: str, principal: Principal, *, applicant_id: str, level: str) -> Case:
         """The applicant's rating, recorded at the window; a bad review opens a follow-up."""
         calendar = await load_calendar(self.pool)

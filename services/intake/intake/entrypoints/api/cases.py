@@ -11,6 +11,8 @@ POST /v1/cases/{id}/supplements             materials brought later (补办): be
 POST /v1/cases/{id}/route                   send it where the catalogue's routing rule says
 POST /v1/cases/{id}/green-channel           urgent, with a reason (street reviewer or leader)
 POST /v1/cases/{id}/withdraw                the applicant takes it back (recorded at the window)
+POST /v1/cases/{id}/certificate             the approved result's certificate number, handed out (证照)
+POST /v1/cases/{id}/archive                 file the closed case (归档)
 POST /v1/cases/{id}/rating                  the applicant's rating; a bad review opens a follow-up
 POST /v1/cases/{id}/follow-up/call-back     the applicant was called back
 POST /v1/cases/{id}/follow-up/close         the problem is fixed; the applicant may rate again
@@ -80,6 +82,11 @@ class ReasonIn(_Body):
 
 class MaterialsIn(_Body):
     materials: list[str] = Field(min_length=1, max_length=100, description="material codes handed in now")
+
+
+class CertificateIn(_Body):
+    certificate_number: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$",
+                                    description="the number printed on the certificate (证照编号)")
 
 
 class WithdrawalIn(_Body):
@@ -285,7 +292,7 @@ _FIELD_OF = {
     "invalid_affair_code": "affair_code", "invalid_affair": "affair_code",
     "invalid_jurisdiction": "jurisdiction", "invalid_registration": "materials_handed_in",
     "invalid_materials": "materials", "reason_required": "reason", "reason_too_long": "reason",
-    "invalid_rating": "level",
+    "invalid_rating": "level", "invalid_certificate_number": "certificate_number",
 }
 
 
@@ -436,6 +443,17 @@ def _cases_router() -> APIRouter:
                             svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.withdraw(case_id, principal, applicant_id=body.applicant_id,
                                                       reason=body.reason))
+
+    @router.post("/{case_id}/certificate", response_model=CaseOut)
+    async def issue_certificate(case_id: str, body: CertificateIn,
+                                principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                                svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.issue_certificate(case_id, principal, body.certificate_number))
+
+    @router.post("/{case_id}/archive", response_model=CaseOut)
+    async def archive_case(case_id: str, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                           svc: CasesService = Depends(_service)):
+        return await answer(svc, lambda: svc.archive(case_id, principal))
 
     @router.post("/{case_id}/rating", response_model=CaseOut)
     async def rate_case(case_id: str, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
