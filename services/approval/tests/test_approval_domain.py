@@ -13,12 +13,11 @@ from approval.domain.approval import (
     ACTED, CONCLUDED, STARTED, SUPPLEMENT_REQUESTED, Approval, ApprovalRuleViolation, RuleKind, Status,
     archive_digest, department_task_type,
 )
-from approval.domain.definition import Action
 from approval.domain.seals import canonical_decision, signature_valid
 
 from approval_builders import (
-    ACTORS, CAL, COMMUNITY, FINANCE, HOUSING, LEADER_BUREAU, LEADER_COMMUNITY, STREET, STREET_REVIEWER, T0,
-    BUREAU, CIVIL_SYSTEM, COMMUNITY_REVIEWER, KEYS, act, advance_to, started, who,
+    CAL, COMMUNITY, FINANCE, HOUSING, LEADER_COMMUNITY, STREET, T0,
+    BUREAU, CIVIL_SYSTEM, KEYS, act, advance_to, started, who,
 )
 
 CONTRACTS = Contracts(Path(__file__).resolve().parents[3] / "contracts")

@@ -1,0 +1,31 @@
+"""approval's settings: the platform's (CIVICGRID_* environment variables) plus its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from civicgrid_common.settings import PlatformSettings
+
+
+class ApprovalSettings(PlatformSettings):
+    service_name: str = "approval"
+    http_port: int = 8002
+    # Load the seeded workflow definitions as version 1 of each workflow on first start.
+    seed_workflows: bool = True
+    # Publish the outbox to Kafka from this process (off in tests that must not write to the
+    # local stack's shared topics).
+    outbox_relay: bool = True
+    # Consume intake's cases and the department systems' opinions (off in API tests).
+    consume: bool = True
+    intake_cases_topic: str = "civicgrid.intake.cases"
+    department_opinion_topics: list[str] = ["civicgrid.departments.civil_affairs.opinions",
+                                            "civicgrid.departments.public_security.opinions"]
+    consumer_group: str = "approval"
+    # The seal keys' master key file (32 bytes base64url), CIVICGRID_SEAL_MASTER_KEY_FILE;
+    # unset: the local stack's .local/keys/approval-seal-master.key (made if missing).
+    seal_master_key_file: Path | None = None
+    # A deadline warning when this share of a task's time limit has passed.
+    warning_share: float = Field(0.8, gt=0, lt=1)
+    # How often the timer worker looks for due timers (seconds).
+    timer_poll_seconds: float = 5.0

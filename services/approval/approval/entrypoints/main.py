@@ -1,0 +1,102 @@
+"""approval's process: the FastAPI app on port 8002 and, beside it, the outbox relay, the
+consumers of intake's cases and of the department systems' opinions, and the deadline timers.
+
+    python -m approval.entrypoints.main        (what `make up` and the container run)
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from civicgrid_common.calendar.overrides import install_calendar_schema, load_calendar
+from civicgrid_common.consumer import EventConsumer
+from civicgrid_common.db import create_pool, ensure_database
+from civicgrid_common.outbox.relay import OutboxRelay
+from civicgrid_common.web.app import create_app, serve
+from civicgrid_common.web.health import kafka_ready, postgres_ready
+
+from approval.adapters.event_store import Tables, event_store
+from approval.adapters.keystore import SealKeyStore, load_master_key
+from approval.adapters.views import install_views
+from approval.application.service import ApprovalService, utc_now
+from approval.config import ApprovalSettings
+from approval.domain.seed import seed_definitions
+from approval.entrypoints.api.approvals import approvals_router
+from approval.entrypoints.consumers import department_opinions_handler, intake_cases_handler
+
+
+def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_database(settings)
+        pool = await create_pool(settings)
+        store = event_store(pool, settings)
+        await store.install()
+        await install_views(pool)
+        await install_calendar_schema(pool)
+        keys = SealKeyStore(pool, load_master_key(settings.seal_master_key_file))
+        await keys.install()
+        app.state.pool = pool
+        app.state.store = store
+        app.state.seal_keys = keys
+        app.state.settings = settings
+        service = ApprovalService(pool, store, keys, Tables(), calendar=lambda: load_calendar(pool),
+                                  clock=lambda: app.state.clock())
+        app.state.clock = clock
+        app.state.approvals = service
+        # [deadlines] the durable timers are wired here (see approval/adapters/deadlines.py)
+        tasks: list[asyncio.Task] = []
+        stoppers = []
+        if settings.seed_workflows:
+            await service.seed_if_empty(seed_definitions())
+        if settings.consume:
+            for name, topics, handler in (
+                ("intake-cases", [settings.intake_cases_topic], intake_cases_handler(service)),
+                ("department-opinions", settings.department_opinion_topics,
+                 department_opinions_handler(service, store.contracts)),
+            ):
+                consumer = EventConsumer(settings, pool, topics=topics, group_id=f"{settings.consumer_group}.{name}",
+                                         handler=handler)
+                app.state.__setattr__(f"consumer_{name.replace('-', '_')}", consumer)
+                tasks.append(asyncio.create_task(consumer.run(), name=f"approval-{name}"))
+                stoppers.append(consumer.stop)
+        relay = OutboxRelay(pool, settings, name="approval")
+        if settings.outbox_relay:
+            tasks.append(asyncio.create_task(relay.run(), name="approval-outbox-relay"))
+        try:
+            yield
+        finally:
+            relay.stop()
+            for stop in stoppers:
+                with contextlib.suppress(Exception):
+                    await stop()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(task, timeout=10)
+            await pool.close()
+
+    app = create_app(
+        settings,
+        title="civicgrid approval",
+        version="0.1.0",
+        description="Multi-level approvals behind the one window (内部协办): workflow definitions, tasks and "
+        "inboxes, sealed decisions and their verification, deadlines, department systems' opinions, the archive, "
+        "and the access system (准入).",
+        lifespan=lifespan,
+        ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
+    )
+    app.include_router(approvals_router())
+    return app
+
+
+def main() -> None:
+    settings = ApprovalSettings()
+    serve(build_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()
