@@ -27,5 +27,7 @@ class ApprovalSettings(PlatformSettings):
     seal_master_key_file: Path | None = None
     # A deadline warning when this share of a task's time limit has passed.
     warning_share: float = Field(0.8, gt=0, lt=1)
+    # Run the timer worker in this process (tests fire timers themselves: app.state.timers.fire_due()).
+    timers: bool = True
     # How often the timer worker looks for due timers (seconds).
     timer_poll_seconds: float = 5.0

@@ -49,7 +49,8 @@ class Tables(Protocol):
 class Deadlines(Protocol):
     """Durable timers: a warning and an overdue timer for the current task of an approval."""
 
-    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime) -> None: ...
+    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime,
+                         before: tuple[str, str] | None = None) -> None: ...
 
 
 class ApprovalNotFound(LookupError):
@@ -184,12 +185,19 @@ class ApprovalService:
         await self._save(conn, a, now)
         return a
 
-    async def _save(self, conn: asyncpg.Connection, a: Approval, now: datetime) -> list[StoredEvent]:
+    async def _save(self, conn: asyncpg.Connection, a: Approval, now: datetime,
+                    before: tuple[str, str] | None = None) -> list[StoredEvent]:
+        """Append, update the tables and the deadline timers; `before` is the (task, due date)
+        the command found, whose timers go if they no longer apply."""
         stored = await self.approvals.save(a, conn=conn)
         await self.tables.project(conn, a, stored)
         if self.deadlines is not None:
-            await self.deadlines.reschedule(conn, a, now=now)
+            await self.deadlines.reschedule(conn, a, now=now, before=before)
         return stored
+
+    @staticmethod
+    def _deadline_of(a: Approval) -> tuple[str, str] | None:
+        return None if a.status is None or a.is_final else (a.task.key, a.due_date)
 
     # ------------------------------------------------------------------ acting
 
@@ -212,9 +220,10 @@ class ApprovalService:
             else:
                 signer = await self.keys.signer_for(tx, principal.subject)
             now = self.now()
+            before = self._deadline_of(a)
             a.act(principal, action, comment=comment, signer=signer, now=now, calendar=await self.calendar(),
                   task=task, branch=branch, finish=finish, new_due_date=new_due_date, materials=materials)
-            await self._save(tx, a, now)
+            await self._save(tx, a, now, before)
             return a
 
     async def _apply(self, conn: asyncpg.Connection, approval_id: str,
@@ -224,9 +233,10 @@ class ApprovalService:
             return False
         a = await self.load(approval_id, conn=conn)
         now = self.now()
+        before = self._deadline_of(a)
         if not decide(a, now, await self.calendar()):
             return False
-        await self._save(conn, a, now)
+        await self._save(conn, a, now, before)
         return True
 
     async def resume(self, conn: asyncpg.Connection, case_id: str, *, actor: str) -> bool:

@@ -135,6 +135,7 @@ class Approval(Aggregate):
         self.index = 0
         self.entry = 0
         self.entered_at = ""
+        self.clock_started_at = ""  # when the current task's clock (re)started: entered or resumed
         self.due_date: str = ""
         self.remaining_working_days: int | None = None
         self.escalated = False
@@ -505,6 +506,7 @@ class Approval(Aggregate):
             self.status = Status.RUNNING
             self.remaining_working_days = None
             self.due_date = d["step_due_date"]
+            self.clock_started_at = d["resumed_at"]
             self.warned = self.overdue = False
         elif t == PRIORITISED:
             self.green_channel = True
@@ -526,6 +528,7 @@ class Approval(Aggregate):
         self.index = index
         self.entry += 1
         self.entered_at = at
+        self.clock_started_at = at
         self.due_date = due
         self.escalated = False
         self.opinions = {}
