@@ -1,7 +1,8 @@
 """intake's part of the demo, second scene: a morning at the Huaihai Road window (淮海路街道受理中心).
 
 Four residents come to the window: one is accepted at once and gets a receipt, one is refused
-(her household is registered in another street), one is missing materials, is told every
+(her household is registered in another district: the catalogue's eligibility rule refuses her
+minimum living allowance at registration, the clerk refuses her residence proof), one is missing materials, is told every
 missing item at once, comes back with them and is accepted, and one is put on the green
 channel by the street reviewer. Then the clerk looks at the queue and an auditor verifies a
 case's history.
@@ -89,7 +90,15 @@ async def run(ctx) -> None:
     routed = await ok(ctx, f"/v1/cases/{wang['id']}/route", clerk)
     ctx.say(f"    routed: {routed['affair']['routing']} (the street handles it itself)")
 
-    # 2. Ms Li, residence proof: her household is registered in Gulou district: refused at the window.
+    # 2. Ms Li first asks for the minimum living allowance: the catalogue's rule wants her household
+    #    registered in this street, so registration itself is refused, naming the rule.
+    r = await post(ctx, "/v1/cases", clerk, {"applicant_id": ids["Li"], "affair_code": "civil.minimum_living_allowance",
+                                             "jurisdiction": COMMUNITY, "materials_handed_in": ["id_card"]})
+    if r.status_code != 422 or r.json().get("code") != "not_eligible":
+        raise RuntimeError(f"Li's minimum living allowance should be refused as not eligible: {r.status_code} {r.text}")
+    ctx.say(f"  Li (minimum living allowance): refused at registration, {r.status_code} not_eligible: "
+            + "; ".join(f"{e['rule']}: {e['detail']}" for e in r.json()["errors"]))
+    #    Then a residence proof: she lives here, but the clerk refuses it at the window.
     li = await register(ctx, clerk, ids["Li"], "residence.residence_proof",
                         ["id_card", "residence_proof", "purpose_note"])
     refused = await ok(ctx, f"/v1/cases/{li['id']}/refuse", clerk,

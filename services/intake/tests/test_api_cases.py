@@ -18,6 +18,8 @@ from intake.adapters.case_views import rebuild_case_views, rows
 from intake.adapters.event_store import event_store
 from intake.config import IntakeSettings
 
+from residents import register_resident
+
 pytestmark = pytest.mark.integration
 
 STREET = "320104001"  # Huaihai Road street
@@ -57,9 +59,16 @@ async def stored(pool) -> tuple[int, int]:
     return (await pool.fetchval("SELECT count(*) FROM events"), await pool.fetchval("SELECT count(*) FROM case_view"))
 
 
+async def resident(intake, token, where: str = COMMUNITY) -> str:
+    """A resident registered at the window, living and registered where the case is made."""
+    return await register_resident(intake, token, household=where[:9], residence=where if len(where) == 12
+                                   else where + "001", who=where[:9])
+
+
 async def register(intake, token, *, materials=AID_MATERIALS, affair=AID, where=COMMUNITY, who=STREET,
                    applicant_id=None) -> dict:
-    body = {"applicant_id": applicant_id or applicant(), "affair_code": affair, "jurisdiction": where,
+    applicant_id = applicant_id or await resident(intake, token, where)
+    body = {"applicant_id": applicant_id, "affair_code": affair, "jurisdiction": where,
             "channel": "window", "materials_handed_in": materials}
     r = await intake.post("/v1/cases", json=body, headers=token("window_clerk", who))
     assert r.status_code == 201, r.text
@@ -220,22 +229,22 @@ async def test_an_accepted_case_is_routed_by_the_catalogues_rule(intake, token, 
 
 async def test_the_applicant_withdraws_at_the_window(intake, token, clock, pool):
     clerk = token("window_clerk", STREET)
-    resident = applicant()
-    case = await register(intake, token, applicant_id=resident)
+    resident_id = await resident(intake, token)
+    case = await register(intake, token, applicant_id=resident_id)
     before = await stored(pool)
     r = await intake.post(f"/v1/cases/{case['id']}/withdraw", json={"applicant_id": applicant()}, headers=clerk)
     assert_problem(r, 422, "not_the_applicant")
     assert await stored(pool) == before
     r = await intake.post(f"/v1/cases/{case['id']}/withdraw",
-                          json={"applicant_id": resident, "reason": "moved away"}, headers=clerk)
+                          json={"applicant_id": resident_id, "reason": "moved away"}, headers=clerk)
     assert r.status_code == 200 and r.json()["status"] == "withdrawn"
 
 
 async def test_a_bad_review_opens_a_follow_up_and_a_second_rating(intake, intake_app, token, clock):
     clerk = token("window_clerk", STREET)
-    resident = applicant()
-    case = await register(intake, token, applicant_id=resident)
-    rating = {"applicant_id": resident, "level": "very_dissatisfied"}
+    resident_id = await resident(intake, token)
+    case = await register(intake, token, applicant_id=resident_id)
+    rating = {"applicant_id": resident_id, "level": "very_dissatisfied"}
     r = await intake.post(f"/v1/cases/{case['id']}/rating", json=rating, headers=clerk)
     assert_problem(r, 409, "not_completed")
     await intake.post(f"/v1/cases/{case['id']}/accept", headers=clerk)
@@ -325,15 +334,17 @@ async def test_someone_elses_street_is_forbidden(intake, token, clock, pool):
     assert_problem(await intake.get(f"/v1/cases/{case['id']}/history", headers=token("auditor", OTHER_STREET)), 403)
     assert_problem(await intake.post(f"/v1/cases/{case['id']}/accept", headers=stranger), 403)
     assert_problem(await intake.post(f"/v1/cases/{case['id']}/refuse", json={"reason": "x"}, headers=stranger), 403)
-    body = {"applicant_id": applicant(), "affair_code": AID, "jurisdiction": COMMUNITY,
+    body = {"applicant_id": await resident(intake, token), "affair_code": AID, "jurisdiction": COMMUNITY,
             "materials_handed_in": AID_MATERIALS}
+    before = await stored(pool)
     assert_problem(await intake.post("/v1/cases", json=body, headers=stranger), 403)
     assert await stored(pool) == before
 
 
 async def test_unknown_affair_is_refused_naming_the_field(intake, token, clock, pool):
+    resident_id = await resident(intake, token)
     before = await stored(pool)
-    body = {"applicant_id": applicant(), "affair_code": "civil.free_money", "jurisdiction": COMMUNITY,
+    body = {"applicant_id": resident_id, "affair_code": "civil.free_money", "jurisdiction": COMMUNITY,
             "materials_handed_in": []}
     r = await intake.post("/v1/cases", json=body, headers=token("window_clerk", STREET))
     problem = assert_problem(r, 422, "unknown_affair")
@@ -351,7 +362,7 @@ async def test_unknown_affair_is_refused_naming_the_field(intake, token, clock, 
     ({"surprise": True}, "#/surprise"),
 ])
 async def test_bad_registrations_are_refused_field_by_field(intake, token, clock, pool, body, pointer):
-    good = {"applicant_id": applicant(), "affair_code": AID, "jurisdiction": COMMUNITY,
+    good = {"applicant_id": await resident(intake, token), "affair_code": AID, "jurisdiction": COMMUNITY,
             "materials_handed_in": AID_MATERIALS}
     before = await stored(pool)
     r = await intake.post("/v1/cases", json={**good, **body}, headers=token("window_clerk", STREET))
@@ -373,7 +384,7 @@ async def test_malformed_json_is_a_400_and_no_token_a_401(intake, token, clock, 
 
 
 async def test_a_repeated_registration_with_the_same_idempotency_key_creates_one_case(intake, token, clock, pool):
-    body = {"applicant_id": applicant(), "affair_code": AID, "jurisdiction": COMMUNITY,
+    body = {"applicant_id": await resident(intake, token), "affair_code": AID, "jurisdiction": COMMUNITY,
             "materials_handed_in": AID_MATERIALS}
     headers = {**token("window_clerk", STREET), "Idempotency-Key": "window-3-ticket-0815"}
     first = await intake.post("/v1/cases", json=body, headers=headers)

@@ -38,6 +38,7 @@ from intake.domain.applicant import (
     applicant_id_of,
     register_applicant,
 )
+from intake.domain.catalogue import ApplicantFacts
 from intake.domain.identity_numbers import (
     NumberError,
     NumberRule,
@@ -326,6 +327,13 @@ class ApplicantService:
             history = await self.directory.history(conn, applicant_id, principal.jurisdictions)
             return Registration(stored, matched=False, profile_updated=False, history=history)
 
+    async def facts(self, applicant_id: str) -> ApplicantFacts | None:
+        """The eligibility facts of a registered applicant; None if intake does not know them
+        (never registered, or their personal data were erased)."""
+        async with self.pool.acquire() as conn:
+            stored = await self.directory.find(conn, applicant_id)
+        return None if stored is None else facts_of(stored.profile)
+
     async def get(self, principal: Principal, applicant_id: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
         async with self.pool.acquire() as conn:
             stored = await self.directory.find(conn, applicant_id)
@@ -345,6 +353,18 @@ class ApplicantService:
         if not may_serve(principal, stored.profile):
             raise OutsideJurisdiction()
         return stored, await self.directory.history(conn, stored.applicant_id, principal.jurisdictions)
+
+
+def facts_of(profile: Profile) -> ApplicantFacts:
+    """What the window knows of an applicant for the catalogue's eligibility rules. Whether a
+    resident is registered unemployed or holds a disability certificate is not in the profile:
+    the clerk declares it from the document shown (see CasesService.register)."""
+    if isinstance(profile, Resident):
+        number = ResidentIdNumber(profile.identity_number)
+        return ApplicantFacts(kind="resident", birth_date=number.birth_date, sex=number.sex,
+                              household_registration_code=profile.household_registration_code,
+                              residence_code=profile.residence_community_code)
+    return ApplicantFacts(kind="enterprise", registered_address_code=profile.registered_address_code)
 
 
 def profile_extras(profile: Profile, identity_number_in_full: bool) -> dict[str, Any]:

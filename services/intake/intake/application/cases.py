@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable, Iterable, Protocol, Sequence
 
@@ -26,7 +26,9 @@ from civicgrid_common.identity.principal import Principal
 
 from intake.application.catalogue import CatalogueService
 from intake.domain.case import Actor, Affair, AffairLevel, Case, CaseStatus, Channel
-from intake.domain.catalogue import AffairRevision, CatalogueRuleViolation, Material
+from intake.domain.catalogue import (
+    AffairRevision, ApplicantFacts, CatalogueRuleViolation, EligibilityRule, Ineligibility, Material, evaluate,
+)
 from intake.domain.rating import FollowUpPolicy
 
 Clock = Callable[[], datetime]
@@ -49,6 +51,41 @@ class CaseViews(Protocol):
 
     async def jurisdiction_of(self, case_id: str) -> str | None:
         """The case's jurisdiction, None if there is no such case."""
+
+
+class ApplicantFactsSource(Protocol):
+    """The applicants this intake knows (application/applicants.py's ApplicantService)."""
+
+    async def facts(self, applicant_id: str) -> ApplicantFacts | None:
+        """The applicant's eligibility facts, None if intake does not know the applicant."""
+
+
+@dataclass(frozen=True)
+class DeclaredFacts:
+    """Facts the clerk declares from a document the applicant shows (the certificate itself is
+    then among the materials); None: not declared, the profile's (unknown) stands."""
+
+    registered_unemployed: bool | None = None
+    holds_disability_certificate: bool | None = None
+
+    def as_data(self) -> dict[str, bool]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+class UnknownApplicant(LookupError):
+    def __init__(self) -> None:
+        super().__init__("intake knows no applicant with this id: register the applicant first (POST /v1/applicants)")
+
+
+class NotEligible(ValueError):
+    """The catalogue's eligibility rule for the affair refuses the applicant at the window."""
+
+    def __init__(self, affair_code: str, rule: EligibilityRule, reasons: Sequence[Ineligibility]) -> None:
+        self.affair_code = affair_code
+        self.rule = rule
+        self.reasons = list(reasons)
+        super().__init__(f"the applicant may not apply for {affair_code}: "
+                         + "; ".join(f"{r.rule}: {r.reason}" for r in self.reasons))
 
 
 def system_clock() -> datetime:
@@ -115,9 +152,11 @@ class CaseHistory:
 
 
 class CasesService:
-    def __init__(self, pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService, views: CaseViews, *,
-                 clock: Clock = system_clock, follow_up_policy: FollowUpPolicy = FollowUpPolicy()) -> None:
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService, views: CaseViews,
+                 applicants: ApplicantFactsSource, *, clock: Clock = system_clock,
+                 follow_up_policy: FollowUpPolicy = FollowUpPolicy()) -> None:
         self.pool = pool
+        self.applicants = applicants
         self.store = store
         self.views = views
         self.catalogue = catalogue
@@ -156,14 +195,26 @@ class CasesService:
     # ------------------------------------------------------------------ commands
 
     async def register(self, principal: Principal, *, applicant_id: str, affair_code: str, jurisdiction: str,
-                       channel: Channel | str, materials_handed_in: Iterable[str]) -> Case:
+                       channel: Channel | str, materials_handed_in: Iterable[str],
+                       declared: DeclaredFacts = DeclaredFacts()) -> Case:
         """Record the affair with the materials handed in; the case takes the catalogue's
-        current version of the affair and keeps it for life."""
+        current version of the affair and keeps it for life. The applicant must be one intake
+        knows, and the affair's eligibility rule must hold for them where the case is made
+        (UnknownApplicant, NotEligible: nothing is recorded)."""
         _check_scope(principal, jurisdiction)
-        affair = case_affair(await self.catalogue.current(affair_code))
+        revision = await self.catalogue.current(affair_code)
+        facts = await self.applicants.facts(applicant_id)
+        if facts is None:
+            raise UnknownApplicant()
+        now = self.clock()
+        facts = replace(facts, **{k: v for k, v in vars(declared).items() if v is not None})
+        reasons = evaluate(revision.affair.eligibility, facts, place=jurisdiction, on=local_date(now))
+        if reasons:
+            raise NotEligible(affair_code, revision.affair.eligibility, reasons)
         case = Case(str(uuid7()))
-        case.register(applicant_id=applicant_id, affair=affair, jurisdiction=jurisdiction, channel=channel,
-                      materials_handed_in=list(materials_handed_in), actor=actor_of(principal), at=self.clock())
+        case.register(applicant_id=applicant_id, affair=case_affair(revision), jurisdiction=jurisdiction,
+                      channel=channel, materials_handed_in=list(materials_handed_in), actor=actor_of(principal),
+                      at=now, declared_facts=declared.as_data())
         async with self.pool.acquire() as conn, conn.transaction():
             await self.views.lock_for_writing(conn)
             await self._save(case, conn)

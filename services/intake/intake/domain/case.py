@@ -233,6 +233,16 @@ def _positive_int(value: Any, upper: int = 2**31 - 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= upper
 
 
+DECLARABLE_FACTS = ("registered_unemployed", "holds_disability_certificate")
+
+
+def _declared(facts: Mapping[str, bool]) -> dict[str, bool]:
+    unknown = sorted(set(facts) - set(DECLARABLE_FACTS))
+    if unknown or not all(isinstance(v, bool) for v in facts.values()):
+        raise _violation("invalid_declared_facts", f"declared facts are true/false values of {', '.join(DECLARABLE_FACTS)}")
+    return dict(facts)
+
+
 def _actor(actor: Actor) -> str:
     return _identifier(actor.subject, "actor", re.compile(r"^\S{1,128}$"))
 
@@ -300,8 +310,12 @@ class Case(Aggregate):
     # ------------------------------------------------------------------ commands
 
     def register(self, *, applicant_id: str, affair: Affair, jurisdiction: str, channel: Channel | str,
-                 materials_handed_in: Iterable[str], actor: Actor, at: datetime) -> None:
-        """Record the affair at the window with the materials handed in (complete or not)."""
+                 materials_handed_in: Iterable[str], actor: Actor, at: datetime,
+                 declared_facts: Mapping[str, bool] | None = None) -> None:
+        """Record the affair at the window with the materials handed in (complete or not).
+
+        The catalogue's eligibility rule is checked before (by the application, which knows the
+        applicant); `declared_facts` are what the clerk declared from a document for it."""
         if self.status is not None:
             raise _violation("already_registered", f"case {self.id} is already registered")
         if not (isinstance(jurisdiction, str) and _JURISDICTION.match(jurisdiction)):
@@ -331,6 +345,7 @@ class Case(Aggregate):
             "materials_missing": list(checklist.missing),
             "registered_at": _aware(at, "registered_at"),
             "actor": _actor(actor),
+            **({"declared_facts": _declared(declared_facts)} if declared_facts else {}),
         })
 
     def supplement(self, materials: Iterable[str], *, actor: Actor, at: datetime) -> None:

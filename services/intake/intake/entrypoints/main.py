@@ -42,7 +42,7 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         app.state.applicants = await start_applicants(pool, store, settings)
         # [cases]
         from intake.entrypoints.api.cases import start_cases
-        app.state.cases = await start_cases(pool, store, app.state.catalogue)
+        app.state.cases = await start_cases(pool, store, app.state.catalogue, app.state.applicants)
         # [complaints]
         from intake.entrypoints.api.complaints import start_complaints
         app.state.complaints = await start_complaints(pool, store)

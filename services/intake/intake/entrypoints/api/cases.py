@@ -28,7 +28,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from civicgrid_common.calendar.api import calendar_router
 from civicgrid_common.calendar.overrides import install_calendar_schema
@@ -40,11 +40,13 @@ from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
 from intake.application.catalogue import CatalogueService
-from intake.application.cases import CaseHistory, CaseNotFound, CasesService, OutsideJurisdiction
+from intake.application.cases import (
+    ApplicantFactsSource, CaseHistory, CaseNotFound, CasesService, DeclaredFacts, NotEligible, OutsideJurisdiction, UnknownApplicant,
+)
 from intake.domain.case import (
     GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt, SupplementRequest,
 )
-from intake.domain.catalogue import CatalogueRuleViolation, Material
+from intake.domain.catalogue import CatalogueRuleViolation, Material, rule_to_data
 from intake.domain.rating import RatingLevel
 from intake.domain.routing import routing_to_data
 
@@ -64,6 +66,11 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class DeclaredFactsIn(_Body):
+    registered_unemployed: StrictBool | None = Field(None, description="shows a current unemployment registration (失业登记)")
+    holds_disability_certificate: StrictBool | None = Field(None, description="shows a disability certificate (残疾人证)")
+
+
 class RegistrationIn(_Body):
     # The pattern keeps a mistyped identity number or name out of the store and out of the
     # error answer (a pattern error does not echo the input).
@@ -74,6 +81,8 @@ class RegistrationIn(_Body):
     channel: Channel = Channel.WINDOW
     materials_handed_in: list[str] = Field(default_factory=list, max_length=100,
                                            description="material codes of the affair's checklist")
+    declared_facts: DeclaredFactsIn | None = Field(
+        None, description="eligibility facts the clerk declares from a document the applicant shows")
 
 
 class ReasonIn(_Body):
@@ -343,13 +352,22 @@ def _cases_router() -> APIRouter:
     async def register_case(body: RegistrationIn, response: Response,
                             principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                             svc: CasesService = Depends(_service)):
+        declared = DeclaredFacts(**body.declared_facts.model_dump()) if body.declared_facts else DeclaredFacts()
         try:
             case = await svc.register(principal, applicant_id=body.applicant_id, affair_code=body.affair_code,
                                       jurisdiction=body.jurisdiction, channel=body.channel,
-                                      materials_handed_in=body.materials_handed_in)
+                                      materials_handed_in=body.materials_handed_in, declared=declared)
         except CatalogueRuleViolation as e:
             raise Problem(422, "Unknown affair", str(e), type=CASE_RULE, code="unknown_affair",
                           errors=[{"pointer": "#/affair_code", "detail": str(e)}]) from None
+        except UnknownApplicant as e:
+            raise Problem(422, "Unknown applicant", str(e), type=CASE_RULE, code="unknown_applicant",
+                          errors=[{"pointer": "#/applicant_id", "detail": str(e)}]) from None
+        except NotEligible as e:
+            raise Problem(422, "The applicant is not eligible for this affair", str(e), type=CASE_RULE,
+                          code="not_eligible", affair_code=e.affair_code, eligibility_rule=rule_to_data(e.rule),
+                          errors=[{"pointer": "#/applicant_id", "rule": r.rule, "detail": r.reason}
+                                  for r in e.reasons]) from None
         except CaseRuleViolation as e:
             raise case_problem(e) from None
         except OutsideJurisdiction as e:
@@ -501,11 +519,12 @@ async def _district_admin(request: Request, principal: Principal = Depends(requi
     return principal.subject
 
 
-async def start_cases(pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService) -> CasesService:
+async def start_cases(pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService,
+                      applicants: ApplicantFactsSource) -> CasesService:
     """At the service's start: the read tables, the calendar's overrides table, the service."""
     await install_case_views(pool)
     await install_calendar_schema(pool)
-    return CasesService(pool, store, catalogue, CaseViewTables(pool))
+    return CasesService(pool, store, catalogue, CaseViewTables(pool), applicants)
 
 
 def cases_router() -> APIRouter:
