@@ -16,9 +16,11 @@ from civicgrid_common.calendar.overrides import install_calendar_schema, load_ca
 from civicgrid_common.consumer import EventConsumer
 from civicgrid_common.db import create_pool, ensure_database
 from civicgrid_common.outbox.relay import OutboxRelay
+from civicgrid_common.timers import TimerWorker, install_timers
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
 
+from approval.adapters.deadlines import OWNER, TimerDeadlines, timer_handler
 from approval.adapters.event_store import Tables, event_store
 from approval.adapters.keystore import SealKeyStore, load_master_key
 from approval.adapters.views import install_views
@@ -44,13 +46,20 @@ def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
         app.state.store = store
         app.state.seal_keys = keys
         app.state.settings = settings
-        service = ApprovalService(pool, store, keys, Tables(), calendar=lambda: load_calendar(pool),
-                                  clock=lambda: app.state.clock())
+        await install_timers(pool)
         app.state.clock = clock
+        service = ApprovalService(pool, store, keys, Tables(), calendar=lambda: load_calendar(pool),
+                                  clock=lambda: app.state.clock(),
+                                  deadlines=TimerDeadlines(settings.warning_share))
         app.state.approvals = service
-        # [deadlines] the durable timers are wired here (see approval/adapters/deadlines.py)
         tasks: list[asyncio.Task] = []
         stoppers = []
+        # Deadlines: warnings and overdue marks from durable timers (exactly once, across restarts).
+        app.state.timers = TimerWorker(pool, owner=OWNER, handler=timer_handler(service),
+                                       clock=lambda: app.state.clock(), poll_interval=settings.timer_poll_seconds)
+        if settings.timers:
+            tasks.append(asyncio.create_task(app.state.timers.run(), name="approval-timers"))
+            stoppers.append(app.state.timers.stop)
         if settings.seed_workflows:
             await service.seed_if_empty(seed_definitions())
         if settings.consume:

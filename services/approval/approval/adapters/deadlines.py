@@ -1,0 +1,66 @@
+"""Deadlines on durable timers (civicgrid_common.timers): for the current task of a running
+approval, a warning when `warning_share` of its time has passed and an overdue timer when its
+due date has passed (the start of the next day, China time).
+
+Keys name the approval, the task and its due date, so an extension, a resume after a
+supplement or a new task is a new key: a timer that fired stays fired for its own deadline
+only. Timers of a deadline that no longer holds (the task moved on, the clock stopped for a
+supplement, the date moved) are cancelled in the same transaction as the event that made
+them obsolete; one that fires anyway finds its task no longer current and changes nothing.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import asyncpg
+
+from civicgrid_common.calendar.working_days import CHINA_TZ
+from civicgrid_common.timers import Timer, cancel, schedule
+
+from approval.domain.approval import Approval, Status
+
+OWNER = "approval"
+KINDS = ("warning", "overdue")
+
+
+def deadline_keys(approval_id: str, task: str, due_date: str) -> dict[str, str]:
+    return {kind: f"approval/{approval_id}/{task}/{due_date}/{kind}" for kind in KINDS}
+
+
+def overdue_at(due_date: str) -> datetime:
+    return datetime.combine(date.fromisoformat(due_date) + timedelta(days=1), time(0), CHINA_TZ)
+
+
+class TimerDeadlines:
+    def __init__(self, warning_share: float = 0.8) -> None:
+        if not 0 < warning_share < 1:
+            raise ValueError("warning_share lies between 0 and 1")
+        self.warning_share = warning_share
+
+    def due_times(self, a: Approval) -> dict[str, datetime]:
+        overdue = overdue_at(a.due_date)
+        started = datetime.fromisoformat(a.clock_started_at)
+        return {"warning": started + (overdue - started) * self.warning_share, "overdue": overdue}
+
+    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime,
+                         before: tuple[str, str] | None = None) -> None:
+        wanted: dict[str, str] = {}
+        if a.status is Status.RUNNING:
+            wanted = deadline_keys(a.id, a.task.key, a.due_date)
+        if before is not None:
+            for key in deadline_keys(a.id, *before).values():
+                if key not in wanted.values():
+                    await cancel(conn, owner=OWNER, key=key)
+        if wanted:
+            at = self.due_times(a)
+            for kind, key in wanted.items():
+                await schedule(conn, owner=OWNER, key=key, due_at=at[kind], kind=kind,
+                               payload={"approval_id": a.id, "task": a.task.key, "due_date": a.due_date})
+
+
+def timer_handler(service):
+    """The TimerWorker's handler: runs in the transaction that marks the timer fired."""
+    async def on_timer(conn: asyncpg.Connection, timer: Timer) -> None:
+        await service.deadline_reached(conn, timer.payload["approval_id"], timer.payload["task"], timer.kind)
+
+    return on_timer
