@@ -137,6 +137,8 @@ def case_affair(revision: AffairRevision) -> Affair:
         materials_required=tuple(m.code for m in entry.required_materials()),
         routing=entry.routing,
         level=AffairLevel(entry.level.value),
+        # Accepted when handed in ("if applicable"), never counted as missing.
+        materials_optional=tuple(m.code for m in entry.materials if not m.required),
     )
 
 

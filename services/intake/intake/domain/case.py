@@ -326,7 +326,8 @@ class Case(Aggregate):
             raise _violation("invalid_affair", "an affair has a version >= 1 and a time limit of 1 to "
                              f"{MAX_TIME_LIMIT_WORKING_DAYS} working days")
         try:  # InvalidMaterials, an unknown channel or level: all ValueErrors
-            checklist = MaterialsChecklist.start(affair.materials_required, materials_handed_in)
+            checklist = MaterialsChecklist.start(affair.materials_required, materials_handed_in,
+                                                 affair.materials_optional)
             channel = Channel(channel)
             level = AffairLevel(affair.level)
         except ValueError as error:
@@ -345,6 +346,7 @@ class Case(Aggregate):
             "materials_missing": list(checklist.missing),
             "registered_at": _aware(at, "registered_at"),
             "actor": _actor(actor),
+            **({"materials_optional": list(checklist.optional)} if checklist.optional else {}),
             **({"declared_facts": _declared(declared_facts)} if declared_facts else {}),
         })
 
@@ -359,7 +361,7 @@ class Case(Aggregate):
             checklist = self.checklist.with_added(materials)
         except InvalidMaterials as error:
             raise _violation("invalid_materials", str(error)) from None
-        added = [code for code in checklist.required if code in checklist.handed_in - self.checklist.handed_in]
+        added = [code for code in checklist.listed if code in checklist.handed_in - self.checklist.handed_in]
         self._emit(SUPPLEMENTED, {
             "materials_added": added,
             "materials_missing": list(checklist.missing),
@@ -609,10 +611,12 @@ class Case(Aggregate):
         self.status = CaseStatus.REGISTERED
         self.applicant_id = d["applicant_id"]
         self.affair = Affair(d["affair_code"], d["affair_version"], d["time_limit_working_days"],
-                             tuple(d["materials_required"]), routing_from_data(d["routing"]), AffairLevel(d["level"]))
+                             tuple(d["materials_required"]), routing_from_data(d["routing"]), AffairLevel(d["level"]),
+                             tuple(d.get("materials_optional", ())))
         self.jurisdiction = d["jurisdiction"]
         self.channel = Channel(d["channel"])
-        self.checklist = MaterialsChecklist(tuple(d["materials_required"]), frozenset(d["materials_handed_in"]))
+        self.checklist = MaterialsChecklist(tuple(d["materials_required"]), frozenset(d["materials_handed_in"]),
+                                            tuple(d.get("materials_optional", ())))
 
     def _supplemented(self, d: Mapping[str, Any]) -> None:
         if self.status is CaseStatus.REGISTERED:

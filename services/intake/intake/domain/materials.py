@@ -1,8 +1,10 @@
-"""The materials checklist of a case: what the catalogue requires, what was handed in.
+"""The materials checklist of a case: what the catalogue requires, what it accepts when it
+applies (optional materials: "if applicable"), what was handed in.
 
 The one-window rule (一次性告知): when something is missing, the applicant is told ONCE
 and COMPLETELY what is missing — every missing item in one answer, in the catalogue's
-order, never one at a time over several visits.
+order, never one at a time over several visits. Optional materials are accepted but never
+missing.
 """
 from __future__ import annotations
 
@@ -31,21 +33,32 @@ def check_material_codes(codes: Iterable[str], what: str) -> tuple[str, ...]:
 class MaterialsChecklist:
     required: tuple[str, ...]  # the catalogue's list for the affair's version, in its order
     handed_in: frozenset[str]
+    optional: tuple[str, ...] = ()  # accepted when handed in, never missing (catalogue order)
 
     @classmethod
-    def start(cls, required: Iterable[str], handed_in: Iterable[str]) -> "MaterialsChecklist":
-        """The checklist at registration; refuses materials the affair does not ask for."""
+    def start(cls, required: Iterable[str], handed_in: Iterable[str],
+              optional: Iterable[str] = ()) -> "MaterialsChecklist":
+        """The checklist at registration; refuses materials the affair does not list."""
         required_codes = check_material_codes(required, "materials required")
+        optional_codes = check_material_codes(optional, "optional materials")
+        if set(required_codes) & set(optional_codes):
+            raise InvalidMaterials("a material is either required or optional, not both")
         handed = check_material_codes(handed_in, "materials handed in")
-        checklist = cls(required_codes, frozenset())
+        checklist = cls(required_codes, frozenset(), optional_codes)
         checklist.check_known(handed)
-        return cls(required_codes, frozenset(handed))
+        return cls(required_codes, frozenset(handed), optional_codes)
+
+    @property
+    def listed(self) -> tuple[str, ...]:
+        """Every material of the affair: the required ones, then the optional ones."""
+        return self.required + self.optional
 
     def check_known(self, codes: Iterable[str]) -> None:
-        unknown = [c for c in codes if c not in self.required]
+        unknown = [c for c in codes if c not in self.listed]
         if unknown:
-            raise InvalidMaterials(
-                f"not on this affair's checklist: {', '.join(unknown)}; it asks for: {', '.join(self.required)}")
+            optional = f" (and, if applicable: {', '.join(self.optional)})" if self.optional else ""
+            raise InvalidMaterials(f"not on this affair's checklist: {', '.join(unknown)}; it asks for: "
+                                   f"{', '.join(self.required)}{optional}")
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -64,7 +77,7 @@ class MaterialsChecklist:
         again = [c for c in added if c in self.handed_in]
         if again:
             raise InvalidMaterials(f"already handed in: {', '.join(again)}")
-        return MaterialsChecklist(self.required, self.handed_in | set(added))
+        return MaterialsChecklist(self.required, self.handed_in | set(added), self.optional)
 
     def ordered_handed_in(self) -> list[str]:
-        return [code for code in self.required if code in self.handed_in]
+        return [code for code in self.listed if code in self.handed_in]

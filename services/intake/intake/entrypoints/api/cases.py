@@ -162,6 +162,7 @@ class CaseOut(BaseModel):
     channel: Channel
     affair: dict[str, Any]
     materials_required: list[str]
+    materials_optional: list[str] = Field(description="accepted if applicable, never missing")
     materials_handed_in: list[str]
     missing_materials: list[MaterialOut] = Field(description="every missing material at once (一次性告知): the "
                                                  "checklist's before acceptance, approval's request while one is open")
@@ -267,6 +268,7 @@ def _case(case: Case, materials: dict[str, Material]) -> CaseOut:
                 "time_limit_working_days": affair.time_limit_working_days,
                 "routing": routing_to_data(affair.routing)},
         materials_required=list(case.checklist.required),
+        materials_optional=list(case.checklist.optional),
         materials_handed_in=case.checklist.ordered_handed_in(),
         missing_materials=[_material(code, materials) for code in case.missing_materials],
         awaiting_supplement=case.awaiting_supplement,
