@@ -376,3 +376,40 @@ async def _true(value: bool) -> bool:
 
 async def _has(pool: asyncpg.Pool, keys: list[str]) -> bool:
     return await effects(pool) == keys
+
+
+async def test_a_worker_whose_listening_connection_is_killed_listens_again(db):
+    w = TimerWorker(db, owner="t", handler=record_effect, poll_interval=3600)
+    task = asyncio.create_task(w.run())
+    try:
+        await until(lambda: _true(w.passes >= 1), "the first pass")
+        listener_pid = w._listener.get_server_pid()
+        await db.execute("SELECT pg_terminate_backend($1)", listener_pid)
+        await until(lambda: _true(w.passes >= 2 and w._listener is not None
+                                  and w._listener.get_server_pid() != listener_pid), "a new listening connection")
+        await arm(db, "k", datetime.now(timezone.utc))
+        await until(lambda: _has(db, ["k"]), "the notified timer to fire")
+    finally:
+        await w.stop()
+        await task
+
+
+async def test_a_worker_on_a_one_connection_pool_polls_instead_of_listening(fresh_db):
+    from civicgrid_common.db import create_pool
+
+    small = await create_pool(fresh_db.model_copy(update={"pg_pool_min": 1, "pg_pool_max": 1}))
+    try:
+        await install_timers(small)
+        await small.execute(EFFECTS_DDL)
+        w = TimerWorker(small, owner="t", handler=record_effect, poll_interval=0.05)
+        task = asyncio.create_task(w.run())
+        try:
+            await until(lambda: _true(w.passes >= 1), "the first pass")
+            await arm(small, "k", datetime.now(timezone.utc))
+            await until(lambda: _has(small, ["k"]), "the timer to fire")
+        finally:
+            await w.stop()
+            await task
+        assert w.listen is False
+    finally:
+        await small.close()

@@ -243,28 +243,47 @@ class TimerWorker:
     # --- LISTEN/NOTIFY ---------------------------------------------------------------------
 
     async def _ensure_listening(self) -> None:
-        if not self.listen or (self._listener is not None and not self._listener.is_closed()):
+        if not self.listen or self._listening():
+            return
+        if self.pool.get_max_size() < 2:
+            # The listener keeps a connection for itself: with one, no pass could ever run.
+            log.warning("timer worker %s: a pool of one connection cannot listen too; polling only", self.owner)
+            self.listen = False
             return
         await self._stop_listening()
         conn = await self.pool.acquire()
         try:
             await conn.add_listener(CHANNEL, self._notified)
+            # Lost (the server restarted, say): wake up, listen again and look for due timers.
+            conn.add_termination_listener(self._listener_lost)
         except BaseException:
             await self.pool.release(conn)
             raise
         self._listener = conn
+
+    def _listening(self) -> bool:
+        try:
+            return self._listener is not None and not self._listener.is_closed()
+        except asyncpg.InterfaceError:  # the pool took the lost connection back already
+            return False
 
     async def _stop_listening(self) -> None:
         conn, self._listener = self._listener, None
         if conn is None:
             return
         try:
+            conn.remove_termination_listener(self._listener_lost)
             if not conn.is_closed():
                 await conn.remove_listener(CHANNEL, self._notified)
-        except Exception as exc:  # noqa: BLE001 - the connection is released (or discarded) anyway
-            log.debug("timer worker %s: removing its listener failed: %r", self.owner, exc)
-        finally:
-            await self.pool.release(conn)
+        except Exception as exc:  # noqa: BLE001 - a lost connection is the pool's to replace
+            log.debug("timer worker %s: removing its listener: %r", self.owner, exc)
+        try:
+            await self.pool.release(conn)  # the pool's reset also UNLISTENs
+        except Exception as exc:  # noqa: BLE001 - released already when it was lost
+            log.debug("timer worker %s: releasing its listening connection: %r", self.owner, exc)
+
+    def _listener_lost(self, _conn: object) -> None:
+        self._wake.set()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         owner, _, epoch = payload.rpartition(" ")
