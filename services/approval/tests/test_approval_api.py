@@ -293,3 +293,22 @@ async def test_a_seal_copied_from_another_step_fails(api, approval_app, people, 
         "SELECT data->>'seal' FROM events WHERE stream_id = $1 AND version = 3", aid))
     await rewrite(pool, aid, 2, lambda d: d.update(seal=street_seal), rehash=True)
     assert "seal_matches_event" in await failed_checks(api, people, aid)
+
+
+async def test_the_views_rebuilt_from_the_log_equal_the_live_ones(api, approval_app, people, pool):
+    from approval.adapters.views import rebuild_views
+
+    done = await route_case(approval_app)
+    for who in ("community", "street", "civil_system", "bureau"):
+        await act(api, people[who], done)
+    running = await route_case(approval_app, green=True)
+    await act(api, people["community"], running, "extend", comment="入户", new_due_date="2026-04-30")
+
+    async def snapshot():
+        return ([dict(r) for r in await pool.fetch("SELECT * FROM approval_view ORDER BY id")],
+                [dict(r) for r in await pool.fetch("SELECT * FROM reviewer_counts ORDER BY subject, action")])
+
+    live = await snapshot()
+    await pool.execute("UPDATE approval_view SET status = 'drifted'")
+    assert await rebuild_views(pool, approval_app.state.store) == 2
+    assert await snapshot() == live

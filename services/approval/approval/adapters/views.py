@@ -20,6 +20,7 @@ import asyncpg
 
 from civicgrid_common.db import install_schema
 from civicgrid_common.events import StoredEvent
+from civicgrid_common.eventstore import EventStore
 from civicgrid_common.identity.principal import Principal, Role
 
 from approval.domain.approval import ACTED, Approval, archive_digest
@@ -203,6 +204,17 @@ async def archive(conn: asyncpg.Connection, approval_id: str) -> tuple[str, dict
     return row["digest"], json.loads(record) if isinstance(record, str) else record
 
 
-async def approval_ids(conn: asyncpg.Connection) -> list[str]:
-    return [r["stream_id"] for r in await conn.fetch(
-        "SELECT DISTINCT stream_id FROM events WHERE stream_type = 'approval' ORDER BY stream_id")]
+async def rebuild_views(pool: asyncpg.Pool, store: EventStore) -> int:
+    """Rewrite approval_view and reviewer_counts from the log (archives are kept: they are
+    written once, on conclusion, and verified against the log's digest). In one transaction
+    that locks both tables, so no command writes them meanwhile; returns the approvals seen."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE approval_view, reviewer_counts IN ACCESS EXCLUSIVE MODE")
+        await conn.execute("DELETE FROM approval_view")
+        await conn.execute("DELETE FROM reviewer_counts")
+        ids = [r["stream_id"] for r in await conn.fetch(
+            "SELECT DISTINCT stream_id FROM events WHERE stream_type = 'approval' ORDER BY stream_id")]
+        for approval_id in ids:
+            events = await store.read_stream(approval_id, conn=conn)
+            await project(conn, Approval.replay(approval_id, events), events)
+    return len(ids)

@@ -50,20 +50,20 @@ def intake_cases_handler(service: ApprovalService):
             await conn.execute(
                 "INSERT INTO case_facts (case_id, registered) VALUES ($1, $2::jsonb) "
                 "ON CONFLICT (case_id) DO UPDATE SET registered = EXCLUDED.registered",
-                case_id, json.dumps({k: data[k] for k in ("affair_code", "affair_version", "jurisdiction", "routing",
-                                                         "level", "time_limit_working_days") if k in data}))
+                case_id, {k: data[k] for k in ("affair_code", "affair_version", "jurisdiction", "routing", "level",
+                                               "time_limit_working_days") if k in data})
         elif event.type == ACCEPTED:
             await conn.execute(
                 "INSERT INTO case_facts (case_id, accepted) VALUES ($1, $2::jsonb) "
                 "ON CONFLICT (case_id) DO UPDATE SET accepted = EXCLUDED.accepted",
-                case_id, json.dumps({"case_number": data["case_number"], "due_date": data["due_date"]}))
+                case_id, {"case_number": data["case_number"], "due_date": data["due_date"]})
         elif event.type == ROUTED:
             facts = await conn.fetchrow("SELECT * FROM case_facts WHERE case_id = $1", case_id)
             if facts is None or facts["registered"] is None:
                 log.warning("case %s was routed but approval never saw it registered: no approval started", case_id)
                 return
-            registered = _json(facts["registered"])
-            accepted = _json(facts["accepted"]) if facts["accepted"] else {}
+            registered = _object(facts["registered"])
+            accepted = _object(facts["accepted"] or {})
             try:
                 await service.workflow(registered["affair_code"], conn=conn)
             except ApprovalNotFound:
@@ -122,5 +122,6 @@ def department_opinions_handler(service: ApprovalService, contracts: Contracts):
     return handle
 
 
-def _json(value):
+def _object(value):
+    """A jsonb object; rows written by the first release hold it as a JSON string."""
     return json.loads(value) if isinstance(value, str) else value
