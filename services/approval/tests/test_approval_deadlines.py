@@ -115,3 +115,19 @@ async def test_an_extension_moves_the_deadline(api, approval_app, people, clock,
     clock.now = end_of(str(new_due)) + timedelta(hours=1)
     await approval_app.state.timers.fire_due()
     assert await deadline_events(pool, aid) == ["deadline_warned", "overdue"]
+
+
+async def test_an_unanswered_department_task_is_overdue_like_any_other(api, approval_app, people, clock, pool):
+    aid = await route_case(approval_app)
+    await act(api, people["community"], aid)
+    await act(api, people["street"], aid)
+    a = await approval_app.state.approvals.load(aid)
+    assert a.step.id == "income_check"
+    clock.now = end_of(a.due_date) + timedelta(minutes=1)
+    assert await approval_app.state.timers.fire_due() == 2
+    moves = await pool.fetch("SELECT type, data->>'task' AS task FROM events WHERE stream_id = $1 AND "
+                             "(type LIKE '%deadline_warned%' OR type LIKE '%overdue%') ORDER BY version", aid)
+    assert [(m["type"].split(".")[-2], m["task"]) for m in moves] == [("deadline_warned", a.task.key),
+                                                                      ("overdue", a.task.key)]
+    inbox = (await api.get("/v1/approvals/inbox?overdue=true", headers=people["civil_system"])).json()
+    assert [i["id"] for i in inbox["items"]] == [aid]
