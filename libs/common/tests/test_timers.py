@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
-from civicgrid_common.timers import Timer, TimerWorker, cancel, install_timers, lookup, schedule
+from civicgrid_common.timers import Timer, TimerWorker, cancel, install_timers, lookup, retry, schedule
 
 pytestmark = pytest.mark.integration
 
@@ -215,6 +215,10 @@ async def test_a_failing_handler_is_rolled_back_retried_with_backoff_then_parked
     assert "department system unreachable (attempt 1)" in first.last_error
     assert clock.now + timedelta(seconds=5) <= first.next_attempt_at <= clock.now + timedelta(seconds=10)
     assert await w.fire_due() == 0  # not before its backoff
+    # a caller re-deriving its timers schedules it again as it stands: backoff and count stay
+    assert await arm(db, "bad", T0 - timedelta(minutes=5))
+    assert (await state()).attempts == 1 and (await state()).next_attempt_at == first.next_attempt_at
+    assert await w.fire_due() == 0
     clock.now = first.next_attempt_at
     assert await w.fire_due() == 0
     second = await state()
@@ -234,9 +238,16 @@ async def test_a_failing_handler_is_rolled_back_retried_with_backoff_then_parked
     assert await w.fire_due() == 0  # parked: never retried on its own
     assert await effects(db) == ["good-0", "good-1", "good-2"]
 
-    # an operator fixes the cause and schedules the key again: re-armed from scratch
+    assert await arm(db, "bad", T0 - timedelta(minutes=5))  # unchanged: stays parked
+    assert (await state()).status == "failed"
+    assert await w.fire_due() == 0
+
+    # an operator fixes the cause and re-arms it: tried at once, attempts counted afresh
     broken = False
-    assert await arm(db, "bad", clock.now)
+    async with db.acquire() as conn:
+        assert await retry(conn, owner="t", key="bad") is True
+        assert await retry(conn, owner="t", key="bad") is False  # pending now, not parked
+        assert await retry(conn, owner="t", key="good-0") is False  # fired
     assert (await state()).attempts == 0
     assert await w.fire_due() == 1
     assert await effects(db) == ["bad", "good-0", "good-1", "good-2"]

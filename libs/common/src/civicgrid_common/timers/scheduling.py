@@ -67,9 +67,11 @@ async def schedule(
 ) -> bool:
     """Arm the timer (owner, key) to fire at due_at, in the caller's transaction.
 
-    An unfired timer with that key is rescheduled: its due time, kind and payload are replaced
-    and its failed attempts forgotten (a parked timer is re-armed this way). Returns True when
-    the timer is armed, False when the key fired already (then nothing changes)."""
+    An unfired timer with that key and another due time, kind or payload is rescheduled: they
+    are replaced and its failed attempts forgotten (a parked timer is re-armed). Scheduling it
+    again as it stands changes nothing: a failing timer keeps its backoff and attempt count
+    and a parked one stays parked (see `retry`), so callers may re-derive their timers after
+    every command. Returns False when the key fired already (then nothing changes), else True."""
     _require_text(owner=owner, key=key, kind=kind)
     if not isinstance(due_at, datetime) or due_at.utcoffset() is None:
         raise ValueError(f"due_at must be a timezone-aware datetime, got {due_at!r}")
@@ -86,13 +88,37 @@ async def schedule(
                     next_attempt_at = EXCLUDED.due_at, status = '{PENDING}', attempts = 0,
                     last_error = NULL, scheduled_at = now()
                 WHERE t.status <> '{FIRED}'
+                  AND (t.kind, t.due_at, t.payload) IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.due_at, EXCLUDED.payload)
             RETURNING true AS ok
         )
         SELECT ok, pg_notify('{CHANNEL}', $1 || ' ' || extract(epoch FROM $4::timestamptz)::text) FROM armed
         """,
         owner, key, kind, due_at, document,
     )
-    return armed is not None
+    if armed is not None:
+        return True
+    # Unchanged or fired. The conflicting row is locked by now, so its status holds until commit.
+    status = await conn.fetchval("SELECT status FROM civicgrid_timers WHERE owner = $1 AND key = $2", owner, key)
+    return status != FIRED
+
+
+async def retry(conn: asyncpg.Connection, *, owner: str, key: str, at: datetime | None = None) -> bool:
+    """Re-arm a parked timer (an operator fixed the cause): tried again at `at`, by default at
+    once (its due time has passed), with its attempt count reset. False if it is not parked."""
+    _require_text(owner=owner, key=key)
+    if at is not None and at.utcoffset() is None:
+        raise ValueError(f"at must be a timezone-aware datetime, got {at!r}")
+    return bool(await conn.fetchval(
+        f"""
+        WITH rearmed AS (
+            UPDATE civicgrid_timers SET status = '{PENDING}', attempts = 0, next_attempt_at = coalesce($3, due_at)
+            WHERE owner = $1 AND key = $2 AND status = '{FAILED}'
+            RETURNING next_attempt_at
+        )
+        SELECT true, pg_notify('{CHANNEL}', $1 || ' ' || extract(epoch FROM next_attempt_at)::text) FROM rearmed
+        """,
+        owner, key, at,
+    ))
 
 
 async def cancel(conn: asyncpg.Connection, *, owner: str, key: str) -> bool:

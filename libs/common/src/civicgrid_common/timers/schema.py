@@ -2,8 +2,8 @@
 
 status: pending (waiting for due_at, or for next_attempt_at after a failed attempt), fired
 (its handler's effect committed with this mark; final: the key can never fire again) or failed
-(parked after max_attempts failed attempts; last_error says why; scheduling the key again
-re-arms it). attempts counts the handler runs that raised since the timer was (re)scheduled.
+(parked after max_attempts failed attempts; last_error says why; `retry` re-arms it).
+attempts counts the handler runs that raised since the timer was (re)scheduled.
 """
 from __future__ import annotations
 

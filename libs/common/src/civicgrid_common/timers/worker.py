@@ -18,7 +18,8 @@ How it keeps its promises:
   attempt is recorded while the row is still locked (so no other worker retries it before its
   backoff), and the timer is tried again after a jittered exponential backoff. After
   `max_attempts` failed runs it is parked (status failed, last_error kept): visible in
-  `civicgrid_timers_parked`, not retried, blocking nobody. Scheduling its key again re-arms it.
+  `civicgrid_timers_parked`, not retried, blocking nobody. `retry` (or scheduling the key with
+  another due time or payload) re-arms it.
 - **Waking.** The worker sleeps until the next timer is due, at most `poll_interval`; `schedule`
   sends a NOTIFY on commit, which wakes it at once when a timer is due sooner than that.
   Without the notification (say behind a transaction-pooling PgBouncer) it still polls.
