@@ -1,0 +1,112 @@
+"""The fact store in PostgreSQL: one row per event id, in versioned schemas proj_statistics_vN
+behind the views of read_statistics (civicgrid_common.projections).
+
+Why figures cannot drift: a fact is written with INSERT ... ON CONFLICT (event_id) DO NOTHING,
+and every figure is SQL over the facts. A redelivered, replayed or twice-published event adds
+nothing; a worker killed before its PostgreSQL commit leaves nothing; a worker killed after it
+leaves a fact that the redelivery finds already there. Nothing is kept in faust's tables.
+
+The live faust workers and a rebuild share the projection's bookkeeping: each worker writes,
+in the same transaction as the facts, the next offset of each partition (never moving back),
+holding the projection's advisory lock *shared*; a rebuild takes it exclusively to hold every
+worker at a transaction boundary while it finishes exactly at those offsets and swaps.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+import asyncpg
+from aiokafka import TopicPartition
+
+from civicgrid_common.cloudevents import CloudEvent
+from civicgrid_common.projections import ident, rows_digest, table_digest
+from civicgrid_common.projections import store as projection_store
+from civicgrid_common.projections.runner import ensure_active_version, install
+
+from civicgrid_statistics.domain.facts import Fact, fact_of
+
+NAME = "statistics"
+
+_INSERT = """
+    INSERT INTO {schema}.facts (event_id, kind, subject, recorded_at, occurred_at, data)
+    VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)  -- text: whatever jsonb codec the pool has
+    ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def fact_from_event(event: CloudEvent) -> Fact | None:
+    return fact_of(event.id, event.type, event.subject, event.time, event.data)
+
+
+def _row(fact: Fact) -> tuple:
+    return (fact.event_id, fact.kind, fact.subject, fact.recorded_at, fact.occurred_at,
+            json.dumps(dict(fact.data), ensure_ascii=False, sort_keys=True))
+
+
+async def insert_facts(conn: asyncpg.Connection, schema: str, facts: Iterable[Fact]) -> None:
+    rows = [_row(f) for f in facts]
+    if rows:
+        await conn.executemany(_INSERT.format(schema=ident(schema)), rows)
+
+
+class StatisticsProjection:
+    """The fact store as a civicgrid projection: what a rebuild replays into a fresh version."""
+
+    name = NAME
+
+    async def create(self, conn: asyncpg.Connection, schema: str) -> None:
+        s = ident(schema)
+        await conn.execute(f"""
+            CREATE TABLE {s}.facts (
+                event_id text PRIMARY KEY,
+                kind text NOT NULL,
+                subject text NOT NULL,
+                recorded_at timestamptz NOT NULL,
+                occurred_at timestamptz NOT NULL,
+                data jsonb NOT NULL
+            )""")
+        await conn.execute(f"CREATE INDEX ON {s}.facts (kind, subject)")
+        await conn.execute(f"CREATE INDEX ON {s}.facts (subject)")
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, event: CloudEvent) -> None:
+        await self.apply_many(conn, schema, [event])
+
+    async def apply_many(self, conn: asyncpg.Connection, schema: str, events: Sequence[CloudEvent]) -> None:
+        await insert_facts(conn, schema, (f for f in map(fact_from_event, events) if f is not None))
+
+    async def checksum(self, conn: asyncpg.Connection, schema: str) -> str:
+        """A digest over every fact and over every figure computed from them."""
+        from civicgrid_statistics.adapters.kpi_sql import all_figures  # the figures read this schema
+
+        facts = await table_digest(conn, schema, "facts", ["event_id"])
+        figures = rows_digest(await all_figures(conn, schema))
+        return f"facts={facts};figures={figures}"
+
+
+async def open_store(pool: asyncpg.Pool) -> int:
+    """Install the bookkeeping and make sure an active version exists; its number."""
+    projection = StatisticsProjection()
+    await install(pool, projection)
+    return await ensure_active_version(pool, projection)
+
+
+async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dict[TopicPartition, int]) -> int:
+    """Write facts and advance the checkpoints (next offsets) into the active version, in the
+    caller's transaction; returns the version written to."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", projection_store.lock_key(NAME))
+    version = await projection_store.active_version(conn, NAME)
+    if version is None:
+        raise RuntimeError("the statistics fact store has no active version; open_store() first")
+    await insert_facts(conn, projection_store.version_schema(NAME, version), facts)
+    if positions:
+        await conn.executemany(
+            """
+            INSERT INTO civicgrid_projection_checkpoints (projection, version, topic, kafka_partition, next_offset)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (projection, version, topic, kafka_partition)
+            DO UPDATE SET next_offset = GREATEST(civicgrid_projection_checkpoints.next_offset, EXCLUDED.next_offset)
+            """,
+            [(NAME, version, tp.topic, tp.partition, off) for tp, off in positions.items()],
+        )
+    return version

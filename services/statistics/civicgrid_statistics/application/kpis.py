@@ -1,0 +1,95 @@
+"""The KPI service: asks the fact store's reader for raw figures and shapes them for leaders
+(rates, working-day handling times, pie/bar charts). Knows no SQL and no HTTP."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Protocol, Sequence
+
+from civicgrid_common.calendar import WorkingCalendar
+
+from civicgrid_statistics.domain.figures import SATISFACTION_LEVELS, Filters, chart, handling_days, percentile, rate
+
+COUNTS_CASES = ("registered", "accepted", "refused", "withdrawn", "completed", "approved", "completed_on_time",
+                "overdue_now", "green_channelled", "supplemented", "supplement_requested", "returned", "extended",
+                "sent_back")
+COUNTS_COMPLAINTS = ("received", "responded", "responded_on_time", "resolved", "rated", "satisfied", "reopened")
+
+
+class KpiReader(Protocol):
+    async def cases(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
+    async def complaints(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
+    async def satisfaction(self, filters: Filters, as_of: datetime | None) -> dict[str, Any]: ...
+    async def workload(self, filters: Filters, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]: ...
+
+
+def _spans(raw: Sequence[str]) -> list[tuple[date, date]]:
+    out = []
+    for s in raw:
+        a, c = s.split("/")
+        out.append((date.fromisoformat(a), date.fromisoformat(c)))
+    return out
+
+
+class KpiService:
+    def __init__(self, reader: KpiReader, calendar: WorkingCalendar | None = None) -> None:
+        self.reader = reader
+        self.calendar = calendar or WorkingCalendar()
+
+    def _case_row(self, label: str, counts: dict[str, int], spans: list[tuple[date, date]]) -> dict[str, Any]:
+        days = handling_days(spans, self.calendar)
+        return {"label": label, **counts,
+                "on_time_rate": rate(counts["completed_on_time"], counts["completed"]),
+                "handling_working_days_median": percentile(days, 0.5),
+                "handling_working_days_p90": percentile(days, 0.9)}
+
+    async def cases(self, filters: Filters, group_by: str, measure: str, as_of: datetime | None) -> dict[str, Any]:
+        raw = await self.reader.cases(filters, group_by, as_of)
+        groups, all_spans = [], []
+        totals = {k: 0 for k in COUNTS_CASES}
+        for r in raw:
+            spans = _spans(r["spans"])
+            all_spans += spans
+            counts = {k: int(r[k]) for k in COUNTS_CASES}
+            for k in COUNTS_CASES:
+                totals[k] += counts[k]
+            groups.append(self._case_row(r["label"], counts, spans))
+        total = self._case_row("all", totals, all_spans)
+        total.pop("label")
+        return {"kpi": "cases", "group_by": group_by, "totals": total, "groups": groups, "chart": chart(groups, measure)}
+
+    async def complaints(self, filters: Filters, group_by: str, measure: str, as_of: datetime | None) -> dict[str, Any]:
+        raw = await self.reader.complaints(filters, group_by, as_of)
+
+        def shaped(label: str, c: dict[str, int]) -> dict[str, Any]:
+            # The three rates (响应率, 解决率, 满意率).
+            return {"label": label, **c, "response_rate": rate(c["responded"], c["received"]),
+                    "resolution_rate": rate(c["resolved"], c["received"]),
+                    "satisfaction_rate": rate(c["satisfied"], c["rated"])}
+
+        groups = [shaped(r["label"], {k: int(r[k]) for k in COUNTS_COMPLAINTS}) for r in raw]
+        totals = shaped("all", {k: sum(g[k] for g in groups) for k in COUNTS_COMPLAINTS})
+        totals.pop("label")
+        return {"kpi": "complaints", "group_by": group_by, "totals": totals, "groups": groups,
+                "chart": chart(groups, measure)}
+
+    async def satisfaction(self, filters: Filters, as_of: datetime | None) -> dict[str, Any]:
+        raw = await self.reader.satisfaction(filters, as_of)
+        groups = [{"label": level, "reviews": int(raw["levels"].get(level, 0))} for level in SATISFACTION_LEVELS]
+        totals = {k: int(raw[k]) for k in ("rated", "bad_reviews", "follow_ups", "called_back_on_time", "fixed_on_time")}
+        totals["bad_review_rate"] = rate(totals["bad_reviews"], totals["rated"])
+        totals["fixed_on_time_rate"] = rate(totals["fixed_on_time"], totals["follow_ups"])
+        return {"kpi": "satisfaction", "group_by": "level", "totals": totals, "groups": groups,
+                "chart": chart(groups, "reviews")}
+
+    async def workload(self, filters: Filters, as_of: datetime | None) -> dict[str, Any]:
+        raw = await self.reader.workload(filters, as_of)
+        clerks = [{"label": r["label"], "role": "clerk", "actions": int(r["actions"]), "median_hours_to_act": None}
+                  for r in raw["clerks"]]
+        reviewers = [{"label": r["label"], "role": "reviewer", "actions": int(r["actions"]),
+                      "median_hours_to_act": None if r["median_hours_to_act"] is None
+                      else round(float(r["median_hours_to_act"]), 2)} for r in raw["reviewers"]]
+        groups = clerks + reviewers
+        totals = {"clerk_actions": sum(g["actions"] for g in clerks),
+                  "reviewer_actions": sum(g["actions"] for g in reviewers)}
+        return {"kpi": "workload", "group_by": "person", "totals": totals, "groups": groups,
+                "chart": chart(groups, "actions")}

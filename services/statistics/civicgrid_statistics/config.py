@@ -1,0 +1,20 @@
+"""statistics' settings: the platform's (CIVICGRID_* environment variables) plus its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from civicgrid_common.settings import PlatformSettings
+
+
+class StatisticsSettings(PlatformSettings):
+    service_name: str = "statistics"
+    http_port: int = 8005
+    # The topics whose events become facts (intake's cases and complaints, approval's moves).
+    topics: list[str] = ["civicgrid.intake.cases", "civicgrid.intake.complaints", "civicgrid.approval.approvals"]
+    # The faust application id: it is the Kafka consumer group of the workers.
+    faust_app_id: str = "civicgrid-statistics"
+    # Where faust keeps its local files (it keeps no figures: there are no faust tables).
+    faust_datadir: Path | None = None
+    # Start the faust worker as a child process of the API process (the local stack); in
+    # Kubernetes the workers run as their own Deployment and this is off.
+    run_worker: bool = True
