@@ -119,7 +119,8 @@ class ComplaintService:
         await self._save(complaint)
         return complaint
 
-    async def route(self, complaint_id: str, routing: Routing) -> Complaint:
+    async def route(self, complaint_id: str, routing: Routing | None) -> Complaint:
+        """Route by the given rule, or (None) by the default of the complaint's category."""
         return await self._change(complaint_id, lambda cp, now, _: cp.route(routing, at=now))
 
     async def respond(self, complaint_id: str, by: str) -> Complaint:

@@ -29,12 +29,15 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
 from typing import Any, Mapping, Protocol
 
 from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar import CHINA_TZ
 
-from intake.domain.routing import InvalidRouting, Routing, routing_from_data, routing_to_data
+from intake.domain.routing import (
+    DepartmentHandles, InvalidRouting, Routing, StreetHandles, routing_from_data, routing_to_data,
+)
 from intake.domain.rating import RatingLevel
 
 EVENT_PREFIX = "civicgrid.intake.complaint"
@@ -78,6 +81,25 @@ class Category(str, enum.Enum):
     EPIDEMIC_PREVENTION = "epidemic_prevention"  # 防疫
     PUBLIC_ORDER = "public_order"  # 治安
     OTHER = "other"
+
+
+# Who handles a complaint of each category unless the centre routes it otherwise (默认派单): the
+# district department whose duties the category falls under, the street for what is nobody
+# else's. Department codes are the catalogue's.
+DEFAULT_ROUTING: Mapping[Category, Routing] = MappingProxyType({
+    Category.URBAN_CONSTRUCTION: DepartmentHandles("urban_management"),        # 城管: construction sites, illegal building
+    Category.PLANNING: DepartmentHandles("planning_construction"),             # 规划建设局
+    Category.MUNICIPAL_WORKS: DepartmentHandles("urban_management"),           # roads, manholes, street lights (市政设施)
+    Category.ENVIRONMENTAL_PROTECTION: DepartmentHandles("environmental_protection"),  # 生态环境局
+    Category.HOUSING_MANAGEMENT: DepartmentHandles("housing"),                 # 房管局
+    Category.EPIDEMIC_PREVENTION: DepartmentHandles("health"),                 # 卫健委 / 疾控
+    Category.PUBLIC_ORDER: DepartmentHandles("public_security"),               # the street's police station
+    Category.OTHER: StreetHandles(),                                           # the street's own acceptance centre
+})
+
+
+def default_routing(category: Category) -> Routing:
+    return DEFAULT_ROUTING[category]
 
 
 class Channel(str, enum.Enum):
@@ -330,9 +352,13 @@ class Complaint(Aggregate):
         complaint._emit(RECEIVED, data)
         return complaint
 
-    def route(self, routing: Routing, *, at: datetime) -> None:
-        """Send it to whoever handles it, by the three routing rules."""
+    def route(self, routing: Routing | None, *, at: datetime) -> None:
+        """Send it to whoever handles it, by the three routing rules; None: the category's
+        default (DEFAULT_ROUTING)."""
         self._expect("route", State.RECEIVED)
+        if routing is None:
+            assert self.category is not None
+            routing = default_routing(self.category)
         try:
             data = routing_to_data(routing)
             routing_from_data(data)  # the same check the catalogue's routings pass

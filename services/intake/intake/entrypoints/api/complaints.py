@@ -8,7 +8,8 @@ POST /v1/complaints                 file one: window_clerk (at the window, from 
 GET  /v1/complaints/{id}            one complaint
 GET  /v1/complaints                 the list: status, category, community, received_from/_to;
                                     oldest first; limit/offset
-POST /v1/complaints/{id}/route      window_clerk, street_reviewer, leader (the centre dispatches)
+POST /v1/complaints/{id}/route      window_clerk, street_reviewer, leader (the centre dispatches);
+                                     no body: the category's default (domain DEFAULT_ROUTING)
 POST /v1/complaints/{id}/response   first feedback: a department routed to, for itself; or the
 POST /v1/complaints/{id}/answer     centre's staff, for the street or on a routed department's behalf
 POST /v1/complaints/{id}/close      window_clerk, street_reviewer, leader
@@ -333,9 +334,12 @@ def complaints_router() -> APIRouter:
         return complaint_out(await load(svc, complaint_id, principal))
 
     @router.post("/{complaint_id}/route")
-    async def route_complaint(body: RoutingIn, complaint_id: str = Path(max_length=64),
+    async def route_complaint(body: RoutingIn | None = None, complaint_id: str = Path(max_length=64),
                               principal: Principal = Depends(require(*DISPATCHERS)),
                               svc: ComplaintService = Depends(service)):
+        """Route by the body's rule; without a body, by the default of the complaint's category."""
+        if body is None:
+            return await act(svc, complaint_id, principal, lambda: svc.route(complaint_id, None))
         try:
             routing = routing_from_data(body.model_dump())
         except InvalidRouting as e:
