@@ -208,6 +208,12 @@ async def test_an_access_application_is_reviewed_by_the_office_and_approved_by_t
     topic = await pool.fetchval("SELECT o.topic FROM outbox o JOIN events e ON e.id = o.event_id "
                                 "WHERE e.type = 'civicgrid.approval.access.decided.v1'")
     assert topic == "civicgrid.approval.access"
+    community = token("community_reviewer", COMMUNITY)
+    grants = (await api.get(f"/v1/access-grants?community={COMMUNITY}&on=2026-06-01", headers=community)).json()
+    assert [(g["department"], g["work_kind"]) for g in grants["items"]] == [("market_regulation", "signboard")]
+    assert (await api.get("/v1/access-grants?community=320104002001", headers=community)).json()["items"] == []
+    assert (await api.get(f"/v1/access-grants?community={COMMUNITY}&on=2027-01-01",
+                          headers=community)).json()["items"] == []
 
 
 # ------------------------------------------------------------------ seals under attack
@@ -312,3 +318,15 @@ async def test_the_views_rebuilt_from_the_log_equal_the_live_ones(api, approval_
     await pool.execute("UPDATE approval_view SET status = 'drifted'")
     assert await rebuild_views(pool, approval_app.state.store) == 2
     assert await snapshot() == live
+
+
+async def test_two_reviewers_acting_at_once_one_wins_the_other_gets_409(api, approval_app, people, token, pool):
+    import asyncio
+
+    aid = await route_case(approval_app)
+    colleague = token("community_reviewer", COMMUNITY, subject="cr-zhang")
+    answers = await asyncio.gather(act(api, people["community"], aid, task="community_review.1"),
+                                   act(api, colleague, aid, "refuse", comment="不符合", task="community_review.1"))
+    assert sorted(r.status_code for r in answers) == [200, 409]
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1 AND type = "
+                               "'civicgrid.approval.approval.acted.v1'", aid) == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Sequence
 
 import asyncpg
@@ -23,7 +23,7 @@ from civicgrid_common.events import StoredEvent
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.identity.principal import Principal, Role
 
-from approval.domain.approval import ACTED, Approval, archive_digest
+from approval.domain.approval import ACTED, Approval, Status, archive_digest
 from approval.domain.definition import Level, StepKind
 
 VIEWS_DDL = """
@@ -66,6 +66,18 @@ CREATE TABLE IF NOT EXISTS approval_archive (
     record       jsonb       NOT NULL,
     archived_at  timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS access_grants (
+    approval_id  text        PRIMARY KEY,
+    department   text        NOT NULL,
+    title        text        NOT NULL,
+    work_kind    text        NOT NULL,
+    communities  text[]      NOT NULL,
+    cost_bearer  text        NOT NULL,
+    valid_from   date        NOT NULL,
+    valid_until  date        NOT NULL,
+    decided_at   timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS access_grants_communities ON access_grants USING gin (communities);
 CREATE TABLE IF NOT EXISTS case_facts (
     case_id      text        PRIMARY KEY,
     registered   jsonb,
@@ -88,8 +100,6 @@ async def install_views(pool: asyncpg.Pool) -> None:
 
 
 def view_row(a: Approval) -> dict[str, Any]:
-    from datetime import datetime
-
     step = a.step
     if step.kind is StepKind.DEPARTMENT_SYSTEM:
         roles, departments = [Role.DEPARTMENT.value], [step.department]
@@ -129,6 +139,15 @@ async def project(conn: asyncpg.Connection, a: Approval, stored: Sequence[Stored
                 """INSERT INTO reviewer_counts (subject, action, count) VALUES ($1, $2, 1)
                    ON CONFLICT (subject, action) DO UPDATE SET count = reviewer_counts.count + 1""",
                 e.data["actor"], e.data["action"])
+    if a.status is Status.APPROVED and a.application is not None and a.concluded is not None:
+        app = a.application
+        await conn.execute(
+            """INSERT INTO access_grants (approval_id, department, title, work_kind, communities, cost_bearer,
+                                          valid_from, valid_until, decided_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (approval_id) DO NOTHING""",
+            a.id, app["department"], app["title"], app["work_kind"], app["communities"], app["cost_bearer"],
+            date.fromisoformat(app["valid_from"]), date.fromisoformat(app["valid_until"]),
+            datetime.fromisoformat(a.concluded["decided_at"]))
     if a.is_final and a.concluded is not None:
         record = a.archive_record()
         await conn.execute(
@@ -202,6 +221,17 @@ async def archive(conn: asyncpg.Connection, approval_id: str) -> tuple[str, dict
         return None
     record = row["record"]
     return row["digest"], json.loads(record) if isinstance(record, str) else record
+
+
+async def access_grants(conn: asyncpg.Connection, *, community: str | None, department: str | None,
+                        on: date | None) -> list[dict[str, Any]]:
+    """Approved access (准入) in force: which department may push which work into a community."""
+    rows = await conn.fetch(
+        """SELECT * FROM access_grants
+           WHERE ($1::text IS NULL OR $1 = ANY(communities)) AND ($2::text IS NULL OR department = $2)
+             AND ($3::date IS NULL OR $3 BETWEEN valid_from AND valid_until)
+           ORDER BY decided_at, approval_id""", community, department, on)
+    return [dict(r) for r in rows]
 
 
 async def rebuild_views(pool: asyncpg.Pool, store: EventStore) -> int:

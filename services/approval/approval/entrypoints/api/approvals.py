@@ -13,6 +13,7 @@ GET  /v1/approvals/{id}/verify            every seal and the hash chain: {"valid
 GET  /v1/approvals/{id}/archive           the archive record of a concluded approval and its digest
 GET  /v1/seals/keys                       the seals' public keys (JWK Set, OKP/Ed25519, RFC 8037)
 POST /v1/access-applications              a department applies for access to communities (准入)
+GET  /v1/access-grants                    approved access in force (?community=&department=&on=)
 
 A domain refusal is problem+json with the rule's `code`: 403 role or jurisdiction, 409 the
 state does not allow it (a task no longer current, a stale expected_version, an action the
@@ -253,6 +254,17 @@ def approvals_router() -> APIRouter:
     async def seal_keys(request: Request) -> dict[str, Any]:
         """Public: anyone may verify a seal."""
         return await request.app.state.seal_keys.jwks()
+
+    @r.get("/v1/access-grants")
+    async def list_access_grants(request: Request, community: str | None = Query(None, pattern=r"^[0-9]{12}$"),
+                                 department: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
+                                 on: date | None = Query(None, description="in force on this day"),
+                                 who: Principal = Depends(require())) -> dict[str, Any]:
+        """Approved access in force: a community (or street) checks whether a department's work
+        has it before taking the work on; anyone signed in may ask."""
+        async with request.app.state.pool.acquire() as conn:
+            rows = await views.access_grants(conn, community=community, department=department, on=on)
+        return {"items": [_row_out(x) for x in rows]}
 
     @r.post("/v1/access-applications", status_code=201)
     async def apply_for_access(body: AccessApplicationIn, request: Request,
