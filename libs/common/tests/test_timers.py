@@ -424,3 +424,10 @@ async def test_a_worker_on_a_one_connection_pool_polls_instead_of_listening(fres
         assert w.listen is False
     finally:
         await small.close()
+
+
+async def test_fire_due_still_works_on_a_worker_that_was_stopped_without_running(db):
+    w = worker(db, FakeClock())
+    await w.stop()
+    await arm(db, "k", T0)
+    assert await w.fire_due() == 1

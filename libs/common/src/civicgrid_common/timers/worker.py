@@ -104,7 +104,7 @@ class TimerWorker:
             raise ValueError(f"the clock must give timezone-aware datetimes, got {now!r}")
         fired = 0
         since_refresh = 0
-        while not self._stopping.is_set():
+        while not (self._running and self._stopping.is_set()):  # stop() ends run()'s pass early
             outcome = await self._fire_one(now)
             if outcome is None:
                 break
