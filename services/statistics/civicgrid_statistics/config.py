@@ -15,6 +15,8 @@ class StatisticsSettings(PlatformSettings):
     faust_app_id: str = "civicgrid-statistics"
     # Where faust keeps its local files (it keeps no figures: there are no faust tables).
     faust_datadir: Path | None = None
+    # How long the group waits for a silent worker before giving its partitions to the others.
+    faust_session_timeout: float = 60.0
     # Start the faust worker as a child process of the API process (the local stack); in
     # Kubernetes the workers run as their own Deployment and this is off.
     run_worker: bool = True

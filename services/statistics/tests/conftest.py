@@ -68,6 +68,7 @@ class Worker:
         env = dict(os.environ, CIVICGRID_PG_DATABASE=self.settings.pg_database,
                    CIVICGRID_TOPICS=json.dumps(self.settings.topics), CIVICGRID_FAUST_APP_ID=self.settings.faust_app_id,
                    CIVICGRID_FAUST_DATADIR=str(self.settings.faust_datadir / uuid.uuid4().hex[:6]),
+                   CIVICGRID_FAUST_SESSION_TIMEOUT=str(self.settings.faust_session_timeout),
                    CIVICGRID_LOG_LEVEL="WARNING")
         out = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker"],

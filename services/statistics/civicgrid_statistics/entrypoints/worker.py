@@ -51,6 +51,8 @@ def build_faust_app(settings: StatisticsSettings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.faust_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.faust_session_timeout / 4),
     )
     topic = app.topic(*settings.topics, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
