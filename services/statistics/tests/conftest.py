@@ -159,3 +159,17 @@ async def stats(stats_app):
     transport = httpx.ASGITransport(app=stats_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://statistics") as client:
         yield client
+
+
+@pytest.fixture
+async def loaded(stats_settings, topics, workers, stats):
+    """A generated stream (10% published twice) turned into facts by one faust worker, stopped."""
+    from event_stream import generate
+
+    stream = generate(cases=120, complaints=80, seed=11)
+    await publish(stats_settings, stream.records(topics, duplicate_share=0.1))
+    (worker,) = workers(1)
+    worker.start()
+    await wait_for_facts(stats_settings, await end_offsets(stats_settings, list(topics.values())), [worker])
+    worker.stop()
+    return stream

@@ -3,25 +3,11 @@ faust worker turned a generated stream (with duplicates, as an at-least-once rel
 into facts."""
 from __future__ import annotations
 
-import pytest
-
-from conftest import end_offsets, publish, wait_for_facts
-from event_stream import COMMUNITIES, generate
+from event_stream import COMMUNITIES
 
 CASE_FIGURES = ("registered", "accepted", "refused", "withdrawn", "completed", "completed_on_time", "overdue_now",
                 "green_channelled", "supplemented", "extended", "sent_back", "returned")
 COMPLAINT_FIGURES = ("received", "responded", "resolved", "rated", "satisfied")
-
-
-@pytest.fixture
-async def loaded(stats_settings, topics, workers, stats):
-    stream = generate(cases=120, complaints=80, seed=11)
-    await publish(stats_settings, stream.records(topics, duplicate_share=0.1))
-    (worker,) = workers(1)
-    worker.start()
-    await wait_for_facts(stats_settings, await end_offsets(stats_settings, list(topics.values())), [worker])
-    worker.stop()
-    return stream
 
 
 async def test_case_figures_per_community_equal_the_raw_count(loaded, stats, token):

@@ -56,10 +56,43 @@ def _add_token_command(commands: argparse._SubParsersAction) -> None:
     cmd.set_defaults(run=_token)
 
 
+REBUILD_GROUP = "civicgrid.rebuild"  # services register `name = "module:function(verify: bool) -> int"`
+
+
+def _rebuilders() -> dict[str, object]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=REBUILD_GROUP)}
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    found = _rebuilders()
+    if args.name not in found:
+        known = ", ".join(sorted(found)) or "none installed"
+        print(f"civicgrid rebuild: error: no read model named {args.name!r} (known: {known})", file=sys.stderr)
+        return USAGE_ERROR
+    return int(found[args.name].load()(verify=args.verify))  # type: ignore[attr-defined]
+
+
+def _add_rebuild_command(commands: argparse._SubParsersAction) -> None:
+    cmd = commands.add_parser(
+        "rebuild",
+        help="rebuild a service's read model from the log and swap it in if it equals the live one",
+        description="Replay the topics from the beginning into a fresh version of a read model, compare "
+                    "it with the live one and switch readers over when equal. Services register their "
+                    f"read models under the entry-point group {REBUILD_GROUP}.",
+    )
+    cmd.add_argument("name", metavar="NAME", help="the read model, e.g. statistics")
+    cmd.add_argument("--verify", action="store_true",
+                     help="exit with status 1 unless the rebuilt version equals the live one")
+    cmd.set_defaults(run=_rebuild)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicgrid", description="civicgrid platform tools")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     _add_token_command(commands)
+    _add_rebuild_command(commands)
     return parser
 
 
