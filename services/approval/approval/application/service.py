@@ -166,7 +166,7 @@ class ApprovalService:
                            application: Mapping[str, Any]) -> Approval:
         """A department's access application (准入) starts an approval of the access workflow."""
         if not principal.has_any(Role.DEPARTMENT, Role.BUREAU_APPROVER, Role.LEADER) or \
-                principal.department != application["department"]:
+                principal.department != application["department"] or not principal.jurisdictions:
             raise NotAllowed("a department applies for its own access (department system, approver or leader)")
         approval_id = approval_id_for(f"access:{application_id}")
         async with self._tx(None) as conn:
