@@ -95,6 +95,8 @@ def supplemented_for_approval() -> Case:
                             comment="请补充说明家庭成员就业情况", requested_by="approver-2",
                             requested_at=T0 + timedelta(days=6), at=T0 + timedelta(days=6))
     case.supplement(["application_form"], actor=CLERK, at=T0 + timedelta(days=7))
+    case.disclose_identity(department="civil_affairs", purpose="低保家庭经济状况核对",
+                           actor=Actor.of("dept-civil-affairs", ["department"]), at=T0 + timedelta(days=8))
     return case
 
 

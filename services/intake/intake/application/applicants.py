@@ -334,6 +334,14 @@ class ApplicantService:
             stored = await self.directory.find(conn, applicant_id)
         return None if stored is None else facts_of(stored.profile)
 
+    async def identity_of(self, conn: asyncpg.Connection, applicant_id: str) -> tuple[IdentityKind, str] | None:
+        """The applicant's identity number (or credit code) and its kind, decrypted, for a
+        disclosure the caller records in the same transaction; None if intake holds none."""
+        stored = await self.directory.find(conn, applicant_id)
+        if stored is None:
+            return None
+        return stored.profile.identity_kind, stored.profile.identity_number
+
     async def get(self, principal: Principal, applicant_id: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
         async with self.pool.acquire() as conn:
             stored = await self.directory.find(conn, applicant_id)

@@ -25,6 +25,7 @@ from civicgrid_common.events import StoredEvent
 from civicgrid_common.identity.principal import Principal
 
 from intake.application.catalogue import CatalogueService
+from intake.domain.applicant import IdentityKind
 from intake.domain.case import Actor, Affair, AffairLevel, Case, CaseStatus, Channel
 from intake.domain.catalogue import (
     AffairRevision, ApplicantFacts, CatalogueRuleViolation, EligibilityRule, Ineligibility, Material, evaluate,
@@ -53,11 +54,31 @@ class CaseViews(Protocol):
         """The case's jurisdiction, None if there is no such case."""
 
 
-class ApplicantFactsSource(Protocol):
+class KnownApplicants(Protocol):
     """The applicants this intake knows (application/applicants.py's ApplicantService)."""
 
     async def facts(self, applicant_id: str) -> ApplicantFacts | None:
         """The applicant's eligibility facts, None if intake does not know the applicant."""
+
+    async def identity_of(self, conn: asyncpg.Connection, applicant_id: str) -> tuple[IdentityKind, str] | None:
+        """The applicant's identity number and its kind, None if intake holds none."""
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """An identity number handed to a department system; recorded on the case as an event."""
+
+    case_id: str
+    applicant_id: str
+    kind: IdentityKind
+    identity_number: str
+    department: str
+    disclosed_at: datetime
+
+
+class NoIdentityOnRecord(LookupError):
+    def __init__(self) -> None:
+        super().__init__("intake holds no identity number for this case's applicant (personal data erased)")
 
 
 @dataclass(frozen=True)
@@ -155,7 +176,7 @@ class CaseHistory:
 
 class CasesService:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService, views: CaseViews,
-                 applicants: ApplicantFactsSource, *, clock: Clock = system_clock,
+                 applicants: KnownApplicants, *, clock: Clock = system_clock,
                  follow_up_policy: FollowUpPolicy = FollowUpPolicy()) -> None:
         self.pool = pool
         self.applicants = applicants
@@ -308,6 +329,23 @@ class CasesService:
         """File the closed case (归档) with everything from registration to the final decision."""
         return await self._change(case_id, principal,
                                   lambda case, _, at: case.archive(actor=actor_of(principal), at=at))
+
+    async def disclose_identity(self, case_id: str, principal: Principal, purpose: str) -> Disclosure:
+        """The applicant's identity number for a department system (role department) whose
+        department the case's routing names. The disclosure event and the read of the number
+        are one transaction: no number leaves without its record, and a refusal records nothing."""
+        department = principal.department or ""
+        disclosed: list[Disclosure] = []
+
+        async def disclose(case: Case, conn: asyncpg.Connection, at: datetime) -> None:
+            case.disclose_identity(department=department, purpose=purpose, actor=actor_of(principal), at=at)
+            identity = await self.applicants.identity_of(conn, case.applicant_id)
+            if identity is None:
+                raise NoIdentityOnRecord()
+            disclosed.append(Disclosure(case.id, case.applicant_id, identity[0], identity[1], department, at))
+
+        await self._change(case_id, principal, disclose)
+        return disclosed[-1]
 
     async def rate(self, case_id: str, principal: Principal, *, applicant_id: str, level: str) -> Case:
         """The applicant's rating, recorded at the window; a bad review opens a follow-up."""

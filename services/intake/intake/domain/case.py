@@ -19,6 +19,8 @@
   completely what the reviewer needs (`missing_materials` is then the request's), and the
   clerk's `supplement` hands it in; a supplement that leaves nothing missing answers the
   request (approval restarts its clock on that `supplemented` event).
+- The applicant's identity number goes to a department system only when the case is routed to
+  that department, and every such disclosure is an event (`disclose_identity`), for audit.
 - A bad review opens a follow-up: call back within 1 working day, fix within the policy's
   working days, then one more rating.
 
@@ -59,10 +61,11 @@ FOLLOW_UP_OPENED = PREFIX + "follow_up_opened.v1"
 APPLICANT_CALLED_BACK = PREFIX + "applicant_called_back.v1"
 FOLLOW_UP_CLOSED = PREFIX + "follow_up_closed.v1"
 SUPPLEMENT_REQUESTED = PREFIX + "supplement_requested.v1"
+IDENTITY_DISCLOSED = PREFIX + "identity_disclosed.v1"
 EVENT_TYPES: tuple[str, ...] = (
     REGISTERED, ACCEPTED, REFUSED, SUPPLEMENTED, ROUTED, GREEN_CHANNELLED, WITHDRAWN, COMPLETED,
     CERTIFICATE_ISSUED, ARCHIVED, RATED, FOLLOW_UP_OPENED, APPLICANT_CALLED_BACK, FOLLOW_UP_CLOSED,
-    SUPPLEMENT_REQUESTED,
+    SUPPLEMENT_REQUESTED, IDENTITY_DISCLOSED,
 )
 
 # Who may put a case on the green channel. The street reviewer supervises the acceptance
@@ -271,6 +274,7 @@ class Case(Aggregate):
         self.ratings: list[RatingLevel] = []
         self.follow_up: FollowUp | None = None
         self.supplement_request: SupplementRequest | None = None
+        self.disclosures = 0  # how often the identity number went to a department (audited)
 
     # ------------------------------------------------------------------ reads
 
@@ -508,6 +512,25 @@ class Case(Aggregate):
             "completed_at": _aware(at, "completed_at"),
         })
 
+    def disclose_identity(self, *, department: str, purpose: str, actor: Actor, at: datetime) -> None:
+        """Record that the applicant's identity number goes to a department system that needs it:
+        only once the case is routed, and only to a department its routing names (the lead or a
+        co-department). The event names who got it, why and when; never the number."""
+        if self.status is None:
+            raise _violation("not_registered", f"case {self.id} is not registered")
+        assert self.affair is not None
+        if not self.routed:
+            raise _violation("not_routed_to_department", f"case {self.id} has not been routed to any department")
+        if department not in self.affair.routing.departments():
+            raise _violation("not_routed_to_department", f"case {self.id} is not routed to department {department!r}")
+        self._emit(IDENTITY_DISCLOSED, {
+            "applicant_id": self.applicant_id,
+            "department": department,
+            "purpose": _reason(purpose, required=True),
+            "disclosed_at": _aware(at, "disclosed_at"),
+            "actor": _actor(actor),
+        })
+
     def concluded_by(self, approval_reference: str) -> bool:
         """This approval's result is already recorded (a redelivered or re-sent conclusion)."""
         return self.completed and self.approval_reference == approval_reference
@@ -628,6 +651,9 @@ class Case(Aggregate):
             request = replace(request, answered_at=datetime.fromisoformat(d["supplemented_at"]))
         self.supplement_request = request
 
+    def _identity_disclosed(self, d: Mapping[str, Any]) -> None:
+        self.disclosures += 1
+
     def _supplement_requested(self, d: Mapping[str, Any]) -> None:
         self.supplement_request = SupplementRequest(
             d["approval_reference"], d["step"], tuple(d["materials_requested"]), d["comment"],
@@ -696,4 +722,5 @@ _APPLY = {
     APPLICANT_CALLED_BACK: Case._called_back,
     FOLLOW_UP_CLOSED: Case._follow_up_closed,
     SUPPLEMENT_REQUESTED: Case._supplement_requested,
+    IDENTITY_DISCLOSED: Case._identity_disclosed,
 }

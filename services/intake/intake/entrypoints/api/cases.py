@@ -13,6 +13,8 @@ POST /v1/cases/{id}/green-channel           urgent, with a reason (street review
 POST /v1/cases/{id}/withdraw                the applicant takes it back (recorded at the window)
 POST /v1/cases/{id}/certificate             the approved result's certificate number, handed out (证照)
 POST /v1/cases/{id}/archive                 file the closed case (归档)
+POST /v1/cases/{id}/applicant-identity      the applicant's identity number, for a department system the case
+                                            is routed to; every disclosure recorded (no-store)
 POST /v1/cases/{id}/rating                  the applicant's rating; a bad review opens a follow-up
 POST /v1/cases/{id}/follow-up/call-back     the applicant was called back
 POST /v1/cases/{id}/follow-up/close         the problem is fixed; the applicant may rate again
@@ -41,8 +43,10 @@ from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
 from intake.application.catalogue import CatalogueService
 from intake.application.cases import (
-    ApplicantFactsSource, CaseHistory, CaseNotFound, CasesService, DeclaredFacts, NotEligible, OutsideJurisdiction, UnknownApplicant,
+    CaseHistory, CaseNotFound, CasesService, DeclaredFacts, KnownApplicants, NoIdentityOnRecord, NotEligible,
+    OutsideJurisdiction, UnknownApplicant,
 )
+from intake.domain.applicant import IdentityKind
 from intake.domain.case import (
     GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt, SupplementRequest,
 )
@@ -96,6 +100,22 @@ class MaterialsIn(_Body):
 class CertificateIn(_Body):
     certificate_number: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$",
                                     description="the number printed on the certificate (证照编号)")
+
+
+class DisclosureIn(_Body):
+    purpose: str = Field(min_length=1, max_length=500,
+                         description="why the department needs the number (recorded with the disclosure)")
+
+
+class DisclosureOut(BaseModel):
+    """The applicant's identity number for the department system; never cache it."""
+
+    case_id: str
+    applicant_id: str
+    kind: IdentityKind = Field(description="resident_id (GB 11643) or credit_code (GB 32100)")
+    identity_number: str
+    department: str
+    disclosed_at: datetime
 
 
 class WithdrawalIn(_Body):
@@ -309,7 +329,7 @@ _FIELD_OF = {
 
 def case_problem(error: CaseRuleViolation, case: Case | None = None) -> Problem:
     detail = str(error)
-    if error.code == "not_entitled":
+    if error.code in ("not_entitled", "not_routed_to_department"):
         return Problem(403, "Forbidden", detail, type=FORBIDDEN, code=error.code)
     if error.code in _FIELD_OF:
         return Problem(422, "The case's rules refuse this input", detail, type=CASE_RULE, code=error.code,
@@ -475,6 +495,26 @@ def _cases_router() -> APIRouter:
                            svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.archive(case_id, principal))
 
+    @router.post("/{case_id}/applicant-identity", response_model=DisclosureOut)
+    async def disclose_identity(case_id: str, body: DisclosureIn, response: Response,
+                                principal: Principal = Depends(require(Role.DEPARTMENT)),
+                                svc: CasesService = Depends(_service)):
+        """A department system whose department the case is routed to obtains the applicant's
+        identity number; every disclosure is recorded as an event (civicgrid.intake.case.identity_disclosed.v1)."""
+        try:
+            disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
+        except CaseRuleViolation as e:
+            raise case_problem(e) from None
+        except CaseNotFound as e:
+            raise _not_found(e) from None
+        except OutsideJurisdiction as e:
+            raise _outside(e) from None
+        except NoIdentityOnRecord as e:
+            raise Problem(409, "No identity number on record", str(e), type=CASE_RULE,
+                          code="no_identity_on_record") from None
+        response.headers["Cache-Control"] = "no-store"
+        return DisclosureOut(**vars(disclosure))
+
     @router.post("/{case_id}/rating", response_model=CaseOut)
     async def rate_case(case_id: str, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                         svc: CasesService = Depends(_service)):
@@ -522,7 +562,7 @@ async def _district_admin(request: Request, principal: Principal = Depends(requi
 
 
 async def start_cases(pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService,
-                      applicants: ApplicantFactsSource) -> CasesService:
+                      applicants: KnownApplicants) -> CasesService:
     """At the service's start: the read tables, the calendar's overrides table, the service."""
     await install_case_views(pool)
     await install_calendar_schema(pool)
