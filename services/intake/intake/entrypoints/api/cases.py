@@ -25,8 +25,9 @@ allow it, 422 when the input is wrong (naming the field), 403 for a role or juri
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -348,6 +349,19 @@ def _outside(e: OutsideJurisdiction) -> Problem:
     return Problem(403, "Outside your jurisdiction", str(e), type=OUT_OF_JURISDICTION, jurisdiction=e.code)
 
 
+@contextmanager
+def _case_problems() -> Iterator[None]:
+    """A refused command on a case as its problem+json."""
+    try:
+        yield
+    except CaseRuleViolation as e:
+        raise case_problem(e) from None
+    except CaseNotFound as e:
+        raise _not_found(e) from None
+    except OutsideJurisdiction as e:
+        raise _outside(e) from None
+
+
 # ---------------------------------------------------------------------- routes
 
 
@@ -360,14 +374,8 @@ def _cases_router() -> APIRouter:
 
     async def answer(svc: CasesService, call: Callable[[], Awaitable[Case]]) -> CaseOut:
         """Run a command on a case and answer the case as it now stands, or the problem."""
-        try:
+        with _case_problems():
             case = await call()
-        except CaseRuleViolation as e:
-            raise case_problem(e) from None
-        except CaseNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
         return _case(case, await svc.materials_of(case))
 
     @router.post("", response_model=CaseOut, status_code=201)
@@ -502,13 +510,8 @@ def _cases_router() -> APIRouter:
         """A department system whose department the case is routed to obtains the applicant's
         identity number; every disclosure is recorded as an event (civicgrid.intake.case.identity_disclosed.v1)."""
         try:
-            disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
-        except CaseRuleViolation as e:
-            raise case_problem(e) from None
-        except CaseNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+            with _case_problems():
+                disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
         except NoIdentityOnRecord as e:
             raise Problem(409, "No identity number on record", str(e), type=CASE_RULE,
                           code="no_identity_on_record") from None
