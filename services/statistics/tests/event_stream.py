@@ -196,6 +196,12 @@ class Stream:
                 "rated_at": _t(at), "rating": rating, "satisfied": rating in LEVELS[:3], "round": 1, "final": True})
 
     # ------------------------------------------------------------------ independent counts
+    def as_of(self, instant: datetime) -> "Stream":
+        """The stream as it stood at `instant`: only the events recorded by then."""
+        past = Stream(0)
+        past.events = [e for e in self.events if e.recorded_at <= instant]
+        return past
+
     def expected(self, now: datetime | None = None) -> dict[str, Any]:
         """Figures per community ('all' for the street) counted from the raw events."""
         now = now or datetime.now(timezone.utc)
