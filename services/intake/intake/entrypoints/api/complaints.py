@@ -48,6 +48,7 @@ from intake.application.complaints import STREET, ComplaintNotFound, ComplaintSe
 from intake.config import IntakeSettings
 from intake.domain import complaint as c
 from intake.domain.complaint import Channel, Complaint, ComplaintError, GeoPoint, Location, State, w3c
+from intake.domain.rating import RatingLevel
 from intake.domain.routing import InvalidRouting, routing_from_data, routing_to_data
 from intake.entrypoints.open311.mapping import COMPLAINT_SERVICES, complaint_intake, updates_from_events
 from intake.entrypoints.open311.model import (
@@ -175,45 +176,121 @@ def _time(at: datetime | None) -> str | None:
     return w3c(at) if at is not None else None
 
 
-def complaint_out(cp: Complaint) -> dict[str, Any]:
+_INSTANT = {"format": "date-time"}  # W3C date-time in China time, as Open311 shows it too
+
+
+def _absent_if_none(description: str | None = None) -> Any:
+    """A member left out of the JSON when it has no value (not sent as null)."""
+    return Field(None, description=description, exclude_if=lambda v: v is None)
+
+
+class LocationOut(BaseModel):
+    address: str | None = _absent_if_none()
+    address_id: str | None = _absent_if_none()
+    lat: float | None = _absent_if_none("WGS84 latitude")
+    lon: float | None = _absent_if_none("WGS84 longitude")
+
+
+class ListLocationOut(BaseModel):
+    address: str | None = _absent_if_none()
+    address_id: str | None = _absent_if_none()
+    lat: float | None = _absent_if_none("WGS84 latitude")
+    long: float | None = _absent_if_none("WGS84 longitude (Open311's name)")
+
+
+class RoutingOut(BaseModel):
+    """One of the three routing rules: street; department; lead with co_departments."""
+
+    kind: Literal["street", "department", "lead"]
+    department: str | None = _absent_if_none()
+    lead: str | None = _absent_if_none()
+    co_departments: list[str] | None = _absent_if_none()
+
+
+class ComplaintOut(BaseModel):
     """A complaint for staff: everything but personal data (there is none in it)."""
-    assert cp.state and cp.category and cp.channel and cp.urgency and cp.location
-    return {
-        "id": cp.id,
-        "version": cp.version,
-        "status": cp.state.value,
-        "category": cp.category.value,
-        "channel": cp.channel.value,
-        "urgency": cp.urgency.value,
-        "jurisdiction": cp.jurisdiction,
-        "anonymous": cp.anonymous,
-        "applicant_id": cp.applicant_id,
-        "description": cp.description,
-        "location": cp.location.to_data(),
-        "media_url": cp.media_url,
-        "routing": routing_to_data(cp.routing) if cp.routing else None,
-        "answer": cp.answer,
-        "resolved": cp.resolved,
-        "ratings": [r.value for r in cp.ratings],
-        "round": cp.round,
-        "received_at": _time(cp.received_at),
-        "feedback_due_at": _time(cp.feedback_due_at),
-        "responded_at": _time(cp.responded_at),
-        "closed_at": _time(cp.closed_at),
-        "updated_at": _time(cp.updated_at),
-        "open311_service_code": cp.open311_service_code,
-    }
+
+    id: str
+    version: int
+    status: State
+    category: c.Category
+    channel: Channel
+    urgency: c.Urgency
+    jurisdiction: str
+    anonymous: bool
+    applicant_id: str | None = Field(description="pseudonymous; null for an anonymous complaint")
+    description: str
+    location: LocationOut
+    media_url: str | None
+    routing: RoutingOut | None
+    answer: str | None
+    resolved: bool | None
+    ratings: list[RatingLevel]
+    round: int = Field(description="1, or 2 after a bad review reopened it")
+    received_at: str | None = Field(json_schema_extra=_INSTANT)
+    feedback_due_at: str | None = Field(json_schema_extra=_INSTANT)
+    responded_at: str | None = Field(json_schema_extra=_INSTANT)
+    closed_at: str | None = Field(json_schema_extra=_INSTANT)
+    updated_at: str | None = Field(json_schema_extra=_INSTANT)
+    open311_service_code: str | None
 
 
-def row_out(row: dict[str, Any]) -> dict[str, Any]:
+class ComplaintListItem(BaseModel):
     """A list entry, from the read model."""
-    out = {k: row[k] for k in ("id", "version", "status", "category", "channel", "urgency", "jurisdiction",
+
+    id: str
+    version: int
+    status: State
+    category: c.Category
+    channel: Channel
+    urgency: c.Urgency
+    jurisdiction: str
+    anonymous: bool
+    applicant_id: str | None
+    description: str
+    routing_kind: Literal["street", "department", "lead"] | None
+    departments: list[str] | None
+    resolved: bool | None
+    rating: RatingLevel | None
+    round: int
+    service_code: str | None
+    location: ListLocationOut
+    received_at: str | None = Field(json_schema_extra=_INSTANT)
+    updated_at: str | None = Field(json_schema_extra=_INSTANT)
+    feedback_due_at: str | None = Field(json_schema_extra=_INSTANT)
+    responded_at: str | None = Field(json_schema_extra=_INSTANT)
+    closed_at: str | None = Field(json_schema_extra=_INSTANT)
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintListItem]
+    total: int
+    limit: int
+    offset: int
+
+
+def complaint_out(cp: Complaint) -> ComplaintOut:
+    assert cp.state and cp.category and cp.channel and cp.urgency and cp.location
+    return ComplaintOut(
+        id=cp.id, version=cp.version, status=cp.state, category=cp.category, channel=cp.channel,
+        urgency=cp.urgency, jurisdiction=cp.jurisdiction, anonymous=cp.anonymous, applicant_id=cp.applicant_id,
+        description=cp.description, location=LocationOut(**cp.location.to_data()), media_url=cp.media_url,
+        routing=RoutingOut(**routing_to_data(cp.routing)) if cp.routing else None, answer=cp.answer,
+        resolved=cp.resolved, ratings=list(cp.ratings), round=cp.round,
+        received_at=_time(cp.received_at), feedback_due_at=_time(cp.feedback_due_at),
+        responded_at=_time(cp.responded_at), closed_at=_time(cp.closed_at), updated_at=_time(cp.updated_at),
+        open311_service_code=cp.open311_service_code,
+    )
+
+
+def row_out(row: dict[str, Any]) -> ComplaintListItem:
+    return ComplaintListItem(
+        **{k: row[k] for k in ("id", "version", "status", "category", "channel", "urgency", "jurisdiction",
                                "anonymous", "applicant_id", "description", "routing_kind", "departments",
-                               "resolved", "rating", "round", "service_code")}
-    out["location"] = {k: row[k] for k in ("address", "address_id", "lat", "long") if row[k] is not None}
-    for k in ("received_at", "updated_at", "feedback_due_at", "responded_at", "closed_at"):
-        out[k] = _time(row[k])
-    return out
+                               "resolved", "rating", "round", "service_code")},
+        location=ListLocationOut(**{k: row[k] for k in ("address", "address_id", "lat", "long")}),
+        **{k: _time(row[k]) for k in ("received_at", "updated_at", "feedback_due_at", "responded_at", "closed_at")},
+    )
 
 
 # ---------------------------------------------------------------------------- staff API
@@ -261,14 +338,14 @@ def complaints_router() -> APIRouter:
         _authorize(principal, cp)
         return cp
 
-    async def act(svc: ComplaintService, complaint_id: str, principal: Principal, command) -> dict[str, Any]:
+    async def act(svc: ComplaintService, complaint_id: str, principal: Principal, command) -> ComplaintOut:
         await load(svc, complaint_id, principal)
         try:
             return complaint_out(await command())
         except ComplaintError as e:
             raise complaint_problem(e) from None
 
-    @router.post("", status_code=201)
+    @router.post("", status_code=201, response_model=ComplaintOut)
     async def file_complaint(body: ComplaintIn, principal: Principal = Depends(require(*FILERS)),
                              svc: ComplaintService = Depends(service)):
         try:
@@ -295,7 +372,7 @@ def complaints_router() -> APIRouter:
         except ComplaintError as e:
             raise complaint_problem(e) from None
 
-    @router.get("")
+    @router.get("", response_model=ComplaintPage)
     async def list_complaints(
         request: Request,
         status: list[str] = Query(default_factory=list, description="received, routed, responded, answered, "
@@ -325,15 +402,15 @@ def complaints_router() -> APIRouter:
             category=category, within=community, received_from=received_from, received_to=received_to,
             limit=limit, offset=offset,
         ))
-        return {"items": [row_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+        return ComplaintPage(items=[row_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    @router.get("/{complaint_id}")
+    @router.get("/{complaint_id}", response_model=ComplaintOut)
     async def get_complaint(complaint_id: str = Path(max_length=64),
                             principal: Principal = Depends(require(*READERS)),
                             svc: ComplaintService = Depends(service)):
         return complaint_out(await load(svc, complaint_id, principal))
 
-    @router.post("/{complaint_id}/route")
+    @router.post("/{complaint_id}/route", response_model=ComplaintOut)
     async def route_complaint(body: RoutingIn | None = None, complaint_id: str = Path(max_length=64),
                               principal: Principal = Depends(require(*DISPATCHERS)),
                               svc: ComplaintService = Depends(service)):
@@ -347,14 +424,14 @@ def complaints_router() -> APIRouter:
                           code="complaint.invalid_routing", errors=[{"pointer": "#", "detail": str(e)}]) from None
         return await act(svc, complaint_id, principal, lambda: svc.route(complaint_id, routing))
 
-    @router.post("/{complaint_id}/response")
+    @router.post("/{complaint_id}/response", response_model=ComplaintOut)
     async def respond(body: ResponseIn, complaint_id: str = Path(max_length=64),
                       principal: Principal = Depends(require(*HANDLERS)),
                       svc: ComplaintService = Depends(service)):
         by = _unit(principal, body.by)
         return await act(svc, complaint_id, principal, lambda: svc.respond(complaint_id, by))
 
-    @router.post("/{complaint_id}/answer")
+    @router.post("/{complaint_id}/answer", response_model=ComplaintOut)
     async def answer(body: AnswerIn, complaint_id: str = Path(max_length=64),
                      principal: Principal = Depends(require(*HANDLERS)),
                      svc: ComplaintService = Depends(service)):
@@ -362,13 +439,13 @@ def complaints_router() -> APIRouter:
         return await act(svc, complaint_id, principal,
                          lambda: svc.answer(complaint_id, body.answer, resolved=body.resolved, by=by))
 
-    @router.post("/{complaint_id}/close")
+    @router.post("/{complaint_id}/close", response_model=ComplaintOut)
     async def close(complaint_id: str = Path(max_length=64),
                     principal: Principal = Depends(require(*DISPATCHERS)),
                     svc: ComplaintService = Depends(service)):
         return await act(svc, complaint_id, principal, lambda: svc.close(complaint_id))
 
-    @router.post("/{complaint_id}/rating")
+    @router.post("/{complaint_id}/rating", response_model=ComplaintOut)
     async def rate(body: RatingIn, complaint_id: str = Path(max_length=64),
                    principal: Principal = Depends(require(*RATING_RECORDERS)),
                    svc: ComplaintService = Depends(service)):
