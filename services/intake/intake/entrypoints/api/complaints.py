@@ -207,8 +207,8 @@ class RoutingOut(BaseModel):
     co_departments: list[str] | None = _absent_if_none()
 
 
-class ComplaintOut(BaseModel):
-    """A complaint for staff: everything but personal data (there is none in it)."""
+class _ComplaintBase(BaseModel):
+    """What the complaint and its list entry both show."""
 
     id: str
     version: int
@@ -220,46 +220,34 @@ class ComplaintOut(BaseModel):
     anonymous: bool
     applicant_id: str | None = Field(description="pseudonymous; null for an anonymous complaint")
     description: str
-    location: LocationOut
-    media_url: str | None
-    routing: RoutingOut | None
-    answer: str | None
     resolved: bool | None
-    ratings: list[RatingLevel]
     round: int = Field(description="1, or 2 after a bad review reopened it")
     received_at: str | None = Field(json_schema_extra=_INSTANT)
     feedback_due_at: str | None = Field(json_schema_extra=_INSTANT)
     responded_at: str | None = Field(json_schema_extra=_INSTANT)
     closed_at: str | None = Field(json_schema_extra=_INSTANT)
     updated_at: str | None = Field(json_schema_extra=_INSTANT)
+
+
+class ComplaintOut(_ComplaintBase):
+    """A complaint for staff: everything but personal data (there is none in it)."""
+
+    location: LocationOut
+    media_url: str | None
+    routing: RoutingOut | None
+    answer: str | None
+    ratings: list[RatingLevel]
     open311_service_code: str | None
 
 
-class ComplaintListItem(BaseModel):
+class ComplaintListItem(_ComplaintBase):
     """A list entry, from the read model."""
 
-    id: str
-    version: int
-    status: State
-    category: c.Category
-    channel: Channel
-    urgency: c.Urgency
-    jurisdiction: str
-    anonymous: bool
-    applicant_id: str | None
-    description: str
+    location: ListLocationOut
     routing_kind: Literal["street", "department", "lead"] | None
     departments: list[str] | None
-    resolved: bool | None
-    rating: RatingLevel | None
-    round: int
+    rating: RatingLevel | None = Field(description="the latest rating")
     service_code: str | None
-    location: ListLocationOut
-    received_at: str | None = Field(json_schema_extra=_INSTANT)
-    updated_at: str | None = Field(json_schema_extra=_INSTANT)
-    feedback_due_at: str | None = Field(json_schema_extra=_INSTANT)
-    responded_at: str | None = Field(json_schema_extra=_INSTANT)
-    closed_at: str | None = Field(json_schema_extra=_INSTANT)
 
 
 class ComplaintPage(BaseModel):
