@@ -17,6 +17,15 @@ class StatisticsSettings(PlatformSettings):
     faust_datadir: Path | None = None
     # How long the group waits for a silent worker before giving its partitions to the others.
     faust_session_timeout: float = 60.0
+    # Window alerts: N complaints of one category in one community within M minutes; N overdue
+    # approval tasks in one community within M minutes. Published on alerts_topic.
+    alert_complaint_threshold: int = 5
+    alert_complaint_window_minutes: int = 60
+    alert_overdue_threshold: int = 3
+    alert_overdue_window_minutes: int = 1440
+    alerts_topic: str = "civicgrid.statistics.alerts"
+    # Publish statistics' outbox (its alerts) to Kafka from the API process.
+    outbox_relay: bool = True
     # Start the faust worker as a child process of the API process (the local stack); in
     # Kubernetes the workers run as their own Deployment and this is off.
     run_worker: bool = True

@@ -40,10 +40,11 @@ async def topics(new_topic) -> dict[str, str]:
 
 
 @pytest.fixture
-def stats_settings(fresh_db, topics, tmp_path) -> StatisticsSettings:
+async def stats_settings(fresh_db, topics, tmp_path, new_topic) -> StatisticsSettings:
     return StatisticsSettings(pg_database=fresh_db.pg_database, topics=list(topics.values()),
+                              alerts_topic=await new_topic("stats-alerts", 1),
                               faust_app_id=f"stats-test-{uuid.uuid4().hex[:8]}", faust_datadir=tmp_path / "faust",
-                              run_worker=False)
+                              run_worker=False, outbox_relay=False)
 
 
 async def publish(settings: StatisticsSettings, records) -> None:
@@ -69,6 +70,11 @@ class Worker:
                    CIVICGRID_TOPICS=json.dumps(self.settings.topics), CIVICGRID_FAUST_APP_ID=self.settings.faust_app_id,
                    CIVICGRID_FAUST_DATADIR=str(self.settings.faust_datadir / uuid.uuid4().hex[:6]),
                    CIVICGRID_FAUST_SESSION_TIMEOUT=str(self.settings.faust_session_timeout),
+                   CIVICGRID_ALERTS_TOPIC=self.settings.alerts_topic,
+                   CIVICGRID_ALERT_COMPLAINT_THRESHOLD=str(self.settings.alert_complaint_threshold),
+                   CIVICGRID_ALERT_COMPLAINT_WINDOW_MINUTES=str(self.settings.alert_complaint_window_minutes),
+                   CIVICGRID_ALERT_OVERDUE_THRESHOLD=str(self.settings.alert_overdue_threshold),
+                   CIVICGRID_ALERT_OVERDUE_WINDOW_MINUTES=str(self.settings.alert_overdue_window_minutes),
                    CIVICGRID_LOG_LEVEL="WARNING")
         out = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker"],

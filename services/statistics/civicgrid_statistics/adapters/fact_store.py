@@ -14,7 +14,7 @@ worker at a transaction boundary while it finishes exactly at those offsets and 
 from __future__ import annotations
 
 import json
-from typing import Iterable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -91,14 +91,31 @@ async def open_store(pool: asyncpg.Pool) -> int:
     return await ensure_active_version(pool, projection)
 
 
-async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dict[TopicPartition, int]) -> int:
+Alerts = Callable[[asyncpg.Connection, str, list[Fact]], Awaitable[object]]
+
+
+async def _insert_fresh(conn: asyncpg.Connection, schema: str, facts: Sequence[Fact]) -> list[Fact]:
+    """Insert the facts; those that were not there yet."""
+    fresh = []
+    for fact in facts:
+        if await conn.fetchval(_INSERT.format(schema=ident(schema)) + " RETURNING event_id", *_row(fact)):
+            fresh.append(fact)
+    return fresh
+
+
+async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dict[TopicPartition, int],
+                 alerts: Alerts | None = None) -> int:
     """Write facts and advance the checkpoints (next offsets) into the active version, in the
-    caller's transaction; returns the version written to."""
+    caller's transaction, and let `alerts` decide on the facts that are new; returns the
+    version written to."""
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", projection_store.lock_key(NAME))
     version = await projection_store.active_version(conn, NAME)
     if version is None:
         raise RuntimeError("the statistics fact store has no active version; open_store() first")
-    await insert_facts(conn, projection_store.version_schema(NAME, version), facts)
+    schema = projection_store.version_schema(NAME, version)
+    fresh = await _insert_fresh(conn, schema, facts)
+    if alerts is not None and fresh:
+        await alerts(conn, schema, fresh)
     if positions:
         await conn.executemany(
             """

@@ -5,6 +5,8 @@ as a child process that turns the domain topics' events into facts.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 import sys
 from contextlib import asynccontextmanager
@@ -13,9 +15,11 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 
 from civicgrid_common.db import create_pool, ensure_database
+from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
 
+from civicgrid_statistics.adapters.event_store import open_alerts
 from civicgrid_statistics.adapters.fact_store import open_store
 from civicgrid_statistics.adapters.kpi_reader import PgKpiReader
 from civicgrid_statistics.application.kpis import KpiService
@@ -30,7 +34,11 @@ def build_app(settings: StatisticsSettings) -> FastAPI:
         pool = await create_pool(settings)
         await open_store(pool)
         app.state.pool = pool
+        await open_alerts(pool, settings)  # the event store and outbox the workers append alerts to
         app.state.kpis = KpiService(PgKpiReader(pool))
+        # One relay per database publishes the alerts (an advisory lock); other replicas' wait.
+        relay = OutboxRelay(pool, settings, name="statistics")
+        relay_task = asyncio.create_task(relay.run(), name="statistics-outbox-relay") if settings.outbox_relay else None
         worker = (subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker", "worker"])
                   if settings.run_worker else None)
         try:
@@ -42,6 +50,10 @@ def build_app(settings: StatisticsSettings) -> FastAPI:
                     worker.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     worker.kill()
+            relay.stop()
+            if relay_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(relay_task, timeout=10)
             await pool.close()
 
     app = create_app(

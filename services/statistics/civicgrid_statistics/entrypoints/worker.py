@@ -25,6 +25,9 @@ from aiokafka import TopicPartition
 from civicgrid_common.cloudevents import MalformedEvent, from_kafka_message
 from civicgrid_common.db import create_pool, ensure_database
 
+from civicgrid_common.eventstore import ConcurrencyConflict
+
+from civicgrid_statistics.adapters.event_store import open_alerts
 from civicgrid_statistics.adapters.fact_store import fact_from_event, open_store, record
 from civicgrid_statistics.config import StatisticsSettings
 
@@ -56,13 +59,15 @@ def build_faust_app(settings: StatisticsSettings) -> faust.App:
     )
     topic = app.topic(*settings.topics, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
-    state: dict[str, asyncpg.Pool] = {}
+    state: dict[str, Any] = {}
 
     async def pool() -> asyncpg.Pool:
         if "pool" not in state:
             await ensure_database(settings)
-            state["pool"] = await create_pool(settings)
-            await open_store(state["pool"])
+            p = await create_pool(settings)
+            await open_store(p)
+            state["alerts"] = await open_alerts(p, settings)
+            state["pool"] = p
         return state["pool"]
 
     async def keep(message: Any) -> None:
@@ -80,9 +85,9 @@ def build_faust_app(settings: StatisticsSettings) -> faust.App:
                 p = await pool()
                 async with p.acquire() as conn:
                     async with conn.transaction():
-                        await record(conn, [fact] if fact else [], {tp: message.offset + 1})
+                        await record(conn, [fact] if fact else [], {tp: message.offset + 1}, state["alerts"])
                 return
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (asyncpg.PostgresError, OSError, ConcurrencyConflict) as exc:
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                 log.error("statistics: writing %s@%d failed (%r), retry in %.1fs", tp, message.offset, exc, delay)
