@@ -10,11 +10,13 @@ from harness import median_run, print_table, write_results
 import bench_eventstore
 import bench_rebuild
 import bench_relay
+import bench_statistics
 
 BENCHES = {
     "eventstore": bench_eventstore.run,
     "relay": bench_relay.run,
     "rebuild": bench_rebuild.run,
+    "statistics": bench_statistics.run,
 }
 
 
