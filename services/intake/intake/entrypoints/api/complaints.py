@@ -56,6 +56,7 @@ from intake.entrypoints.open311.model import (
     Discovery,
     Endpoint,
     Jurisdiction,
+    NewRequestUpdate,
     NewServiceRequest,
     RequestQuery,
     RequestUpdate,
@@ -551,6 +552,21 @@ class Open311Complaints:
     async def token(self, token: str) -> TokenResult | None:
         row = await views.complaint_by_token(self._pool(), token)
         return TokenResult(token, row["id"]) if row else None
+
+    async def post_update(self, update: NewRequestUpdate) -> str | None:
+        """A resident's update through an Open311 app: their rating of the closed request (a bad
+        one reopens it, as a rating at the window does). Only requests that came through Open311
+        are rated here; the update_id answered is the rating event's id."""
+        svc = self._complaints()
+        try:
+            complaint = await svc.get(update.service_request_id)
+        except ComplaintNotFound:
+            return None
+        if complaint.channel is not Channel.OPEN311:
+            return None  # filed at the window, by phone...: its resident rates it there
+        await svc.rate(update.service_request_id, c.parse_rating(update.rating))
+        rated = [e for e in await svc.history(update.service_request_id) if e.type == c.RATED]
+        return str(rated[-1].id)
 
     async def updates(self, query: UpdatesQuery) -> Sequence[RequestUpdate]:
         rows = await views.complaint_events_between(self._pool(), query.start, query.end, types=_UPDATE_TYPES,

@@ -182,6 +182,24 @@ class RequestUpdate:
     media_url: str | None = None
 
 
+# FixMyStreet's statuses of a POSTed update (upper case on the way in).
+UPDATE_STATUSES = ("OPEN", "CLOSED", "FIXED", "IN_PROGRESS", "PLANNED", "ACTION_SCHEDULED", "INVESTIGATING",
+                   "DUPLICATE", "NOT_COUNCILS_RESPONSIBILITY", "NO_FURTHER_ACTION", "INTERNAL_REFERRAL",
+                   "CANCELLED", "REOPEN", "FOR_TRIAGE")
+
+
+@dataclass(frozen=True)
+class NewRequestUpdate:
+    """A validated POST servicerequestupdates.{format}: the resident's word on a closed request,
+    recorded as their rating (the description is not kept: free text may be personal)."""
+
+    service_request_id: str
+    client_update_id: str  # the app's own id of the update (FixMyStreet's update_id)
+    status: str  # one of UPDATE_STATUSES
+    updated_datetime: datetime
+    rating: str  # one of the five levels of the good/bad review scheme
+
+
 @dataclass(frozen=True)
 class RequestQuery:
     """GET requests: service_request_id overrides every other filter."""

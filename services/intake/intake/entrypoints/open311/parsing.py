@@ -20,12 +20,15 @@ from intake.entrypoints.open311.model import (
     Datatype,
     Error,
     Jurisdiction,
+    UPDATE_STATUSES,
+    NewRequestUpdate,
     NewServiceRequest,
     Open311Failure,
     RequestQuery,
     Service,
     UpdatesQuery,
 )
+from intake.domain.rating import RatingLevel
 
 Params = Sequence[tuple[str, str]]
 
@@ -88,12 +91,58 @@ def check_jurisdiction(params: Params, jurisdiction: Jurisdiction) -> None:
         raise Open311Failure.of(errors)
 
 
-def check_api_key(params: Params, jurisdiction: Jurisdiction) -> None:
+def check_api_key(params: Params, jurisdiction: Jurisdiction, action: str = "create_request") -> None:
     api_key = next((v for k, v in params if k == "api_key" and v), None)
     if api_key is None:
-        raise Open311Failure.of([Error(FORBIDDEN, "api_key is missing -- can't proceed with create_request")])
+        raise Open311Failure.of([Error(FORBIDDEN, f"api_key is missing -- can't proceed with {action}")])
     if not jurisdiction.accepts_key(api_key):
-        raise Open311Failure.of([Error(FORBIDDEN, "Invalid api_key received -- can't proceed with create_request")])
+        raise Open311Failure.of([Error(FORBIDDEN, f"Invalid api_key received -- can't proceed with {action}")])
+
+
+# ---------------------------------------------------------------------------- POST servicerequestupdates
+
+# Without an explicit rating, what the resident's status says about the fix: done, or not.
+_RATING_OF_STATUS = {"FIXED": "satisfied", "CLOSED": "satisfied", "OPEN": "dissatisfied", "REOPEN": "dissatisfied"}
+_RATINGS = tuple(level.value for level in RatingLevel)
+
+
+def parse_update_post(params: Params, jurisdiction: Jurisdiction) -> NewRequestUpdate:
+    """Validate FixMyStreet's POST servicerequestupdates.{format} form (the open311-adapter's
+    fields: service_request_id, update_id, status, updated_datetime, description required).
+    The extension `rating` gives one of the five levels; without it FIXED/CLOSED count as
+    satisfied and OPEN/REOPEN (not fixed) as dissatisfied. Raises Open311Failure with every problem."""
+    check_api_key(params, jurisdiction, "post_service_request_update")
+    check_jurisdiction(params, jurisdiction)
+    grouped = _values(params)
+    errors: list[Error] = []
+    found = {name: _single(grouped, name, errors)
+             for name in ("service_request_id", "update_id", "status", "updated_datetime", "description")}
+    errors += [Error(BAD_REQUEST, f"{name} was not provided") for name, value in found.items() if value is None]
+    status = (found["status"] or "").upper()
+    if found["status"] is not None and status not in UPDATE_STATUSES:
+        errors.append(Error(BAD_REQUEST, f"status {found['status']!r} is not one of {', '.join(UPDATE_STATUSES)}"))
+    description = found["description"] or ""
+    if len(description) > MAX_DESCRIPTION:
+        errors.append(Error(BAD_REQUEST, f"description is longer than {MAX_DESCRIPTION} characters"))
+    rating = _single(grouped, "rating", errors)
+    if rating is not None and rating not in _RATINGS:
+        errors.append(Error(BAD_REQUEST, f"rating {rating!r} is not one of {', '.join(_RATINGS)}"))
+    elif rating is None and status in UPDATE_STATUSES:
+        rating = _RATING_OF_STATUS.get(status)
+        if rating is None:
+            errors.append(Error(BAD_REQUEST, f"a resident's update on a closed request says FIXED or CLOSED (done) or "
+                                             f"OPEN or REOPEN (not done), or gives a rating; not {status}"))
+    updated = None
+    if found["updated_datetime"] is not None:
+        try:
+            updated = parse_w3c(found["updated_datetime"], "updated_datetime")
+        except Open311Failure as failure:
+            errors += failure.errors
+    if errors:
+        raise Open311Failure.of(errors)
+    assert found["service_request_id"] and found["update_id"] and updated is not None and rating is not None
+    return NewRequestUpdate(service_request_id=found["service_request_id"], client_update_id=found["update_id"],
+                            status=status, updated_datetime=updated, rating=rating)
 
 
 # ---------------------------------------------------------------------------- POST requests

@@ -191,6 +191,11 @@ def render_updates(updates: Iterable[RequestUpdate], fmt: Format) -> Body:
     return render(fmt, "service_request_updates", items)
 
 
+def render_posted_update(update_id: str, fmt: Format) -> Body:
+    """The answer to POST servicerequestupdates: the update_id the server gave the update."""
+    return render(fmt, "service_request_updates", [{"update_id": update_id}])
+
+
 def render_errors(errors: Iterable[Error], fmt: Format) -> Body:
     return render(fmt, "errors", [{"code": e.code, "description": e.description} for e in errors])
 

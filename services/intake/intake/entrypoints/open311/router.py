@@ -23,6 +23,7 @@ from intake.entrypoints.open311.model import (
     Error,
     Format,
     Jurisdiction,
+    NewRequestUpdate,
     NewServiceRequest,
     Open311Failure,
     RequestQuery,
@@ -50,6 +51,9 @@ class Open311Port(Protocol):
     async def token(self, token: str) -> TokenResult | None: ...
 
     async def updates(self, query: UpdatesQuery) -> Sequence[RequestUpdate]: ...
+
+    async def post_update(self, update: NewRequestUpdate) -> str | None:
+        """Record the resident's update; the update_id it gets, None if there is no such request."""
 
 
 def _format(ext: str) -> Format:
@@ -159,6 +163,18 @@ def open311_router(
             q = parsing.parse_updates_query(query(request), clock(), jurisdiction)
             found = list(await port.updates(q))[: min(q.limit, MAX_RESULTS)]
             return _respond(render.render_updates(found, fmt))
+        return await guarded(ext, handle)
+
+    @router.post("/servicerequestupdates.{ext}")
+    async def post_update(ext: str, request: Request) -> Response:
+        """FixMyStreet's extension: the resident's update on a closed request, taken as a rating."""
+        async def handle(fmt: Format) -> Response:
+            update = parsing.parse_update_post(await _form(request), jurisdiction)
+            update_id = await port.post_update(update)
+            if update_id is None:
+                raise Open311Failure(404, [Error(404, f"service_request_id {update.service_request_id!r} "
+                                                      "was not found")])
+            return _respond(render.render_posted_update(update_id, fmt))
         return await guarded(ext, handle)
 
     return router
