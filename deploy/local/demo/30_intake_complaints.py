@@ -1,7 +1,8 @@
 """intake's part of the demo: complaints. A resident phones the 12345 hotline about restaurant
-fumes (filed by the Huaihai Road window clerk, routed to environmental protection); another
-reports a missing manhole cover from an Open311 app, and the district's 12345 centre and
-urban management take it to closed and rated, which the public Open311 endpoint then shows."""
+fumes (filed by the Huaihai Road window clerk, routed by its category's default to environmental
+protection); another reports a missing manhole cover from an Open311 app, the district's 12345
+centre and urban management take it to closed, the resident rates it from the app (FixMyStreet's
+POST servicerequestupdates), and the public Open311 endpoint then shows it."""
 from __future__ import annotations
 
 import os
@@ -36,9 +37,8 @@ async def phone_complaint(ctx) -> None:
     })
     ctx.say(f"  12345 call filed by the Huaihai Road clerk: {filed['id']} ({filed['category']}, by {filed['channel']}), "
             f"feedback due {filed['feedback_due_at']}")
-    routed = await staff(ctx, f"/{filed['id']}/route", clerk,
-                         {"kind": "department", "department": "environmental_protection"})
-    ctx.say(f"  routed to {routed['routing']['department']}: status {routed['status']}")
+    routed = await staff(ctx, f"/{filed['id']}/route", clerk)  # no rule given: the category's default
+    ctx.say(f"  routed by its category's default to {routed['routing']['department']}: status {routed['status']}")
     ctx.facts["phone_complaint"] = filed["id"]
 
 
@@ -65,8 +65,16 @@ async def open311_complaint(ctx) -> None:
     await staff(ctx, f"/{rid}/response", urban, {})
     await staff(ctx, f"/{rid}/answer", urban, {"answer": "井盖已补装，周边已设警示", "resolved": True})
     await staff(ctx, f"/{rid}/close", centre)
-    rated = await staff(ctx, f"/{rid}/rating", centre, {"rating": "very_satisfied"})
-    ctx.say(f"  routed to urban_management, responded, answered, closed; the resident's rating on the call-back: "
+    ctx.say("  routed to urban_management, responded, answered, closed")
+    r = await ctx.http.post(f"{OPEN311}/servicerequestupdates.xml", data={
+        "api_key": DEMO_API_KEY, "jurisdiction_id": "320104", "service_request_id": rid,
+        "update_id": "app-update-1", "status": "FIXED", "updated_datetime": "2026-11-23T20:00:00+08:00",
+        "description": "已修好，谢谢", "rating": "very_satisfied"})
+    if r.status_code != 200:
+        raise RuntimeError(f"Open311 POST servicerequestupdates.xml: {r.status_code} {r.text}")
+    update_id = ET.fromstring(r.content).findtext("request_update/update_id")
+    rated = (await ctx.http.get(f"{INTAKE}/v1/complaints/{rid}", headers=centre)).json()
+    ctx.say(f"  the resident rates it from the app (POST servicerequestupdates, update_id {update_id}): "
             f"{rated['ratings'][-1]} -> status {rated['status']}")
 
     r = await ctx.http.get(f"{OPEN311}/requests/{rid}.xml")
