@@ -23,6 +23,7 @@ from civicgrid_common.consumer import read_dlq_headers
 from civicgrid_common.contracts import Contracts
 from civicgrid_common.paths import contracts_dir
 
+from intake.adapters.case_views import rebuild_case_views
 from intake.config import IntakeSettings
 from intake.domain import case as c
 from intake.entrypoints.main import build_app
@@ -267,6 +268,9 @@ async def test_supplement_round_trip_after_routing(intake, token, produce, app):
     queue = (await intake.get("/v1/cases", params={"awaiting_supplement": "true"}, headers=clerk(token))).json()
     assert [(i["id"], i["materials_missing"]) for i in queue["items"]] == [
         (case_id, ["income_statement", "illness_or_disability_proof"])]
+    # the window's table is rebuilt from the log exactly as it stands
+    rebuilt = await rebuild_case_views(pool, app.state.store)
+    assert rebuilt.equal and rebuilt.rows == 1
 
     # something not asked for is refused and changes nothing
     before = await pool.fetchval("SELECT count(*) FROM events")
@@ -301,3 +305,19 @@ async def test_supplement_round_trip_after_routing(intake, token, produce, app):
     _, _, message = concluded(case_id, approval_id=approval_id)
     await produce(message)
     await case_where(intake, token, case_id, lambda c_: c_["status"] == "completed", "the completion")
+    assert (await rebuild_case_views(pool, app.state.store)).equal
+
+
+async def test_a_conclusion_while_a_supplement_is_awaited_ends_the_wait(intake, token, produce, app):
+    case_id = await routed_case(intake, token)
+    approval_id = str(uuid7())
+    _, message = supplement_requested(case_id, approval_id, ["income_statement"])
+    await produce(message)
+    _, _, message = concluded(case_id, outcome="refused", approval_id=approval_id)
+    await produce(message)
+    case = await case_where(intake, token, case_id, lambda c_: c_["status"] == "completed", "the completion")
+    assert case["awaiting_supplement"] is False and case["missing_materials"] == []
+    row = await app.state.pool.fetchrow("SELECT awaiting_supplement, materials_missing FROM case_view WHERE id = $1",
+                                        case_id)
+    assert (row["awaiting_supplement"], row["materials_missing"]) == (False, [])
+    assert (await rebuild_case_views(app.state.pool, app.state.store)).equal
