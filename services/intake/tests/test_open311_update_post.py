@@ -83,9 +83,14 @@ async def test_a_resident_rates_a_closed_request_through_the_app(intake, token, 
     # nothing personal the app sent is kept
     assert await pool.fetchval("SELECT count(*) FROM events WHERE data::text LIKE '%resident@example.com%' "
                                "OR data::text LIKE '%修好了%'") == 0
-    # rated once: a second update is refused and changes nothing
+    # the app resends the same update (same update_id): the same answer, nothing recorded twice
     before = await event_count(pool)
-    r = await intake.post(f"{API}/servicerequestupdates.json", data={**UPDATE, "service_request_id": rid})
+    r = await intake.post(f"{API}/servicerequestupdates.json", data={**UPDATE, "service_request_id": rid,
+                                                                      "rating": "very_satisfied"})
+    assert r.status_code == 200 and r.json() == [{"update_id": update_id}]
+    # rated once: another update is refused and changes nothing
+    r = await intake.post(f"{API}/servicerequestupdates.json", data={**UPDATE, "service_request_id": rid,
+                                                                      "update_id": "fms-comment-4712"})
     assert r.status_code == 400 and r.json()[0]["code"] == 400
     assert await event_count(pool) == before
 

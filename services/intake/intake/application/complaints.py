@@ -138,8 +138,9 @@ class ComplaintService:
     async def close(self, complaint_id: str) -> Complaint:
         return await self._change(complaint_id, lambda cp, now, _: cp.close(at=now))
 
-    async def rate(self, complaint_id: str, rating: Rating) -> Complaint:
-        return await self._change(complaint_id, lambda cp, now, cal: cp.rate(rating, at=now, calendar=cal))
+    async def rate(self, complaint_id: str, rating: Rating, *, causation_id: str | None = None) -> Complaint:
+        return await self._change(complaint_id, lambda cp, now, cal: cp.rate(rating, at=now, calendar=cal,
+                                                                              causation_id=causation_id))
 
     # ------------------------------------------------------------------ plumbing
 

@@ -410,8 +410,9 @@ class Complaint(Aggregate):
         assert self.resolved is not None
         self._emit(CLOSED, {"closed_at": self._at(at), "round": self.round, "resolved": self.resolved})
 
-    def rate(self, rating: Rating, *, at: datetime, calendar: WorkingDays) -> None:
-        """The resident's rating. A bad review in the first round reopens handling once."""
+    def rate(self, rating: Rating, *, at: datetime, calendar: WorkingDays, causation_id: str | None = None) -> None:
+        """The resident's rating. A bad review in the first round reopens handling once.
+        `causation_id` (metadata, not the fact): what brought the rating, e.g. an Open311 app's update."""
         self._expect("rate", State.CLOSED)
         rating = parse_rating(rating)
         stamp = self._at(at)
@@ -425,6 +426,7 @@ class Complaint(Aggregate):
                 "round": self.round,
                 "final": not reopens,
             },
+            {"causation_id": causation_id} if causation_id else None,
         )
         if reopens:
             assert self.urgency is not None

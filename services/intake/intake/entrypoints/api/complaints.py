@@ -564,9 +564,18 @@ class Open311Complaints:
             return None
         if complaint.channel is not Channel.OPEN311:
             return None  # filed at the window, by phone...: its resident rates it there
-        await svc.rate(update.service_request_id, c.parse_rating(update.rating))
-        rated = [e for e in await svc.history(update.service_request_id) if e.type == c.RATED]
-        return str(rated[-1].id)
+        # The app's update_id makes a resend safe: the same update gets the same answer.
+        causation = f"open311-update:{update.client_update_id}"
+        if (done := await self._rating_caused_by(svc, update.service_request_id, causation)) is not None:
+            return done
+        await svc.rate(update.service_request_id, c.parse_rating(update.rating), causation_id=causation)
+        return await self._rating_caused_by(svc, update.service_request_id, causation)
+
+    @staticmethod
+    async def _rating_caused_by(svc: ComplaintService, complaint_id: str, causation: str) -> str | None:
+        rated = [e for e in await svc.history(complaint_id)
+                 if e.type == c.RATED and e.metadata.get("causation_id") == causation]
+        return str(rated[-1].id) if rated else None
 
     async def updates(self, query: UpdatesQuery) -> Sequence[RequestUpdate]:
         rows = await views.complaint_events_between(self._pool(), query.start, query.end, types=_UPDATE_TYPES,
