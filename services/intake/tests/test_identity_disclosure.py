@@ -104,9 +104,13 @@ async def test_the_routed_department_gets_the_number_and_the_disclosure_is_recor
     number = resident_number()
     case_id = await dibao_case(intake, token, number)
     civil_affairs = token("department", DISTRICT, department="civil_affairs")
-    r = await intake.post(f"/v1/cases/{case_id}/applicant-identity", headers=civil_affairs, json={"purpose": PURPOSE})
+    r = await intake.post(f"/v1/cases/{case_id}/applicant-identity", json={"purpose": PURPOSE},
+                          headers={**civil_affairs, "Idempotency-Key": "civil-affairs-check-77"})
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
+    # no-store: the answer is not kept under its Idempotency-Key either
+    kept = await pool.fetch("SELECT * FROM http_idempotency_keys")
+    assert not [row for row in kept if number in str(dict(row))]
     body = r.json()
     assert (body["identity_number"], body["kind"], body["department"]) == (number, "resident_id", "civil_affairs")
     [recorded] = await disclosures(pool, case_id)
