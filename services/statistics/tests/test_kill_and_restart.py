@@ -9,7 +9,7 @@ import random
 
 import asyncpg
 
-from conftest import end_offsets, publish, wait_for_facts
+from statistics_stack import end_offsets, publish, wait_for_facts
 from event_stream import COMMUNITIES, generate
 from test_kpis_from_raw_events import CASE_FIGURES, COMPLAINT_FIGURES
 

@@ -12,7 +12,7 @@ import asyncpg
 
 from civicgrid_statistics.entrypoints.rebuild import rebuild_fact_store
 
-from conftest import end_offsets, publish, wait_for_facts
+from statistics_stack import end_offsets, publish, wait_for_facts
 from event_stream import generate
 
 

@@ -16,7 +16,7 @@ from civicgrid_common.contracts import Contracts
 from civicgrid_common.db import create_pool
 from civicgrid_common.outbox.relay import OutboxRelay
 
-from conftest import end_offsets, publish, wait_for_facts
+from statistics_stack import end_offsets, publish, wait_for_facts
 from event_stream import CHINA, COMMUNITIES, Stream, _t
 
 
