@@ -11,6 +11,9 @@ from civicgrid_common.settings import PlatformSettings
 class ApprovalSettings(PlatformSettings):
     service_name: str = "approval"
     http_port: int = 8002
+    # The district whose working-day calendar this approval counts on (Qinhuai on the local stack):
+    # an admin of it sets the calendar's overrides (PUT /v1/calendar/overrides/{date}).
+    district: str = "320104"
     # Load the seeded workflow definitions as version 1 of each workflow on first start.
     seed_workflows: bool = True
     # Publish the outbox to Kafka from this process (off in tests that must not write to the

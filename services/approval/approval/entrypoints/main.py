@@ -28,6 +28,7 @@ from approval.application.service import ApprovalService, utc_now
 from approval.config import ApprovalSettings
 from approval.domain.seed import seed_definitions
 from approval.entrypoints.api.approvals import approvals_router
+from approval.entrypoints.api.calendar import calendar_router
 from approval.entrypoints.consumers import department_opinions_handler, intake_cases_handler
 
 
@@ -99,6 +100,7 @@ def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
     )
     app.include_router(approvals_router())
+    app.include_router(calendar_router())
     return app
 
 
