@@ -39,3 +39,40 @@ async def test_a_district_admin_sets_an_override_and_due_dates_count_on_it(api, 
     assert a.due_date == "2026-03-10"
     r = await api.get("/v1/calendar/due-date", params={"from": T0.isoformat(), "days": 5}, headers=admin)
     assert r.json()["due_date"] == "2026-03-10"
+
+
+def at(day: str, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time(hour, minute), CHINA_TZ)
+
+
+def test_the_warning_falls_at_a_share_of_the_working_days_not_of_the_wall_clock():
+    from approval.adapters.deadlines import warning_at
+
+    cal = WorkingCalendar()
+    # Monday 09:00, due the 5th working day after (Monday 03-09): 4 of 5 days passed at Friday's end.
+    assert warning_at(T0, "2026-03-09", 0.8, cal) == at("2026-03-07")
+    # 3 working days (Tue, Wed, Thu): 2.4 of them at 09:36 on Thursday.
+    assert warning_at(T0, "2026-03-05", 0.8, cal) == at("2026-03-05", 9, 36)
+    # Friday 17:00, due Wednesday (Mon, Tue, Wed): the weekend does not count; half is Tuesday noon.
+    assert warning_at(at("2026-03-06", 17), "2026-03-11", 0.5, cal) == at("2026-03-10", 12)
+    # The Spring Festival of 2026 (02-15..02-23 off, 02-14 and 02-28 worked): from Friday 02-13,
+    # 3 working days are 02-14, 02-24, 02-25; 2 of them pass at the end of 02-24.
+    assert cal.add_working_days(at("2026-02-13", 10), 3) == date(2026, 2, 25)
+    assert warning_at(at("2026-02-13", 10), "2026-02-25", 2 / 3, cal) == at("2026-02-25")
+    # An override counts: Thursday 03-05 closed makes the 4th working day Monday 03-09.
+    closed = WorkingCalendar({date(2026, 3, 5): False})
+    assert warning_at(T0, "2026-03-10", 0.8, closed) == at("2026-03-10")
+
+
+async def test_the_warning_timer_of_a_task_counts_the_overrides_of_approvals_calendar(api, approval_app, token, pool):
+    admin = token("admin", "320104", subject="district-admin")
+    r = await api.put("/v1/calendar/overrides/2026-03-05", json={"is_working_day": False, "reason": "停电"},
+                      headers=admin)
+    assert r.status_code == 200, r.text
+    aid = await route_case(approval_app)
+    a = await approval_app.state.approvals.load(aid)
+    assert a.due_date == "2026-03-10"
+    async with pool.acquire() as conn:
+        warning = await lookup(conn, owner=OWNER, key=deadline_keys(aid, a.task.key, a.due_date)["warning"])
+    # Tue 03-03, Wed 03-04, Fri 03-06, Mon 03-09 make 4 of 5: the warning at the end of Monday.
+    assert warning.due_at == at("2026-03-10")

@@ -36,8 +36,10 @@ async def test_warning_then_overdue_fire_once_each_across_a_restart(approval_app
         overdue = await lookup(conn, owner=OWNER, key=keys["overdue"])
     assert warning.status == overdue.status == "pending"
     assert overdue.due_at == end_of(due)
-    started = datetime.fromisoformat(a.clock_started_at)
-    assert warning.due_at == started + (end_of(due) - started) * 0.8
+    # 5 working days from Monday 2026-03-02 (Tue..Mon 03-09): 80% of them have passed at the end
+    # of Friday 03-06, not at 80% of the wall-clock time to the due date (Sunday 03-08 12:36).
+    assert due == "2026-03-09"
+    assert warning.due_at == datetime(2026, 3, 7, 0, 0, tzinfo=CHINA_TZ)
     assert await approval_app.state.timers.fire_due() == 0
 
     # The process stops; time passes; a new process on the same database fires what is due.

@@ -1,6 +1,12 @@
 """Deadlines on durable timers (civicgrid_common.timers): for the current task of a running
-approval, a warning when `warning_share` of its time has passed and an overdue timer when its
-due date has passed (the start of the next day, China time).
+approval, a warning when `warning_share` of its time limit in working days has passed and an
+overdue timer when its due date has passed (the start of the next day, China time).
+
+The time limit is counted on the working-day calendar, as its due date is: the working days
+after the day the clock (re)started, up to the due date. The warning falls when `warning_share`
+of them have passed, each working day counting as its 24 hours; weekends, holidays and the
+overrides set through /v1/calendar count for nothing. With 5 working days and 0.8 the warning
+falls at the end of the 4th working day, not at 80% of the wall-clock time to the due date.
 
 Keys name the approval, the task and its due date, so an extension, a resume after a
 supplement or a new task is a new key: a timer that fired stays fired for its own deadline
@@ -10,11 +16,12 @@ them obsolete; one that fires anyway finds its task no longer current and change
 """
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, time, timedelta
 
 import asyncpg
 
-from civicgrid_common.calendar.working_days import CHINA_TZ
+from civicgrid_common.calendar.working_days import CHINA_TZ, WorkingCalendar, local_date
 from civicgrid_common.timers import Timer, cancel, schedule
 
 from approval.domain.approval import Approval, Status
@@ -31,18 +38,39 @@ def overdue_at(due_date: str) -> datetime:
     return datetime.combine(date.fromisoformat(due_date) + timedelta(days=1), time(0), CHINA_TZ)
 
 
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(0), CHINA_TZ)
+
+
+def warning_at(started: datetime, due_date: str, share: float, calendar: WorkingCalendar) -> datetime:
+    """When `share` of the working days after `started`'s day up to `due_date` have passed."""
+    due = date.fromisoformat(due_date)
+    day, days = local_date(started), []
+    while day < due:
+        day += timedelta(days=1)
+        if calendar.is_working_day(day):
+            days.append(day)
+    if not days:  # no working day left before the due date (an extension onto a holiday): wall clock
+        return started + (overdue_at(due_date) - started) * share
+    passed = share * len(days)
+    whole = math.floor(passed)
+    if passed == whole:  # the end of the last whole working day
+        return _start_of(days[whole - 1] + timedelta(days=1))
+    return _start_of(days[whole]) + timedelta(days=1) * (passed - whole)
+
+
 class TimerDeadlines:
     def __init__(self, warning_share: float = 0.8) -> None:
         if not 0 < warning_share < 1:
             raise ValueError("warning_share lies between 0 and 1")
         self.warning_share = warning_share
 
-    def due_times(self, a: Approval) -> dict[str, datetime]:
-        overdue = overdue_at(a.due_date)
+    def due_times(self, a: Approval, calendar: WorkingCalendar) -> dict[str, datetime]:
         started = datetime.fromisoformat(a.clock_started_at)
-        return {"warning": started + (overdue - started) * self.warning_share, "overdue": overdue}
+        return {"warning": warning_at(started, a.due_date, self.warning_share, calendar),
+                "overdue": overdue_at(a.due_date)}
 
-    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime,
+    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime, calendar: WorkingCalendar,
                          before: tuple[str, str] | None = None) -> None:
         wanted: dict[str, str] = {}
         if a.status is Status.RUNNING:
@@ -52,7 +80,7 @@ class TimerDeadlines:
                 if key not in wanted.values():
                     await cancel(conn, owner=OWNER, key=key)
         if wanted:
-            at = self.due_times(a)
+            at = self.due_times(a, calendar)
             for kind, key in wanted.items():
                 await schedule(conn, owner=OWNER, key=key, due_at=at[kind], kind=kind,
                                payload={"approval_id": a.id, "task": a.task.key, "due_date": a.due_date})

@@ -49,7 +49,7 @@ class Tables(Protocol):
 class Deadlines(Protocol):
     """Durable timers: a warning and an overdue timer for the current task of an approval."""
 
-    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime,
+    async def reschedule(self, conn: asyncpg.Connection, a: Approval, *, now: datetime, calendar: WorkingCalendar,
                          before: tuple[str, str] | None = None) -> None: ...
 
 
@@ -192,7 +192,7 @@ class ApprovalService:
         stored = await self.approvals.save(a, conn=conn)
         await self.tables.project(conn, a, stored)
         if self.deadlines is not None:
-            await self.deadlines.reschedule(conn, a, now=now, before=before)
+            await self.deadlines.reschedule(conn, a, now=now, calendar=await self.calendar(), before=before)
         return stored
 
     @staticmethod
