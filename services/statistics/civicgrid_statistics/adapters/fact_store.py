@@ -127,3 +127,13 @@ async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dic
             [(NAME, version, tp.topic, tp.partition, off) for tp, off in positions.items()],
         )
     return version
+
+
+async def checkpoint(conn: asyncpg.Connection, tp: TopicPartition) -> int | None:
+    """The next offset the active version expects from a partition (None: nothing from it yet)."""
+    return await conn.fetchval(
+        """
+        SELECT c.next_offset FROM civicgrid_projection_checkpoints c
+        JOIN civicgrid_projections p ON p.projection = c.projection AND p.active_version = c.version
+        WHERE c.projection = $1 AND c.topic = $2 AND c.kafka_partition = $3
+        """, NAME, tp.topic, tp.partition)

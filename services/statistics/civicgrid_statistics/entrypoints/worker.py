@@ -20,7 +20,8 @@ from typing import Any, Mapping
 
 import asyncpg
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from civicgrid_common.cloudevents import MalformedEvent, from_kafka_message
 from civicgrid_common.db import create_pool, ensure_database
@@ -28,8 +29,9 @@ from civicgrid_common.db import create_pool, ensure_database
 from civicgrid_common.eventstore import ConcurrencyConflict
 
 from civicgrid_statistics.adapters.event_store import open_alerts
-from civicgrid_statistics.adapters.fact_store import fact_from_event, open_store, record
+from civicgrid_statistics.adapters.fact_store import Alerts, checkpoint, fact_from_event, open_store, record
 from civicgrid_statistics.config import StatisticsSettings
+from civicgrid_statistics.domain.facts import Fact
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,92 @@ def _headers(raw: Any) -> list[tuple[str, bytes]]:
         return []
     items = raw.items() if isinstance(raw, Mapping) else raw
     return [(k, v) for k, v in items]
+
+
+def _fact(tp: TopicPartition, offset: int, headers: Any, key: bytes | None, value: bytes | None) -> Fact | None:
+    try:
+        event = from_kafka_message(_headers(headers), key, value)
+    except MalformedEvent as exc:
+        log.error("statistics: %s@%d is not a CloudEvent (%s); it counts for nothing", tp, offset, exc)
+        return None
+    return fact_from_event(event)
+
+
+class FactWriter:
+    """Turns each record faust hands over into a fact. It does not trust faust to hand over
+    every record: faust has skipped offsets after rebalances (faust-streaming issues 216, 221).
+    A record beyond the partition's checkpoint means records were skipped; the writer reads
+    the gap itself from Kafka and writes its facts in the same transaction, so the checkpoint
+    never passes an offset whose fact is missing."""
+
+    def __init__(self, settings: StatisticsSettings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self._alerts: Alerts | None = None
+        self._reader: AIOKafkaConsumer | None = None
+        self.gaps_filled = 0  # records read by the writer itself (seen in tests and logs)
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            await ensure_database(self.settings)
+            pool = await create_pool(self.settings)
+            await open_store(pool)
+            self._alerts = await open_alerts(pool, self.settings)
+            self._pool = pool
+        return self._pool
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[Fact]:
+        """Facts of the records [start, end) of a partition, read directly."""
+        if self._reader is None:
+            self._reader = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None,
+                                            enable_auto_commit=False, client_id=f"{self.settings.client_id}-gaps")
+            await self._reader.start()
+        reader = self._reader
+        reader.assign([tp])
+        first = (await reader.beginning_offsets([tp]))[tp]
+        reader.seek(tp, max(start, first))
+        facts: list[Fact] = []
+        position = max(start, first)
+        while position < end:
+            for records in (await reader.getmany(tp, timeout_ms=1000)).values():
+                for r in records:
+                    if position <= r.offset < end:
+                        fact = _fact(tp, r.offset, r.headers, r.key, r.value)
+                        if fact is not None:
+                            facts.append(fact)
+                    position = max(position, r.offset + 1)
+        self.gaps_filled += end - start
+        log.warning("statistics: faust skipped %s offsets %d..%d; read them directly", tp, start, end - 1)
+        return facts
+
+    async def keep(self, topic: str, partition: int, offset: int, headers: Any, key: bytes | None,
+                   value: bytes | None) -> None:
+        tp = TopicPartition(topic, partition)
+        fact = _fact(tp, offset, headers, key, value)
+        failures = 0
+        while True:  # a fact must not be skipped: retry until PostgreSQL takes it
+            try:
+                pool = await self.pool()
+                async with pool.acquire() as conn:
+                    expected = await checkpoint(conn, tp)
+                facts = await self._gap(tp, expected, offset) if expected is not None and offset > expected else []
+                if fact is not None:
+                    facts.append(fact)
+                async with pool.acquire() as conn:
+                    async with conn.transaction():
+                        await record(conn, facts, {tp: offset + 1}, self._alerts)
+                return
+            except (asyncpg.PostgresError, OSError, ConcurrencyConflict, KafkaError) as exc:
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.error("statistics: writing %s@%d failed (%r), retry in %.1fs", tp, offset, exc, delay)
+                await asyncio.sleep(delay)
 
 
 def build_faust_app(settings: StatisticsSettings) -> faust.App:
@@ -59,44 +147,13 @@ def build_faust_app(settings: StatisticsSettings) -> faust.App:
     )
     topic = app.topic(*settings.topics, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")
-    state: dict[str, Any] = {}
-
-    async def pool() -> asyncpg.Pool:
-        if "pool" not in state:
-            await ensure_database(settings)
-            p = await create_pool(settings)
-            await open_store(p)
-            state["alerts"] = await open_alerts(p, settings)
-            state["pool"] = p
-        return state["pool"]
-
-    async def keep(message: Any) -> None:
-        tp = TopicPartition(message.topic, message.partition)
-        try:
-            event = from_kafka_message(_headers(message.headers), message.key, message.value)
-        except MalformedEvent as exc:
-            log.error("statistics: %s@%d is not a CloudEvent (%s); it counts for nothing", tp, message.offset, exc)
-            fact = None
-        else:
-            fact = fact_from_event(event)
-        failures = 0
-        while True:  # a fact must not be skipped: retry until PostgreSQL takes it
-            try:
-                p = await pool()
-                async with p.acquire() as conn:
-                    async with conn.transaction():
-                        await record(conn, [fact] if fact else [], {tp: message.offset + 1}, state["alerts"])
-                return
-            except (asyncpg.PostgresError, OSError, ConcurrencyConflict) as exc:
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.error("statistics: writing %s@%d failed (%r), retry in %.1fs", tp, message.offset, exc, delay)
-                await asyncio.sleep(delay)
+    writer = FactWriter(settings)
 
     @app.agent(topic, name="statistics-facts", concurrency=1)
     async def facts(stream: faust.Stream) -> None:
         async for event in stream.events():
-            await keep(event.message)
+            m = event.message
+            await writer.keep(m.topic, m.partition, m.offset, m.headers, m.key, m.value)
 
     return app
 
