@@ -28,6 +28,9 @@ class ApprovalSettings(PlatformSettings):
     # The seal keys' master key file (32 bytes base64url), CIVICGRID_SEAL_MASTER_KEY_FILE;
     # unset: the local stack's .local/keys/approval-seal-master.key (made if missing).
     seal_master_key_file: Path | None = None
+    # A command that PostgreSQL aborts for a deadlock or a serialization failure (with the
+    # deadline timers) is tried this many times in all, then answered 503 with Retry-After.
+    command_attempts: int = Field(3, ge=1, le=10)
     # A deadline warning when this share of a task's time limit has passed.
     warning_share: float = Field(0.8, gt=0, lt=1)
     # Run the timer worker in this process (tests fire timers themselves: app.state.timers.fire_due()).

@@ -4,10 +4,20 @@ Every command runs in one PostgreSQL transaction: load the aggregate, decide, ap
 events (and their outbox rows), bring the read tables up to date and (re)schedule its
 deadline timers. The adapters it needs come in through the constructor (this layer imports
 none of them).
+
+A command that owns its transaction is retried when PostgreSQL aborts it for a deadlock or a
+serialization failure: the timer worker fires a deadline in a transaction that locks the timer
+row and then appends to the approval, while a reviewer's command appends to the approval and
+then cancels that timer, so the two can lock in opposite orders. A retry re-reads and decides
+again (a command is a pure decide-and-append); after `command_attempts` tries it raises
+`Contended`, which the API answers with 503 and Retry-After.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import random
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping, Protocol, Sequence
@@ -28,6 +38,9 @@ from approval.domain.seals import Signer, signature_valid
 
 Clock = Callable[[], datetime]
 DEPARTMENT_SIGNER = "department:"
+# What PostgreSQL aborts a transaction with when it lost to a concurrent one: try again.
+TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -67,6 +80,15 @@ class NotAllowed(Exception):
     """The caller may not do this (403)."""
 
 
+class Contended(Exception):
+    """A command lost to concurrent transactions (deadlock, serialization failure) on every try."""
+
+    def __init__(self, attempts: int, cause: Exception) -> None:
+        self.attempts = attempts
+        super().__init__(f"the command lost to concurrent changes {attempts} times "
+                         f"({type(cause).__name__}); try again in a moment")
+
+
 @dataclass(frozen=True)
 class CaseStart:
     """What approval learned of a case from intake's events, enough to start its approval."""
@@ -82,8 +104,12 @@ class CaseStart:
 class ApprovalService:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, keys: Keys, tables: Tables, *,
                  calendar: Callable[[], Awaitable[WorkingCalendar]], clock: Clock = utc_now,
-                 deadlines: Deadlines | None = None) -> None:
+                 deadlines: Deadlines | None = None, command_attempts: int = 3) -> None:
+        if command_attempts < 1:
+            raise ValueError("command_attempts is at least 1")
         self.pool = pool
+        self.command_attempts = command_attempts
+        self.retried = 0  # commands tried again after a deadlock or serialization failure
         self.store = store
         self.keys = keys
         self.tables = tables
@@ -100,6 +126,30 @@ class ApprovalService:
             return
         async with self.pool.acquire() as own, own.transaction():
             yield own
+
+    async def _command(self, conn: asyncpg.Connection | None,
+                       run: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        """Run a command in its own transaction (or the caller's), retried on a deadlock or
+        serialization failure when the transaction is its own (the caller's is aborted)."""
+        if conn is not None:
+            return await run(conn)
+        for attempt in range(1, self.command_attempts + 1):
+            try:
+                async with self._tx(None) as tx:
+                    return await run(tx)
+            except (*TRANSIENT, ConcurrencyConflict) as exc:
+                # A first-try conflict is someone else's decision: the caller reloads (409). A
+                # conflict on a retry is with the transaction that won the deadlock, which had
+                # not committed yet when this one re-read: read again.
+                if isinstance(exc, ConcurrencyConflict) and attempt == 1:
+                    raise
+                if attempt == self.command_attempts:
+                    raise Contended(attempt, exc) from exc
+                self.retried += 1
+                log.warning("command lost to a concurrent transaction (%s), attempt %d of %d: trying again",
+                            type(exc).__name__, attempt, self.command_attempts)
+                await asyncio.sleep(random.uniform(0, 0.05 * attempt))  # let the winner commit
+        raise AssertionError("unreachable")
 
     def now(self) -> datetime:
         return self.clock().astimezone(CHINA_TZ)
@@ -169,12 +219,14 @@ class ApprovalService:
                 principal.department != application["department"] or not principal.jurisdictions:
             raise NotAllowed("a department applies for its own access (department system, approver or leader)")
         approval_id = approval_id_for(f"access:{application_id}")
-        async with self._tx(None) as conn:
+        async def run(conn: asyncpg.Connection) -> Approval:
             if await self.store.stream_version(approval_id, conn=conn) > 0:
                 raise ApprovalRuleViolation(RuleKind.CONFLICT, "already-applied", "this application was submitted")
             subject = Subject(application_id, None, ACCESS_AFFAIR, principal.jurisdictions[0][:6],
                               {"kind": "access"}, application=application)
             return await self._start(conn, approval_id, subject, principal.subject)
+
+        return await self._command(None, run)
 
     async def _start(self, conn: asyncpg.Connection, approval_id: str, subject: Subject, actor: str) -> Approval:
         w = await self.workflow(subject.affair_code, conn=conn)
@@ -211,7 +263,7 @@ class ApprovalService:
                   expected_version: int | None = None, task: str | None = None, branch: str | None = None,
                   finish: bool = False, new_due_date: date | None = None, materials: Sequence[str] = (),
                   conn: asyncpg.Connection | None = None) -> Approval:
-        async with self._tx(conn) as tx:
+        async def run(tx: asyncpg.Connection) -> Approval:
             a = await self.load(approval_id, conn=tx)
             if expected_version is not None and expected_version != a.version:
                 raise StaleVersion(expected_version, a.version)
@@ -225,6 +277,8 @@ class ApprovalService:
                   task=task, branch=branch, finish=finish, new_due_date=new_due_date, materials=materials)
             await self._save(tx, a, now, before)
             return a
+
+        return await self._command(conn, run)
 
     async def _apply(self, conn: asyncpg.Connection, approval_id: str,
                      decide: Callable[[Approval, datetime, WorkingCalendar], bool]) -> bool:

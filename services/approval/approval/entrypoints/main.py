@@ -51,7 +51,8 @@ def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
         app.state.clock = clock
         service = ApprovalService(pool, store, keys, Tables(), calendar=lambda: load_calendar(pool),
                                   clock=lambda: app.state.clock(),
-                                  deadlines=TimerDeadlines(settings.warning_share))
+                                  deadlines=TimerDeadlines(settings.warning_share),
+                                  command_attempts=settings.command_attempts)
         app.state.approvals = service
         tasks: list[asyncio.Task] = []
         stoppers = []

@@ -34,13 +34,14 @@ from civicgrid_common.identity.dependencies import FORBIDDEN, require
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
 
 from approval.adapters import views
-from approval.application.service import ApprovalNotFound, ApprovalService, NotAllowed, StaleVersion
+from approval.application.service import ApprovalNotFound, ApprovalService, Contended, NotAllowed, StaleVersion
 from approval.domain.approval import Approval, ApprovalRuleViolation, RuleKind, Status
 from approval.domain.definition import Action, InvalidDefinition
 
 APPROVAL_RULE = PROBLEM_TYPE_BASE + "approval-rule"
 NOT_FOUND = PROBLEM_TYPE_BASE + "approval-not-found"
 STALE = PROBLEM_TYPE_BASE + "stale-version"
+CONTENDED = PROBLEM_TYPE_BASE + "contended"
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.BUREAU_APPROVER, Role.LEADER, Role.DEPARTMENT)
 READERS = REVIEWERS + (Role.AUDITOR, Role.ADMIN, Role.WINDOW_CLERK)
@@ -90,6 +91,12 @@ def _rule(exc: ApprovalRuleViolation) -> Problem:
     if exc.kind is RuleKind.INVALID:
         extra["errors"] = [{"pointer": f"#/{exc.field or ''}", "detail": str(exc)}]
     return Problem(status, detail=str(exc), type=VALIDATION_ERROR if status == 422 else APPROVAL_RULE, **extra)
+
+
+def _contended(exc: Contended) -> Problem:
+    """Lost to concurrent transactions on every try (deadlocks with the deadline timers): nothing
+    was changed; the same request may be sent again."""
+    return Problem(503, "Busy", str(exc), type=CONTENDED, attempts=exc.attempts, headers={"Retry-After": "1"})
 
 
 def _may_read(principal: Principal, a: Approval) -> bool:
@@ -230,6 +237,8 @@ def approvals_router() -> APIRouter:
         except ConcurrencyConflict:
             raise Problem(409, "Stale version", "Someone acted on this approval at the same time; reload it.",
                           type=STALE) from None
+        except Contended as exc:
+            raise _contended(exc) from None
         return approval_out(a)
 
     @r.get("/v1/approvals/{approval_id}/verify")
@@ -285,6 +294,8 @@ def approvals_router() -> APIRouter:
             raise Problem(403, detail=str(exc), type=FORBIDDEN) from None
         except ApprovalRuleViolation as exc:
             raise _rule(exc) from None
+        except Contended as exc:
+            raise _contended(exc) from None
         return approval_out(a)
 
     return r
