@@ -25,6 +25,8 @@ class ApprovalSettings(PlatformSettings):
     department_opinion_topics: list[str] = ["civicgrid.departments.civil_affairs.opinions",
                                             "civicgrid.departments.public_security.opinions"]
     consumer_group: str = "approval"
+    # Where the consumers put what they cannot or must not apply (a rejected department opinion).
+    dead_letter_topic: str = "civicgrid.deadletter"
     # The seal keys' master key file (32 bytes base64url), CIVICGRID_SEAL_MASTER_KEY_FILE;
     # unset: the local stack's .local/keys/approval-seal-master.key (made if missing).
     seal_master_key_file: Path | None = None

@@ -55,7 +55,8 @@ async def test_intake_events_and_a_department_opinion_over_kafka(fresh_db, new_t
     cases, opinions = await new_topic("test.intake.cases"), await new_topic("test.civil_affairs.opinions")
     settings = ApprovalSettings(pg_database=fresh_db.pg_database, outbox_relay=False, timers=False, consume=True,
                                 intake_cases_topic=cases, department_opinion_topics=[opinions],
-                                consumer_group=f"test-approval-{uuid.uuid4().hex[:8]}")
+                                consumer_group=f"test-approval-{uuid.uuid4().hex[:8]}",
+                                dead_letter_topic=await new_topic("test.approval.deadletter"))
     app = build_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         for consumer in (app.state.consumer_intake_cases, app.state.consumer_department_opinions):

@@ -8,8 +8,12 @@
   event must be that department's opinion type, its CloudEvents source must name the department
   (`/civicgrid/departments/<department>`), and the task must be the approval's current one;
   then it is attributed to the department, sealed with the department's key, and the approval
-  moves on. An opinion that does not hold is logged and dropped (nothing changes); one for a
-  task that is no longer current too (the department answered late or twice).
+  moves on. An opinion that does not hold (not an opinion type, a source that is not the
+  department, a schema violation, a task no longer current because the department answered
+  late or twice, an unknown approval, an action the step refuses) raises `RejectedOpinion`:
+  its transaction changes nothing, and the consumer runtime, after its retries, produces the
+  record untouched to the dead-letter topic with the reason in `x-dlq-error-message`
+  (`<reason>: <detail>`) and `x-dlq-error-type` naming RejectedOpinion.
 """
 from __future__ import annotations
 
@@ -37,6 +41,15 @@ SUPPLEMENTED = "civicgrid.intake.case.supplemented.v1"
 WITHDRAWN = "civicgrid.intake.case.withdrawn.v1"
 OPINION = re.compile(r"^civicgrid\.department\.([a-z][a-z0-9_]{1,39})\.opinion_given\.v1$")
 DEPARTMENT_SOURCE = "/civicgrid/departments/"
+
+
+class RejectedOpinion(Exception):
+    """A department opinion approval refuses; the runtime dead-letters it with this message."""
+
+    # reason: not-an-opinion, wrong-source, schema-violation, stale-task, unknown-approval, refused
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}")
 
 
 def intake_cases_handler(service: ApprovalService):
@@ -96,28 +109,27 @@ def department_opinions_handler(service: ApprovalService, contracts: Contracts):
     async def handle(conn: asyncpg.Connection, event: CloudEvent) -> None:
         m = OPINION.match(event.type)
         if m is None:
-            log.warning("dropping %s on a department opinions topic: not an opinion type", event.type)
-            return
+            raise RejectedOpinion("not-an-opinion", f"{event.type} is not a department opinion type")
         department = m.group(1)
         if event.source != DEPARTMENT_SOURCE + department:
-            log.warning("dropping %s %s: its source %r is not the %s system", event.type, event.id, event.source,
-                        department)
-            return
+            raise RejectedOpinion("wrong-source", f"the source {event.source!r} of {event.id} is not the "
+                                                  f"{department} system ({DEPARTMENT_SOURCE + department})")
         try:
             contracts.validate(event.type, event.data)
         except SchemaViolation as exc:
-            log.warning("dropping %s %s: %s", event.type, event.id, exc)
-            return
+            raise RejectedOpinion("schema-violation", str(exc)) from exc
         data = event.data
         system = Principal(subject=f"{department}-system", roles=frozenset({Role.DEPARTMENT}), jurisdictions=(),
                            department=department, name=data.get("checked_by"))
         try:
-            # A savepoint: a refused opinion leaves the inbox claim (and nothing else) behind.
-            async with conn.transaction():
-                await service.act(system, data["approval_id"], Action(data["opinion"]), comment=data["comment"],
-                                  task=data["task"], conn=conn)
-        except (ApprovalRuleViolation, ApprovalNotFound) as exc:
-            log.warning("dropping %s %s for approval %s: %s", event.type, event.id, data["approval_id"], exc)
+            await service.act(system, data["approval_id"], Action(data["opinion"]), comment=data["comment"],
+                              task=data["task"], conn=conn)
+        except ApprovalNotFound as exc:
+            raise RejectedOpinion("unknown-approval", f"no approval {exc}") from exc
+        except ApprovalRuleViolation as exc:
+            stale = exc.code in ("task-not-current", "concluded", "opinion-given", "waiting-for-supplement")
+            raise RejectedOpinion("stale-task" if stale else "refused",
+                                  f"approval {data['approval_id']}, task {data['task']}: {exc.code}: {exc}") from exc
 
     return handle
 

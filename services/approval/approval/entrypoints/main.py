@@ -71,7 +71,7 @@ def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
                  department_opinions_handler(service, store.contracts)),
             ):
                 consumer = EventConsumer(settings, pool, topics=topics, group_id=f"{settings.consumer_group}.{name}",
-                                         handler=handler)
+                                         handler=handler, dead_letter_topic=settings.dead_letter_topic)
                 app.state.__setattr__(f"consumer_{name.replace('-', '_')}", consumer)
                 tasks.append(asyncio.create_task(consumer.run(), name=f"approval-{name}"))
                 stoppers.append(consumer.stop)
