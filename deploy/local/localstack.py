@@ -39,6 +39,8 @@ KAFKA_LIB = CACHE / "kafka" / "lib"
 SERVICES_MANIFEST = ROOT / "deploy" / "local" / "services.yaml"
 
 PG_HOST, PG_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_PG_PORT", "55432"))
+# Also in docker-compose.yml and deploy/k8s (tests/architecture checks they agree).
+IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 KAFKA_HOST, KAFKA_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_KAFKA_PORT", "9092"))
 # PostgreSQL refuses to run as root; when we are root it runs as this system user.
 PG_SYSTEM_USER = "civicgrid"
@@ -187,9 +189,13 @@ class Postgres:
         if self.run_as:
             pw = pwd.getpwnam(self.run_as)
             os.chown(sockdir, pw.pw_uid, pw.pw_gid)
+        # idle_in_transaction_session_timeout: the outbox relay and read_all only pass events
+        # older than the server's oldest open transaction (xid8 horizon, cluster-wide), so one
+        # leaked idle transaction in any database would stall every service's publishing.
         opts = (
             f"-h {PG_HOST} -p {self.port} -k {sockdir} -c max_connections=300 "
-            "-c shared_buffers=256MB -c synchronous_commit=on -c fsync=on"
+            "-c shared_buffers=256MB -c synchronous_commit=on -c fsync=on "
+            f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT}"
         )
         r = self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.log), "-o", opts, "-w", "-t", "60", "start", check=False)
         if r.returncode != 0:
