@@ -55,9 +55,13 @@ class Result:
 def find_services(project_root: Path) -> list[Service]:
     services = []
     for folder in sorted((project_root / "services").glob("*/")):
-        for parent in (folder, folder / "src"):
-            if (parent / folder.name / "__init__.py").is_file():
-                services.append(Service(folder.name, parent))
+        # The package is named like its folder, or civicgrid_<folder> where the plain name is a
+        # standard-library module (services/statistics holds civicgrid_statistics).
+        candidates = [(parent, package) for parent in (folder, folder / "src")
+                      for package in (folder.name, f"civicgrid_{folder.name}")]
+        for parent, package in candidates:
+            if (parent / package / "__init__.py").is_file():
+                services.append(Service(package, parent))
                 break
     return services
 

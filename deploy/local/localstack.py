@@ -434,10 +434,19 @@ def service_manifest() -> list[dict]:
     return doc.get("services") or []
 
 
+def service_package(services_dir: Path, name: str) -> str:
+    """The Python package of services/<name>/: `<name>`, or `civicgrid_<name>` where the plain
+    name is a standard-library module (statistics: faust imports the stdlib one)."""
+    for package in (name, f"civicgrid_{name}"):
+        if (services_dir / name / package / "__init__.py").is_file():
+            return package
+    return name
+
+
 def service_entry_point(services_dir: Path, name: str) -> Path:
     """A service is deployable once it has its entry point; until then its folder may hold
     work in progress (a domain package with tests) that `make up` does not start."""
-    return services_dir / name / name / "entrypoints" / "main.py"
+    return services_dir / name / service_package(services_dir, name) / "entrypoints" / "main.py"
 
 
 def present_services(services_dir: Path = ROOT / "services") -> list[dict]:

@@ -92,3 +92,18 @@ def test_each_boundary_violation_is_reported(tmp_path: Path, scenario: str) -> N
     assert not result.ok
     assert f"{contract} BROKEN" in result.report, result.report
     assert offending_import in result.report, result.report
+
+
+def test_a_service_whose_package_is_prefixed_civicgrid_is_checked_under_that_name(tmp_path: Path) -> None:
+    """services/statistics holds civicgrid_statistics (a package `statistics` would shadow the
+    standard library's): its layers and pure domain are still enforced."""
+    gamma = {f"services/statistics/civicgrid_statistics/{mod}": "" for mod in (
+        "__init__.py", "domain/__init__.py", "application/__init__.py", "adapters/__init__.py",
+        "entrypoints/__init__.py")}
+    clean = archcheck.check(make_project(tmp_path / "clean", gamma))
+    assert clean.ok, clean.report
+    assert "civicgrid_statistics" in {s.name for s in archcheck.find_services(tmp_path / "clean")}
+    broken = archcheck.check(make_project(tmp_path / "broken", {
+        **gamma, "services/statistics/civicgrid_statistics/domain/model.py": "import faust\n"}))
+    assert not broken.ok
+    assert "civicgrid_statistics.domain.model -> faust" in broken.report
