@@ -28,7 +28,8 @@ class ApprovalSettings(PlatformSettings):
     # Where the consumers put what they cannot or must not apply (a rejected department opinion).
     dead_letter_topic: str = "civicgrid.deadletter"
     # The seal keys' master key file (32 bytes base64url), CIVICGRID_SEAL_MASTER_KEY_FILE;
-    # unset: the local stack's .local/keys/approval-seal-master.key (made if missing).
+    # unset: the local stack's .local/keys/approval-seal-master.key (made if missing); outside
+    # the local stack (CIVICGRID_ENVIRONMENT other than local) unset refuses to start.
     seal_master_key_file: Path | None = None
     # A command that PostgreSQL aborts for a deadlock or a serialization failure (with the
     # deadline timers) is tried this many times in all, then answered 503 with Retry-After.

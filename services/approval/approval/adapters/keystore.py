@@ -4,8 +4,10 @@ Private keys are kept encrypted at rest with AES-256-GCM under the store's maste
 associated data binds each ciphertext to its key id, so a ciphertext copied to another row
 does not decrypt). The master key comes from `CIVICGRID_SEAL_MASTER_KEY_FILE` (a file holding
 32 random bytes, base64url; mounted from a secret in a deployment); unset, the local stack's
-`.local/keys/approval-seal-master.key` is used and made if missing. A file that is named but
-missing is an error: new keys would leave every stored private key unreadable.
+`.local/keys/approval-seal-master.key` is used and made if missing, but only on the local
+stack (CIVICGRID_ENVIRONMENT=local): anywhere else an unset path is an error at start-up, as
+a fresh key would leave every stored private key unreadable (and a read-only root filesystem
+cannot hold it). A file that is named but missing is an error for the same reason.
 
 Public keys are never deleted: GET /v1/seals/keys publishes all of them (JWK, RFC 8037), so a
 seal made years ago still verifies.
@@ -48,7 +50,16 @@ class MasterKeyError(ValueError):
     """The master key file is missing or not 32 bytes."""
 
 
-def load_master_key(path: Path | None) -> bytes:
+MASTER_KEY_ENV = "CIVICGRID_SEAL_MASTER_KEY_FILE"
+LOCAL_ENVIRONMENT = "local"
+
+
+def load_master_key(path: Path | None, environment: str = LOCAL_ENVIRONMENT) -> bytes:
+    if path is None and environment != LOCAL_ENVIRONMENT:
+        raise MasterKeyError(
+            f"{MASTER_KEY_ENV} is not set: outside the local stack (CIVICGRID_ENVIRONMENT={environment}) the seal "
+            "master key is a file mounted from a Secret (32 random bytes, base64url; Kubernetes: Secret "
+            "civicgrid-approval-seal-master-key, see deploy/gen_k8s.py); approval does not make one up")
     if path is None:
         path = local_state_dir() / "keys" / LOCAL_MASTER_KEY_FILE
         if not path.exists():
@@ -57,7 +68,7 @@ def load_master_key(path: Path | None) -> bytes:
             with os.fdopen(fd, "w") as f:
                 f.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     elif not path.exists():
-        raise MasterKeyError(f"seal master key file {path} is missing")
+        raise MasterKeyError(f"the seal master key file {path} ({MASTER_KEY_ENV}) is missing: mount its Secret")
     key = base64.urlsafe_b64decode(path.read_text().strip() + "==")
     if len(key) != 32:
         raise MasterKeyError("the seal master key must be 32 bytes")

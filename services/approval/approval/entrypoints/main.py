@@ -35,13 +35,14 @@ from approval.entrypoints.consumers import department_opinions_handler, intake_c
 def build_app(settings: ApprovalSettings, *, clock=utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        master_key = load_master_key(settings.seal_master_key_file, settings.environment)  # fail fast, first
         await ensure_database(settings)
         pool = await create_pool(settings)
         store = event_store(pool, settings)
         await store.install()
         await install_views(pool)
         await install_calendar_schema(pool)
-        keys = SealKeyStore(pool, load_master_key(settings.seal_master_key_file))
+        keys = SealKeyStore(pool, master_key)
         await keys.install()
         app.state.pool = pool
         app.state.store = store
