@@ -34,6 +34,7 @@ from civicgrid_common.identity.dependencies import FORBIDDEN, require
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
 
 from approval.adapters import views
+from approval.entrypoints.api import responses
 from approval.application.service import ApprovalNotFound, ApprovalService, Contended, NotAllowed, StaleVersion
 from approval.domain.approval import Approval, ApprovalRuleViolation, RuleKind, Status
 from approval.domain.definition import Action, InvalidDefinition
@@ -150,7 +151,7 @@ def _row_out(row: dict[str, Any]) -> dict[str, Any]:
 def approvals_router() -> APIRouter:
     r = APIRouter(tags=["approvals"])
 
-    @r.get("/v1/workflows")
+    @r.get("/v1/workflows", response_model=responses.WorkflowList)
     async def list_workflows(request: Request, who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         service = _service(request)
         items = []
@@ -161,7 +162,7 @@ def approvals_router() -> APIRouter:
                           "name_zh": w.current.name_zh})
         return {"items": items}
 
-    @r.get("/v1/workflows/{affair_code}")
+    @r.get("/v1/workflows/{affair_code}", response_model=responses.WorkflowOut, response_model_exclude_none=True)
     async def get_workflow(affair_code: str, request: Request, version: int | None = Query(None, ge=1),
                            who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         try:
@@ -174,7 +175,7 @@ def approvals_router() -> APIRouter:
         return {"affair_code": affair_code, "version": v, "current_version": w.current_version,
                 "definition": w.versions[v - 1].to_data()}
 
-    @r.put("/v1/workflows/{affair_code}")
+    @r.put("/v1/workflows/{affair_code}", response_model=responses.WorkflowOut, response_model_exclude_none=True)
     async def put_workflow(affair_code: str, body: dict[str, Any], request: Request,
                            who: Principal = Depends(require(Role.LEADER, Role.BUREAU_APPROVER, Role.ADMIN))
                            ) -> dict[str, Any]:
@@ -188,7 +189,7 @@ def approvals_router() -> APIRouter:
         assert w.current is not None
         return {"affair_code": affair_code, "version": w.current_version, "definition": w.current.to_data()}
 
-    @r.get("/v1/approvals")
+    @r.get("/v1/approvals", response_model=responses.ApprovalPage)
     async def list_all(request: Request, status: Status | None = None, affair_code: str | None = None,
                        level: Literal["community", "street", "bureau", "department"] | None = None,
                        overdue: bool | None = None, case_id: str | None = None,
@@ -199,7 +200,7 @@ def approvals_router() -> APIRouter:
             total, rows = await views.list_approvals(conn, who, f, inbox=False)
         return _page(rows, total, limit, offset)
 
-    @r.get("/v1/approvals/inbox")
+    @r.get("/v1/approvals/inbox", response_model=responses.InboxPage)
     async def inbox(request: Request, affair_code: str | None = None,
                     level: Literal["community", "street", "bureau", "department"] | None = None,
                     overdue: bool | None = None, limit: int = Query(50, ge=1, le=200), offset: int = Query(0, ge=0),
@@ -216,12 +217,12 @@ def approvals_router() -> APIRouter:
         }
         return page
 
-    @r.get("/v1/approvals/{approval_id}")
+    @r.get("/v1/approvals/{approval_id}", response_model=responses.ApprovalOut)
     async def get_approval(approval_id: str, request: Request,
                            who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         return approval_out(await _readable(_service(request), who, approval_id))
 
-    @r.post("/v1/approvals/{approval_id}/actions")
+    @r.post("/v1/approvals/{approval_id}/actions", response_model=responses.ApprovalOut)
     async def act(approval_id: str, body: ActionIn, request: Request,
                   who: Principal = Depends(require(*REVIEWERS))) -> dict[str, Any]:
         service = _service(request)
@@ -241,13 +242,13 @@ def approvals_router() -> APIRouter:
             raise _contended(exc) from None
         return approval_out(a)
 
-    @r.get("/v1/approvals/{approval_id}/verify")
+    @r.get("/v1/approvals/{approval_id}/verify", response_model=responses.Verification)
     async def verify(approval_id: str, request: Request, who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         service = _service(request)
         await _readable(service, who, approval_id)
         return await service.verify(approval_id)
 
-    @r.get("/v1/approvals/{approval_id}/archive")
+    @r.get("/v1/approvals/{approval_id}/archive", response_model=responses.ArchiveOut)
     async def get_archive(approval_id: str, request: Request,
                           who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         service = _service(request)
@@ -259,12 +260,12 @@ def approvals_router() -> APIRouter:
         return {"approval_id": approval_id, "digest": found[0], "algorithm": "SHA-256 of RFC 8785 JSON",
                 "record": found[1]}
 
-    @r.get("/v1/seals/keys")
+    @r.get("/v1/seals/keys", response_model=responses.KeySet)
     async def seal_keys(request: Request) -> dict[str, Any]:
         """Public: anyone may verify a seal."""
         return await request.app.state.seal_keys.jwks()
 
-    @r.get("/v1/access-grants")
+    @r.get("/v1/access-grants", response_model=responses.AccessGrantList)
     async def list_access_grants(request: Request, community: str | None = Query(None, pattern=r"^[0-9]{12}$"),
                                  department: str | None = Query(None, pattern=r"^[a-z][a-z0-9_]{1,39}$"),
                                  on: date | None = Query(None, description="in force on this day"),
@@ -275,7 +276,7 @@ def approvals_router() -> APIRouter:
             rows = await views.access_grants(conn, community=community, department=department, on=on)
         return {"items": [_row_out(x) for x in rows]}
 
-    @r.post("/v1/access-applications", status_code=201)
+    @r.post("/v1/access-applications", status_code=201, response_model=responses.ApprovalOut)
     async def apply_for_access(body: AccessApplicationIn, request: Request,
                                who: Principal = Depends(require(Role.DEPARTMENT, Role.BUREAU_APPROVER, Role.LEADER))
                                ) -> dict[str, Any]:
