@@ -2,7 +2,7 @@
 /v1/calendar and approval's due dates (and deadline warnings) count on it."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 
 from civicgrid_common.calendar.working_days import CHINA_TZ, WorkingCalendar
 from civicgrid_common.timers import lookup

@@ -4,7 +4,6 @@ an opinion, a second answer to a task no longer current. Nothing in approval cha
 On the real broker, with fresh topics (the local stack's dead-letter topic is not touched)."""
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timezone
 
