@@ -5,7 +5,8 @@ PUT /v1/calendar/overrides/{date}     set one (an admin of approval's district)
 GET /v1/calendar/due-date             the due date N working days after an instant
 
 approval keeps its own overrides in its own database: an override set at intake does not
-reach it (see the service's README), so a district admin sets it here too.
+reach it, so a district admin sets it here too (one calendar for the district, published as
+events every service reads, would spare that double entry; not built yet).
 """
 from __future__ import annotations
 
