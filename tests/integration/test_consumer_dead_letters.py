@@ -158,3 +158,47 @@ async def _duplicates_are(group: str, topic: str, expected: int) -> bool:
 
 async def _truthy(items) -> bool:
     return bool(items)
+
+
+async def test_a_poison_event_the_handler_names_is_dead_lettered_at_once_with_nothing_of_its_effect(
+    settings, pool, new_topic
+):
+    """PoisonEvent: no retry can help (a contract violation, a sender without the right), so the
+    record goes to the dead-letter topic on the first attempt and the partition moves on."""
+    from civicgrid_common.consumer import PoisonEvent
+
+    topic = await new_topic("consumer-poison-now", partitions=1)
+    dlq = await new_topic("deadletter", partitions=1)
+    group = unique("poison-now")
+    await install_schema(pool, [EFFECTS_DDL])
+    attempts_on_poison: list[int] = []
+
+    async def handler(conn, event):
+        await record_effect(conn, event)  # rolled back with the poison event's transaction
+        if event.data.get("forged"):
+            attempts_on_poison.append(1)
+            raise PoisonEvent("the source is not the department the task went to")
+
+    bs = settings.kafka_bootstrap
+    poison = stored_event("thing-7", 1, {"n": 77, "forged": True})
+    await produce(bs, topic, [poison], partition=0)                                  # offset 0
+    await produce(bs, topic, numbered_events(2, start=0), partition=0)               # offsets 1, 2
+
+    # A large retry budget with slow backoff: were PoisonEvent retried, the test would see it.
+    consumer = EventConsumer(settings, pool, topics=[topic], group_id=group, handler=handler,
+                             max_attempts=5, backoff=(5.0, 5.0), dead_letter_topic=dlq)
+    task = asyncio.create_task(consumer.run())
+    try:
+        await eventually(lambda: _counts_are(pool, {0: 1, 1: 1}), timeout=60, what="the events after the poison")
+        [dead] = await read_topic(bs, dlq, expect=1)
+    finally:
+        await consumer.stop()
+        await task
+
+    assert attempts_on_poison == [1]
+    assert 77 not in await effect_counts(pool)
+    headers = read_dlq_headers(dead.headers)
+    assert headers["original-offset"] == "0"
+    assert headers["error-type"].endswith(".PoisonEvent")
+    assert "not the department" in headers["error-message"]
+    assert headers["attempts"] == "1"

@@ -73,6 +73,7 @@ async def test_rejected_opinions_are_dead_lettered_with_their_reason(fresh_db, n
         "wrong-source", "schema-violation", "not-an-opinion", "stale-task"]
     assert {h["error-type"] for h in headers} == {"approval.entrypoints.consumers.RejectedOpinion"}
     assert {h["original-topic"] for h in headers} == {opinions}
+    assert {h["attempts"] for h in headers} == {"1"}  # a PoisonEvent: no retries
     assert "comment" in headers[1]["error-message"]
     assert "task-not-current" in headers[3]["error-message"]
     # The records themselves, untouched, for an operator to inspect or send back.

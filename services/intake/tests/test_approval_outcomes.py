@@ -228,8 +228,9 @@ async def test_a_conclusion_for_an_unknown_case_is_dead_lettered(intake, token, 
     [dead] = await read_dead_letters(settings.kafka_bootstrap, topics[1], expect=1)
     headers = read_dlq_headers(dead.headers)
     assert headers["original-topic"] == topics[0]
-    assert headers["error-type"] == "intake.application.cases.CaseNotFound"
-    assert unknown in headers["error-message"] and headers["attempts"] == "5"
+    # A wrong message, not a passing failure: dead-lettered on the first attempt, no retries.
+    assert headers["error-type"] == "intake.entrypoints.approval_outcomes.UnusableApprovalEvent"
+    assert unknown in headers["error-message"] and headers["attempts"] == "1"
     assert await eventually(lambda: inbox_status(app.state.pool, event_id), "the inbox note") == "dead_lettered"
 
 

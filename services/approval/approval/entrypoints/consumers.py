@@ -24,6 +24,7 @@ import re
 import asyncpg
 
 from civicgrid_common.cloudevents import CloudEvent
+from civicgrid_common.consumer import PoisonEvent
 from civicgrid_common.contracts import Contracts, SchemaViolation
 from civicgrid_common.identity.principal import Principal, Role
 
@@ -43,8 +44,9 @@ OPINION = re.compile(r"^civicgrid\.department\.([a-z][a-z0-9_]{1,39})\.opinion_g
 DEPARTMENT_SOURCE = "/civicgrid/departments/"
 
 
-class RejectedOpinion(Exception):
-    """A department opinion approval refuses; the runtime dead-letters it with this message."""
+class RejectedOpinion(PoisonEvent):
+    """A department opinion approval refuses; the runtime dead-letters it at once (no retry can
+    make it acceptable) with this message."""
 
     # reason: not-an-opinion, wrong-source, schema-violation, stale-task, unknown-approval, refused
     def __init__(self, reason: str, detail: str) -> None:

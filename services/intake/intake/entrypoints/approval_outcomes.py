@@ -32,10 +32,10 @@ from datetime import datetime
 import asyncpg
 
 from civicgrid_common.cloudevents import CloudEvent
-from civicgrid_common.consumer import EventConsumer
-from civicgrid_common.contracts import Contracts
+from civicgrid_common.consumer import EventConsumer, PoisonEvent
+from civicgrid_common.contracts import Contracts, SchemaViolation
 
-from intake.application.cases import ApprovalEffect, CasesService
+from intake.application.cases import ApprovalEffect, CaseNotFound, CasesService
 from intake.config import IntakeSettings
 from intake.domain.case import CaseRuleViolation
 
@@ -45,8 +45,9 @@ CONCLUDED = "civicgrid.approval.approval.concluded.v1"
 SUPPLEMENT_REQUESTED = "civicgrid.approval.approval.supplement_requested.v1"
 
 
-class UnusableApprovalEvent(ValueError):
-    """An event of approval that intake cannot apply: it goes to the dead-letter topic."""
+class UnusableApprovalEvent(PoisonEvent):
+    """An event of approval that intake cannot apply: no retry can help, so the runtime sends it
+    to the dead-letter topic at once."""
 
 
 class ApprovalOutcomes:
@@ -59,7 +60,10 @@ class ApprovalOutcomes:
     async def __call__(self, conn: asyncpg.Connection, event: CloudEvent) -> None:
         if event.type not in (CONCLUDED, SUPPLEMENT_REQUESTED):
             return
-        self.contracts.validate(event.type, event.data)  # SchemaViolation: dead-lettered
+        try:
+            self.contracts.validate(event.type, event.data)
+        except SchemaViolation as e:
+            raise UnusableApprovalEvent(f"{event.type} {event.id} breaks its contract: {e}") from None
         if not event.subject:
             raise UnusableApprovalEvent(f"{event.type} {event.id} has no subject (the approval id)")
         data = event.data
@@ -75,6 +79,9 @@ class ApprovalOutcomes:
                     requested_at=_instant(data["requested_at"]))
         except CaseRuleViolation as e:
             raise UnusableApprovalEvent(f"{event.type} {event.id}: {e.code}: {e}") from None
+        except CaseNotFound as e:
+            # approval starts only from intake's own routed case: an unknown one is a wrong message.
+            raise UnusableApprovalEvent(f"{event.type} {event.id}: {e}") from None
         level = logging.WARNING if effect is ApprovalEffect.NOT_WAITING else logging.INFO
         log.log(level, "approval event %s (%s) for case %s: %s", event.id, event.type, data["case_id"], effect.value)
 

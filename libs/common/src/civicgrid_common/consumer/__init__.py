@@ -8,10 +8,10 @@ See runtime.py for the guarantees, watchdog.py for stall recovery.
 """
 from civicgrid_common.consumer.backoff import Backoff
 from civicgrid_common.consumer.deadletter import FailedRecord, dead_letter_headers, read_dlq_headers
-from civicgrid_common.consumer.runtime import DEAD_LETTER_TOPIC, EventConsumer, Handler
+from civicgrid_common.consumer.runtime import DEAD_LETTER_TOPIC, EventConsumer, Handler, PoisonEvent
 from civicgrid_common.consumer.watchdog import Observation, StallDetector
 
 __all__ = [
-    "Backoff", "DEAD_LETTER_TOPIC", "EventConsumer", "FailedRecord", "Handler", "Observation",
+    "Backoff", "DEAD_LETTER_TOPIC", "EventConsumer", "FailedRecord", "Handler", "Observation", "PoisonEvent",
     "StallDetector", "dead_letter_headers", "read_dlq_headers",
 ]

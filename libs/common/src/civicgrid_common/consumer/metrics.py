@@ -20,7 +20,7 @@ RETRIES = Counter(
 )
 DEAD_LETTERS = Counter(
     "civicgrid_consumer_dead_letters",
-    "Records sent to the dead-letter topic, by reason (malformed or handler_failed).",
+    "Records sent to the dead-letter topic, by reason (malformed, poison or handler_failed).",
     ["group", "topic", "reason"],
 )
 LAST_PROGRESS = Gauge(

@@ -45,6 +45,13 @@ class _Stopping(Exception):
     """Raised inside a batch when stop() interrupts a backoff wait."""
 
 
+class PoisonEvent(Exception):
+    """Raised by a handler for an event that no retry can ever make acceptable (a contract
+    violation, a sender without the right, a reference to nothing): the transaction rolls back
+    and the record goes to the dead-letter topic at once, without the retries and backoff that
+    transient failures get (which would only hold the partition up)."""
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -302,7 +309,10 @@ class EventConsumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 fresh = await self._handle_once(failed, event)
-            except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            except PoisonEvent as exc:
+                await self._dead_letter(failed, exc, attempt, event.id, event.type, "poison")
+                return
+            except Exception as exc:  # noqa: BLE001 - any other handler failure is retried
                 error = exc
                 if attempt < self.max_attempts:
                     metrics.RETRIES.labels(self.group_id, failed.topic).inc()
