@@ -102,3 +102,17 @@ def _check_jurisdiction(principal: Principal, param: str, code: str) -> None:
         raise Problem(403, "Outside your jurisdiction", f"{code} is not inside your jurisdiction.",
                       type=OUT_OF_JURISDICTION, jurisdiction=code)
 
+
+
+def admin_of(unit: Callable[[Request], str], action: str) -> Callable[..., Awaitable[str]]:
+    """A dependency: an admin whose jurisdiction covers `unit(request)` (e.g. the service's
+    district, for changes that move every due date in it); returns the admin's subject, to
+    record as who did it. Anyone else gets 403 naming the unit and the action."""
+
+    async def dependency(request: Request, principal: Principal = Depends(require(Role.ADMIN))) -> str:
+        code = unit(request)
+        if not principal.may_act_in(code):
+            raise Problem(403, "Forbidden", f"{action} needs an admin of {code}", type=FORBIDDEN)
+        return principal.subject
+
+    return dependency

@@ -14,22 +14,16 @@ import asyncpg
 from fastapi import APIRouter, Depends, Request
 
 from civicgrid_common.calendar.api import calendar_router as common_calendar_router
-from civicgrid_common.identity import Principal, Role
-from civicgrid_common.identity.dependencies import FORBIDDEN, require
-from civicgrid_common.web.problems import Problem
+from civicgrid_common.identity.dependencies import admin_of, require
 
 
 def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
-async def _district_admin(request: Request, principal: Principal = Depends(require(Role.ADMIN))) -> str:
-    """An admin of approval's district (an override moves every due date and deadline in it)."""
-    district = request.app.state.settings.district
-    if not principal.may_act_in(district):
-        raise Problem(403, "Forbidden", f"changing the working-day calendar needs an admin of district {district}",
-                      type=FORBIDDEN)
-    return principal.subject
+# An override moves every due date in the district: only an admin of the service's district.
+_district_admin = admin_of(lambda request: request.app.state.settings.district,
+                           "changing the working-day calendar")
 
 
 def calendar_router() -> APIRouter:

@@ -38,7 +38,7 @@ from civicgrid_common.calendar.overrides import install_calendar_schema
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.calendar.working_days import CHINA_TZ
 from civicgrid_common.identity import Principal, Role
-from civicgrid_common.identity.dependencies import FORBIDDEN, OUT_OF_JURISDICTION, require
+from civicgrid_common.identity.dependencies import FORBIDDEN, OUT_OF_JURISDICTION, admin_of, require
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
@@ -555,13 +555,9 @@ def _pool(request: Request) -> asyncpg.Pool:
     return request.app.state.pool
 
 
-async def _district_admin(request: Request, principal: Principal = Depends(require(Role.ADMIN))) -> str:
-    """An admin of this district (the calendar's overrides change every due date in it)."""
-    district = request.app.state.settings.district
-    if not principal.may_act_in(district):
-        raise Problem(403, "Forbidden", f"changing the working-day calendar needs an admin of district {district}",
-                      type=FORBIDDEN)
-    return principal.subject
+# An override moves every due date in the district: only an admin of the service's district.
+_district_admin = admin_of(lambda request: request.app.state.settings.district,
+                           "changing the working-day calendar")
 
 
 async def start_cases(pool: asyncpg.Pool, store: EventStore, catalogue: CatalogueService,
