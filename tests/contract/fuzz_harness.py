@@ -69,8 +69,11 @@ class FuzzTarget:
     """A service's app, built at import (build_app does no I/O) on the name of a database that
     start() creates; its lifespan starts on start(), in schemathesis' ASGI event loop."""
 
-    def __init__(self, name: str, build: Callable[[str], Any]) -> None:
+    def __init__(self, name: str, build: Callable[[str], Any],
+                 seed: Callable[[FuzzTarget], dict[str, str]] | None = None) -> None:
         self.name = name
+        self.seed = seed
+        self.real_ids: dict[str, str] = {}  # path parameter -> the id of a record seed() made
         self.database = f"t_fuzz_{name}_{uuid.uuid4().hex[:12]}"
         self.app = build(self.database)
         self.schema = schemathesis.openapi.from_dict(self.app.openapi())
@@ -86,6 +89,7 @@ class FuzzTarget:
             dsn = PlatformSettings(service_name="tests").dsn(self.database)
             with asgi.get_client(self.app) as client, psycopg.connect(dsn, autocommit=True) as db:
                 self.client, self.db = client, db
+                self.real_ids = self.seed(self) if self.seed else {}
                 yield self
         finally:
             self.client = self.db = None
@@ -159,12 +163,33 @@ _OPEN311_F1 = [
     ("POST", "/open311/v2/servicerequestupdates.{ext}", "/open311/v2/servicerequestupdates.0"),
 ]
 
+# F2 (findings_fuzz.md): a NUL character (U+0000) in a string that reaches PostgreSQL raises
+# asyncpg's CharacterNotInRepertoireError (text) or UntranslatableCharacterError (jsonb) out of
+# intake's app: a 500. Found by a randomized run (GET /v1/cases?affair_code=%00), then probed.
+_NUL_COMPLAINT = json.dumps({
+    "category": "environmental_protection", "channel": "phone", "urgency": "general",
+    "jurisdiction": COMMUNITY, "location": {"address": "淮海路 30 号", "lat": 32.0312, "long": 118.7895},
+    "description": "油烟\u0000直排", "anonymous": True}).encode()
+_NUL_F2 = [
+    ("GET", "/v1/cases", "/v1/cases?affair_code=%00", None),
+    ("GET", "/v1/cases/{case_id}", "/v1/cases/%00", None),
+    ("POST", "/v1/complaints", "/v1/complaints", _NUL_COMPLAINT),
+    ("GET", "/open311/v2/requests.{ext}", "/open311/v2/requests.json?service_code=%00", None),
+    ("GET", "/open311/v2/requests/{service_request_id}.{ext}", "/open311/v2/requests/%00.json", None),
+    ("GET", "/open311/v2/tokens/{token}.{ext}", "/open311/v2/tokens/%00.json", None),
+]
+
 # The cases that fail today, each with its exact reproduction; nothing else is tolerated.
 KNOWN_FAILURES: list[KnownFailure] = [
     KnownFailure(key=f"F1-{check}-{method}-{url}", service="intake", method=method, path=path, check=check,
                  who="admin@district", url=url)
     for method, path, url in _OPEN311_F1
     for check in ("UndefinedContentType", "ProblemJsonMissing")
+] + [
+    KnownFailure(key=f"F2-ServerError-{method}-{url}", service="intake", method=method, path=path,
+                 check="ServerError", who="window_clerk@district", url=url, body=body,
+                 headers={"Content-Type": "application/json"} if body else {})
+    for method, path, url, body in _NUL_F2
 ]
 
 
@@ -175,7 +200,24 @@ def known_failure_for(service: str, method: str, path: str, check: str) -> Known
     return None
 
 
+class _Unhandled:
+    """What the ASGI client gives back for an exception the app let through: a 500 on the wire."""
+
+    status_code = 500
+    headers: dict[str, str] = {}
+
+    def __init__(self, exc: Exception) -> None:
+        self.text = repr(exc)
+
+
 def replay(target: FuzzTarget, known: KnownFailure) -> Any:
+    try:
+        return _send(target, known)
+    except Exception as exc:  # noqa: BLE001 - the app raised: on the wire, a 500
+        return _Unhandled(exc)
+
+
+def _send(target: FuzzTarget, known: KnownFailure) -> Any:
     return target.client.request(known.method, BASE_URL + known.url, data=known.body,
                                  headers={**known.headers, **auth_headers(known.who)})
 
@@ -208,9 +250,14 @@ def _problem_failures(case: Any, response: Any, label: str) -> list[Failure]:
         f"{response.status_code} with content-type {content_type!r}: {response.content[:300]!r}"))]
 
 
-def run_case(target: FuzzTarget, case: Any, who: str) -> None:
+def run_case(target: FuzzTarget, case: Any, who: str, real: bool = False) -> None:
     """Send one generated request as `who` and run every check; tolerate only the exact known
-    failures (same service, operation and check)."""
+    failures (same service, operation and check). With `real`, a path parameter that names a
+    record (complaint_id, ...) names the one seed() made, so the domain's checks are reached."""
+    if real and case.path_parameters:
+        for name, value in target.real_ids.items():
+            if name in case.path_parameters:
+                case.path_parameters[name] = value
     headers = auth_headers(who)
     label = f"{case.operation.method.upper()} {case.operation.path}"
     before = target.state()
