@@ -24,7 +24,8 @@ class IntakeSettings(PlatformSettings):
     approval_consumer_group: str = "intake-approval-outcomes"
     approval_dead_letter_topic: str = "civicgrid.deadletter"
     # The personal-data keyring (AES-GCM keys, blind-index and pseudonym keys) as a JSON file,
-    # CIVICGRID_PERSONAL_DATA_KEYRING; unset: the local stack's .local/keys ring (made if missing).
+    # CIVICGRID_PERSONAL_DATA_KEYRING; unset: the local stack's .local/keys ring (made if missing);
+    # outside the local stack (CIVICGRID_ENVIRONMENT other than local) unset refuses to start.
     personal_data_keyring: Path | None = None
     # Open311 GeoReport v2 (/open311/v2) of the district: the api_keys that may POST requests
     # (the local stack's demo key; elsewhere set CIVICGRID_OPEN311_API_KEYS='["<key>", ...]'),

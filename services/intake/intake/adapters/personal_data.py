@@ -21,8 +21,10 @@ freely.
 Where the keyring comes from: `CIVICGRID_PERSONAL_DATA_KEYRING`, the path of a JSON keyring
 file (mounted from a secret in a deployment). Unset, the local stack's ring
 `.local/keys/personal-data-keyring.json` is used and generated if missing, like the local
-signing key (civicgrid_common/identity/localkeys.py). A path that is set but missing is an
-error, never a reason to make new keys: new keys would leave every stored value unreadable.
+signing key (civicgrid_common/identity/localkeys.py), but only on the local stack
+(CIVICGRID_ENVIRONMENT=local): anywhere else an unset path is an error at start-up, as
+approval's seal master key is. A path that is set but missing is an error, never a reason
+to make new keys: new keys would leave every stored value unreadable.
 
 Stored token: `pd1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`.
 """
@@ -49,6 +51,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from intake.domain.applicant import IdentityKind
 
 KEYRING_ENV_VAR = "CIVICGRID_PERSONAL_DATA_KEYRING"
+LOCAL_ENVIRONMENT = "local"
 LOCAL_KEYRING_FILE = "personal-data-keyring.json"
 TOKEN_PREFIX = "pd1"
 KEY_BYTES = 32  # AES-256
@@ -158,6 +161,8 @@ class PersonalDataSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CIVICGRID_", extra="ignore")
 
     personal_data_keyring: Path | None = None
+    # PlatformSettings.environment: only the local stack ever makes a keyring up.
+    environment: str = LOCAL_ENVIRONMENT
 
 
 def local_keyring_path() -> Path:
@@ -179,10 +184,16 @@ def ensure_local_keyring(path: Path) -> Path:
 def load_keyring(settings: PersonalDataSettings) -> Keyring:
     """The configured keyring; only the local default is ever generated."""
     path = settings.personal_data_keyring
+    if path is None and settings.environment != LOCAL_ENVIRONMENT:
+        raise KeyringError(
+            f"{KEYRING_ENV_VAR} is not set: outside the local stack (CIVICGRID_ENVIRONMENT={settings.environment}) "
+            "the personal-data keyring is a JSON file mounted from a Secret (Kubernetes: Secret "
+            "civicgrid-intake-personal-data-keyring, see deploy/gen_k8s.py; docker compose: made by the `keys` job); "
+            "intake does not make one up")
     if path is None:
         path = ensure_local_keyring(local_keyring_path())
     elif not path.is_file():
-        raise KeyringError(f"{KEYRING_ENV_VAR} names {path}, which does not exist")
+        raise KeyringError(f"{KEYRING_ENV_VAR} names {path}, which does not exist: mount its Secret")
     return Keyring.from_json(path.read_text("utf-8"))
 
 

@@ -18,6 +18,7 @@ from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
 
 from intake.adapters.event_store import catalogue_repository, event_store
+from intake.adapters.personal_data import PersonalDataSettings, load_keyring
 from intake.application.catalogue import CatalogueService, demo_seed
 from intake.config import IntakeSettings
 from intake.entrypoints.approval_outcomes import approval_outcomes_consumer
@@ -27,6 +28,9 @@ from intake.entrypoints.api.catalogue import catalogue_router
 def build_app(settings: IntakeSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Fail fast, first: without its keyring intake must not touch the database.
+        load_keyring(PersonalDataSettings(personal_data_keyring=settings.personal_data_keyring,
+                                          environment=settings.environment))
         await ensure_database(settings)
         pool = await create_pool(settings)
         store = event_store(pool, settings)
