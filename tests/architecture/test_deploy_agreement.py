@@ -11,10 +11,14 @@ machines; without it the Kubernetes tests fail and say so).
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +90,20 @@ def services_with_folder(manifest: list[dict[str, Any]], services_dir: Path) -> 
 
 def platform_setting_names() -> set[str]:
     return {f"CIVICGRID_{name.upper()}" for name in PlatformSettings.model_fields}
+
+
+def service_settings_class(name: str) -> type[PlatformSettings]:
+    """services/<name>/'s settings class: the PlatformSettings subclass of <package>.config."""
+    module = importlib.import_module(f"{localstack.service_package(ROOT / 'services', name)}.config")
+    (cls,) = [c for c in vars(module).values()
+              if isinstance(c, type) and issubclass(c, PlatformSettings) and c is not PlatformSettings]
+    return cls
+
+
+def unknown_settings(env: dict[str, Any], settings_class: type[PlatformSettings]) -> set[str]:
+    """The CIVICGRID_* variables of env that are not fields of settings_class (typos)."""
+    known = {f"CIVICGRID_{field.upper()}" for field in settings_class.model_fields}
+    return {k for k in env if k.startswith("CIVICGRID_")} - known
 
 
 # --------------------------------------------------------------------------- compose
@@ -313,8 +331,105 @@ def test_compose_service_settings_are_platform_settings_pointing_at_compose_infr
     assert env["CIVICGRID_PG_HOST"] in compose["services"]
     assert int(env["CIVICGRID_PG_PORT"]) in published_ports(compose["services"]["postgres"])
     for name, app in compose_app_services(compose).items():
-        unknown = {k for k in app.get("environment") or {} if k.startswith("CIVICGRID_")} - platform_setting_names()
-        assert not unknown, f"{name}: not PlatformSettings fields: {sorted(unknown)}"
+        unknown = unknown_settings(app.get("environment") or {}, service_settings_class(name))
+        assert not unknown, f"{name}: not fields of its settings class (typo?): {sorted(unknown)}"
+
+
+def test_a_service_specific_setting_is_accepted_for_its_own_service_only_and_a_typo_is_rejected():
+    intake, approval = service_settings_class("intake"), service_settings_class("approval")
+    assert (intake.__name__, approval.__name__) == ("IntakeSettings", "ApprovalSettings")
+    assert unknown_settings({"CIVICGRID_PERSONAL_DATA_KEYRING": "/k", "CIVICGRID_PG_HOST": "postgres"}, intake) == set()
+    assert unknown_settings({"CIVICGRID_PERSONAL_DATA_KEYRING": "/k"}, approval) == {"CIVICGRID_PERSONAL_DATA_KEYRING"}
+    assert unknown_settings({"CIVICGRID_SEAL_MASTER_KEY_FLIE": "/k", "OTHER": "x"}, approval) == {
+        "CIVICGRID_SEAL_MASTER_KEY_FLIE"}
+
+
+def _keys_job_env(compose: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The keys job's environment, and its volumes as {volume or host path: container path}."""
+    job = compose["services"]["keys"]
+    return job["environment"], dict(str(v).split(":")[:2] for v in job["volumes"])
+
+
+def test_the_keys_job_writes_key_files_that_approval_and_intake_load_where_compose_points_them(tmp_path, monkeypatch):
+    from approval.adapters.keystore import load_master_key
+    from intake.adapters.personal_data import Keyring, PersonalDataSettings, load_keyring
+
+    compose = load_compose()
+    env, job_volumes = _keys_job_env(compose)
+    job_dir = env["CIVICGRID_SERVICE_KEYS_DIR"]
+    (volume,) = [v for v, path in job_volumes.items() if path == job_dir]
+    assert volume in compose["volumes"], "the service keys live in a named volume beside postgres-data"
+    # The job, as compose runs it (the signing keys in one folder, the service keys in another).
+    monkeypatch.setenv("CIVICGRID_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("CIVICGRID_SERVICE_KEYS_DIR", str(tmp_path / "service-keys"))
+    platform_tasks = _load_platform_tasks()
+    assert platform_tasks.main(["keys"]) == 0
+    written = {p.name: p.read_bytes() for p in (tmp_path / "service-keys").iterdir()}
+    assert set(written) == {platform_tasks.SEAL_MASTER_KEY_FILE, platform_tasks.PERSONAL_DATA_KEYRING_FILE}
+    if os.geteuid() == 0:  # as compose runs the job: handed to the services' uid, owner-read only
+        for path in (tmp_path / "service-keys").iterdir():
+            assert (path.stat().st_uid, path.stat().st_mode & 0o777) == (platform_tasks.SERVICE_UID, 0o400), path
+    loaded = {}
+    for name, var in (("approval", "CIVICGRID_SEAL_MASTER_KEY_FILE"), ("intake", "CIVICGRID_PERSONAL_DATA_KEYRING")):
+        app = compose["services"][name]
+        in_service = Path(app["environment"][var])
+        mounts = dict(str(v).split(":")[:2] for v in app["volumes"])
+        assert str(in_service.parent) == mounts[volume], f"{name}: {var} is not in the {volume} volume"
+        assert app["environment"]["CIVICGRID_ENVIRONMENT"] != "local", "the services must not make keys up"
+        on_disk = tmp_path / "service-keys" / in_service.name
+        loaded[name] = (load_master_key(on_disk, "docker") if name == "approval" else
+                        load_keyring(PersonalDataSettings(personal_data_keyring=on_disk, environment="docker")))
+    assert len(loaded["approval"]) == 32
+    assert isinstance(loaded["intake"], Keyring)
+    # A second run (every `docker compose up`) replaces nothing.
+    assert platform_tasks.main(["keys"]) == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "service-keys").iterdir()} == written
+
+
+# Run in a fresh interpreter: the distributions whose modules importing intake's keyring code loads.
+_KEYRING_IMPORTS = """
+import importlib.metadata, json, sys
+before = set(sys.modules)
+import intake.adapters.personal_data
+names = importlib.metadata.packages_distributions()
+print(json.dumps(sorted({d for m in set(sys.modules) - before for d in names.get(m.split(".")[0], [])})))
+"""
+
+
+def distribution_closure(name: str, extras: frozenset[str] = frozenset(), seen: set[str] | None = None) -> set[str]:
+    """name and every distribution it requires, transitively (with the extras asked for)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen = set() if seen is None else seen
+    seen.add(re.sub(r"[-_.]+", "-", name).lower())
+    for line in metadata.requires(name) or []:
+        req = Requirement(line)
+        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras | {""}):
+            continue
+        if re.sub(r"[-_.]+", "-", req.name).lower() not in seen:
+            distribution_closure(req.name, frozenset(req.extras), seen)
+    return seen
+
+
+def test_the_tools_image_holds_what_the_keys_job_imports():
+    """The tools image installs libs/common only and copies intake's sources: intake's keyring
+    code must import nothing beyond libs/common's dependencies (python-stdnum, say)."""
+    copies = [a for k, a in dockerfile_instructions((ROOT / "deploy" / "docker" / "tools.Dockerfile").read_text())
+              if k == "COPY"]
+    assert "services/intake/intake ./services/intake/intake" in copies
+    out = subprocess.run([sys.executable, "-c", _KEYRING_IMPORTS], capture_output=True, text=True, check=True).stdout
+    loaded = {re.sub(r"[-_.]+", "-", d).lower() for d in json.loads(out)}
+    assert "cryptography" in loaded, "the keyring code was not imported"
+    assert loaded - distribution_closure("civicgrid-common") == {"civicgrid-intake"}
+
+
+def _load_platform_tasks():
+    spec = importlib.util.spec_from_file_location("platform_tasks", ROOT / "deploy" / "docker" / "platform_tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_compose_has_exactly_one_service_per_existing_service_folder():
