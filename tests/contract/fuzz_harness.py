@@ -179,6 +179,17 @@ _NUL_F2 = [
     ("GET", "/open311/v2/tokens/{token}.{ext}", "/open311/v2/tokens/%00.json", None),
 ]
 
+# F2 in approval (probed by hand after intake's): the same NUL character in a path or query
+# parameter that reaches PostgreSQL.
+_NUL_F2_APPROVAL = [
+    ("GET", "/v1/approvals", "/v1/approvals?affair_code=%00"),
+    ("GET", "/v1/approvals/inbox", "/v1/approvals/inbox?affair_code=%00"),
+    ("GET", "/v1/approvals/{approval_id}", "/v1/approvals/%00"),
+    ("GET", "/v1/approvals/{approval_id}/verify", "/v1/approvals/%00/verify"),
+    ("GET", "/v1/approvals/{approval_id}/archive", "/v1/approvals/%00/archive"),
+    ("GET", "/v1/workflows/{affair_code}", "/v1/workflows/%00"),
+]
+
 # The cases that fail today, each with its exact reproduction; nothing else is tolerated.
 KNOWN_FAILURES: list[KnownFailure] = [
     KnownFailure(key=f"F1-{check}-{method}-{url}", service="intake", method=method, path=path, check=check,
@@ -190,6 +201,10 @@ KNOWN_FAILURES: list[KnownFailure] = [
                  check="ServerError", who="window_clerk@district", url=url, body=body,
                  headers={"Content-Type": "application/json"} if body else {})
     for method, path, url, body in _NUL_F2
+] + [
+    KnownFailure(key=f"F2-ServerError-approval-{method}-{url}", service="approval", method=method, path=path,
+                 check="ServerError", who="bureau_approver@district", url=url)
+    for method, path, url in _NUL_F2_APPROVAL
 ]
 
 
