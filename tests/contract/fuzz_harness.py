@@ -163,7 +163,8 @@ _OPEN311_F1 = [
     ("POST", "/open311/v2/servicerequestupdates.{ext}", "/open311/v2/servicerequestupdates.0"),
 ]
 
-# F2 (findings_fuzz.md): a NUL character (U+0000) in a string that reaches PostgreSQL raises
+# F2 (findings_fuzz.md, FIXED: the platform's problem handlers answer 422): a NUL character
+# (U+0000) in a string that reaching PostgreSQL raised
 # asyncpg's CharacterNotInRepertoireError (text) or UntranslatableCharacterError (jsonb) out of
 # intake's app: a 500. Found by a randomized run (GET /v1/cases?affair_code=%00), then probed.
 _NUL_COMPLAINT = json.dumps({
@@ -196,13 +197,16 @@ KNOWN_FAILURES: list[KnownFailure] = [
                  who="admin@district", url=url)
     for method, path, url in _OPEN311_F1
     for check in ("UndefinedContentType", "ProblemJsonMissing")
-] + [
-    KnownFailure(key=f"F2-ServerError-{method}-{url}", service="intake", method=method, path=path,
+]
+
+# Fixed findings, replayed as their exact requests so they stay fixed: F2 (U+0000 → 422 now).
+FIXED_FINDINGS: list[KnownFailure] = [
+    KnownFailure(key=f"F2-{method}-{url}", service="intake", method=method, path=path,
                  check="ServerError", who="window_clerk@district", url=url, body=body,
                  headers={"Content-Type": "application/json"} if body else {})
     for method, path, url, body in _NUL_F2
 ] + [
-    KnownFailure(key=f"F2-ServerError-approval-{method}-{url}", service="approval", method=method, path=path,
+    KnownFailure(key=f"F2-approval-{method}-{url}", service="approval", method=method, path=path,
                  check="ServerError", who="bureau_approver@district", url=url)
     for method, path, url in _NUL_F2_APPROVAL
 ]

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from fuzz_harness import (
     BASE_URL,
     COMMUNITY,
+    FIXED_FINDINGS,
     KNOWN_FAILURES,
     PRINCIPALS,
     auth_headers,
@@ -88,6 +89,17 @@ def test_intake_never_500(case, who, real, intake_target):
 @fuzz_settings()
 def test_approval_never_500(case, who, approval_target):
     run_case(approval_target, case, who)
+
+
+@pytest.mark.parametrize("fixed", FIXED_FINDINGS, ids=lambda k: k.key)
+def test_a_fixed_finding_stays_fixed(fixed, request):
+    """The exact request of a fixed finding now gets a 4xx problem+json (and changes nothing:
+    the statement failed, so its transaction rolled back)."""
+    target = request.getfixturevalue(f"{fixed.service}_target")
+    response = replay(target, fixed)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == response.status_code
 
 
 @pytest.mark.parametrize("known", KNOWN_FAILURES, ids=lambda k: k.key)

@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any, Mapping, Sequence
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -192,8 +193,19 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
                    type=INTERNAL_ERROR, title="Internal Server Error", **extra).response()
 
 
+async def _on_unstorable_text(_: Request, exc: Exception) -> JSONResponse:
+    # PostgreSQL cannot store U+0000 in text or jsonb (and refuses text its encoding lacks):
+    # bad input, found by fuzzing as a 500. The statement failed, so its transaction rolled back.
+    return Problem(422, "Request is not valid",
+                   "A value contains a character that cannot be stored, such as U+0000 (NUL).",
+                   type=VALIDATION_ERROR).response()
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    for unstorable in (asyncpg.exceptions.CharacterNotInRepertoireError,
+                       asyncpg.exceptions.UntranslatableCharacterError):
+        app.add_exception_handler(unstorable, _on_unstorable_text)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     # Exception (not a subclass) goes to Starlette's outermost ServerErrorMiddleware.
