@@ -147,7 +147,7 @@ class KnownFailure:
         raise AssertionError(f"no replay predicate for {self.check}")
 
 
-# F1 (findings_fuzz.md): intake's Open311 endpoints answer errors in Open311's own error format
+# F1 (findings_fuzz.md, FIXED by documenting it): intake's Open311 endpoints answer errors in Open311's own error format
 # (<errors><error>… or [{"code", "description"}], as GeoReport v2 clients expect), while the
 # OpenAPI document says every 4XX is application/problem+json. Reproduced with an unsupported
 # format extension ("0"), answered 404 text/xml.
@@ -192,11 +192,13 @@ _NUL_F2_APPROVAL = [
 ]
 
 # The cases that fail today, each with its exact reproduction; nothing else is tolerated.
-KNOWN_FAILURES: list[KnownFailure] = [
-    KnownFailure(key=f"F1-{check}-{method}-{url}", service="intake", method=method, path=path, check=check,
+KNOWN_FAILURES: list[KnownFailure] = []
+
+# F1, FIXED: the Open311 routes' OpenAPI entries now document GeoReport v2's error format.
+OPEN311_F1_REQUESTS: list[KnownFailure] = [
+    KnownFailure(key=f"F1-{method}-{url}", service="intake", method=method, path=path, check="ProblemJsonMissing",
                  who="admin@district", url=url)
     for method, path, url in _OPEN311_F1
-    for check in ("UndefinedContentType", "ProblemJsonMissing")
 ]
 
 # Fixed findings, replayed as their exact requests so they stay fixed: F2 (U+0000 → 422 now).
@@ -251,11 +253,35 @@ class StateChangedOn4xx(Failure):
     """A rejected request changed the event store or the outbox."""
 
 
+def open311_error_body(content_type: str, content: bytes) -> bool:
+    """Whether a body is GeoReport v2's error format: <errors><error><code/><description/>… in
+    XML or [{"code", "description"}, …] in JSON (what Open311 clients parse, not problem+json)."""
+    media_type = content_type.split(";")[0].strip()
+    try:
+        if media_type == "text/xml":
+            import xml.etree.ElementTree as ET
+            root = ET.fromstring(content)
+            errors = root.findall("error")
+            return root.tag == "errors" and bool(errors) and all(
+                e.findtext("code", "").isdigit() and e.findtext("description") for e in errors)
+        if media_type == "application/json":
+            body = json.loads(content)
+            return isinstance(body, list) and bool(body) and all(
+                isinstance(e, dict) and isinstance(e.get("code"), int) and isinstance(e.get("description"), str)
+                for e in body)
+    except (ValueError, SyntaxError):
+        return False
+    return False
+
+
 def _problem_failures(case: Any, response: Any, label: str) -> list[Failure]:
     if not 400 <= response.status_code < 500:
         return []
     content_type = response.headers.get("content-type", [""])
     content_type = content_type[0] if isinstance(content_type, list) else content_type
+    # Open311's routes answer in GeoReport v2's error format, as their OpenAPI entries say (F1).
+    if case.operation.path.startswith("/open311/") and open311_error_body(content_type, response.content):
+        return []
     problem = None
     if content_type.split(";")[0].strip() == "application/problem+json":
         try:

@@ -72,6 +72,24 @@ def _failure(failure: Open311Failure, fmt: Format) -> Response:
     return _respond(render.render_errors(failure.errors, fmt), failure.status)
 
 
+# GeoReport v2 answers errors in its own format, not problem+json: say so in the OpenAPI
+# document (these replace the app-wide problem+json entries on the Open311 routes).
+_OPEN311_ERROR_ITEM = {"type": "object", "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+                       "required": ["code", "description"]}
+_OPEN311_ERRORS = {
+    "description": "Open311 GeoReport v2 errors: <errors><error><code/><description/></error></errors> "
+                   "in XML, [{\"code\", \"description\"}] in JSON; the format follows the path's extension "
+                   "(XML when the extension is not one of xml or json)",
+    "content": {"text/xml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "array", "items": _OPEN311_ERROR_ITEM}}},
+}
+OPEN311_RESPONSES: dict[int | str, dict] = {
+    200: {"description": "the resource in the format of the path's extension",
+          "content": {"text/xml": {"schema": {"type": "string"}}, "application/json": {}}},
+    "4XX": _OPEN311_ERRORS,
+}
+
+
 def open311_router(
     port: Open311Port,
     *,
@@ -80,7 +98,7 @@ def open311_router(
     clock: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ),
     prefix: str = "/open311/v2",
 ) -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=["open311"])
+    router = APIRouter(prefix=prefix, tags=["open311"], responses=OPEN311_RESPONSES)
 
     async def guarded(ext: str, handler: Callable[[Format], object]) -> Response:
         fmt = Format.XML
