@@ -37,6 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "stati
 from event_stream import CHINA, generate  # noqa: E402  (the tests' generator of valid events)
 
 CHUNK_CASES, CHUNK_COMPLAINTS = 1500, 1000  # about 15,000 events a chunk
+FULL = 1_000_000
+
+
+def bench_events() -> int:
+    """How many events a run generates: STATISTICS_BENCH_EVENTS, else a million."""
+    return int(os.environ.get("STATISTICS_BENCH_EVENTS", str(FULL)))
 
 
 async def produce(topics: dict[str, str], events: int) -> int:
@@ -101,7 +107,7 @@ async def raw_consume_rate(s: StatisticsSettings, expected: int) -> float:
 
 
 async def run(events: int | None = None) -> Result:
-    events = events or int(os.environ.get("STATISTICS_BENCH_EVENTS", "1000000"))
+    events = events or bench_events()
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(fresh_database())
         topics = {k: await stack.enter_async_context(fresh_topic(3)) for k in ("cases", "complaints", "approvals")}

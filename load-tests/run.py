@@ -18,12 +18,25 @@ BENCHES = {
     "rebuild": bench_rebuild.run,
     "statistics": bench_statistics.run,
 }
+# Runs per benchmark when --repeat is not given. Statistics at its full million events takes
+# tens of minutes a run: once by default (a smaller STATISTICS_BENCH_EVENTS=N runs 3 times).
+DEFAULT_REPEAT = 3
+REPEAT = {"statistics": lambda: 1 if bench_statistics.bench_events() >= bench_statistics.FULL else DEFAULT_REPEAT}
 
 
-async def main(selected: list[str], repeat: int) -> int:
+def repeat_of(name: str, repeat: int | None) -> int:
+    default = REPEAT.get(name)
+    return max(1, repeat if repeat is not None else default() if default else DEFAULT_REPEAT)
+
+
+async def main(selected: list[str], repeat_option: int | None) -> int:
     results = []
     for name in selected:
         runs = []
+        repeat = repeat_of(name, repeat_option)
+        if repeat_option is None and repeat != DEFAULT_REPEAT:
+            print(f"{name}: {repeat} run(s) by default at this size, not {DEFAULT_REPEAT} "
+                  "(--repeat N to change)", flush=True)
         for i in range(repeat):
             print(f"running {name} ({i + 1}/{repeat}) ...", flush=True)
             runs.append(await BENCHES[name]())
@@ -40,9 +53,11 @@ async def main(selected: list[str], repeat: int) -> int:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("only", nargs="*", help=f"run only these, of: {', '.join(BENCHES)}")
-    p.add_argument("--repeat", type=int, default=3, help="runs per benchmark; the median ratio is reported")
+    p.add_argument("--repeat", type=int, default=None,
+                   help=f"runs per benchmark, the median ratio is reported (default {DEFAULT_REPEAT}; "
+                        "statistics at its full million events: 1)")
     a = p.parse_args()
     unknown = set(a.only) - set(BENCHES)
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    sys.exit(asyncio.run(main(a.only or list(BENCHES), max(1, a.repeat))))
+    sys.exit(asyncio.run(main(a.only or list(BENCHES), a.repeat)))
