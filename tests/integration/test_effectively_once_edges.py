@@ -113,5 +113,8 @@ async def _has_effect(pool) -> bool:
 
 
 async def _inbox_status(pool, group: str, status: str) -> bool:
+    # The consumer creates its inbox when it starts: until then there is no table to look in.
+    if not await pool.fetchval("SELECT to_regclass('civicgrid_inbox') IS NOT NULL"):
+        return False
     return await pool.fetchval(
         "SELECT status FROM civicgrid_inbox WHERE consumer_group = $1", group) == status
