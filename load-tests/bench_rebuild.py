@@ -11,31 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
-from civicgrid_common.cloudevents import from_kafka_message
-from civicgrid_common.projections.runner import assigned_consumer, topic_partitions
 
-from harness import Result, Timer, fresh_database, fresh_topic, memo_of_about, settings
-
-
-async def raw_consume_rate(topic: str, expected: int) -> float:
-    # Same partition discovery and assignment as the projection runner, then nothing but decoding.
-    tps = await topic_partitions(settings(), [topic])
-    consumer = await assigned_consumer(settings(), tps)
-    try:
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        seen = 0
-        with Timer() as t:
-            while seen < sum(ends.values()):
-                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                for records in batch.values():
-                    for r in records:
-                        from_kafka_message(r.headers, r.key, r.value)
-                        seen += 1
-        assert seen == expected, f"peer read {seen} events, expected {expected}"
-    finally:
-        await consumer.stop()
-    return seen / t.seconds
+from harness import Result, Timer, fresh_database, fresh_topic, memo_of_about, raw_consume_rate, settings
 
 
 class LedgerBalances:
@@ -149,7 +126,7 @@ async def run(events: int = 20_000, streams: int = 200) -> Result:
         await produce_events(topic, events, streams, memo)
         await live_projection_caught_up(s, topic, events)
         ours = await rebuild_rate(s, topic, events)
-        peer = await raw_consume_rate(topic, events)
+        peer = await raw_consume_rate(settings(), [topic], events)
     return Result(
         name="rebuild_ratio_vs_raw_consume",
         ours=ours,

@@ -20,18 +20,16 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
 
-from civicgrid_common.cloudevents import from_kafka_message
 from civicgrid_common.db import create_pool
 from civicgrid_common.kafka import make_producer
 from civicgrid_common.projections import ProjectionRunner
 from civicgrid_common.projections import store as pstore
-from civicgrid_common.projections.runner import assigned_consumer, topic_partitions
 
 from civicgrid_statistics.adapters.fact_store import StatisticsProjection, open_store
 from civicgrid_statistics.config import StatisticsSettings
 from civicgrid_statistics.entrypoints.rebuild import rebuild_fact_store
 
-from harness import Result, Timer, fresh_database, fresh_topic, settings
+from harness import Result, Timer, fresh_database, fresh_topic, raw_consume_rate, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "statistics" / "tests"))
 from event_stream import CHINA, generate  # noqa: E402  (the tests' generator of valid events)
@@ -86,26 +84,6 @@ async def live_caught_up(s: StatisticsSettings, events: int) -> None:
         await pool.close()
 
 
-async def raw_consume_rate(s: StatisticsSettings, expected: int) -> float:
-    tps = await topic_partitions(s, s.topics)
-    consumer = await assigned_consumer(s, tps)
-    try:
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        seen = 0
-        with Timer() as t:
-            while seen < sum(ends.values()):
-                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
-                for records in batch.values():
-                    for r in records:
-                        from_kafka_message(r.headers, r.key, r.value)
-                        seen += 1
-        assert seen == expected, f"peer read {seen} events, expected {expected}"
-    finally:
-        await consumer.stop()
-    return seen / t.seconds
-
-
 async def run(events: int | None = None) -> Result:
     events = events or bench_events()
     async with AsyncExitStack() as stack:
@@ -120,7 +98,7 @@ async def run(events: int | None = None) -> Result:
         if not (report.equal and report.swapped and report.events == produced):
             raise RuntimeError(f"rebuild did not verify: {report.describe()} ({report.events} of {produced} events)")
         ours = produced / t.seconds
-        peer = await raw_consume_rate(s, produced)
+        peer = await raw_consume_rate(s, s.topics, produced)
     return Result(
         name="statistics_rebuild_ratio_vs_raw_consume",
         ours=ours,

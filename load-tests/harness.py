@@ -125,3 +125,29 @@ def print_table(results: list[Result]) -> None:
         print(f"{r.name:<44}{r.ratio:>8.2f}  {r.ours:>12.1f}  {r.peer:>12.1f}  {r.unit}{spread}")
     for r in results:
         print(f"  {r.name}: ours = {r.ours_label}; peer = {r.peer_label}; work = {r.work}")
+
+
+async def raw_consume_rate(s: PlatformSettings, topics: list[str], expected: int) -> float:
+    """The peer of the rebuild benchmarks: a bare aiokafka consumer, assigned to the same
+    partitions as a projection runner, reading from the beginning to the end offsets and only
+    decoding each record into a CloudEvent. Events per second."""
+    from civicgrid_common.cloudevents import from_kafka_message
+    from civicgrid_common.projections.runner import assigned_consumer, topic_partitions
+
+    tps = await topic_partitions(s, topics)
+    consumer = await assigned_consumer(s, tps)
+    try:
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        seen = 0
+        with Timer() as t:
+            while seen < sum(ends.values()):
+                batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+                for records in batch.values():
+                    for r in records:
+                        from_kafka_message(r.headers, r.key, r.value)
+                        seen += 1
+        assert seen == expected, f"peer read {seen} events, expected {expected}"
+    finally:
+        await consumer.stop()
+    return seen / t.seconds
