@@ -6,7 +6,6 @@ consumer of approval's outcomes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
@@ -52,21 +51,19 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         app.state.complaints = await start_complaints(pool, store)
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
-        relay_task = asyncio.create_task(relay.run(), name="intake-outbox-relay") if settings.outbox_relay else None
         # Approval's outcomes complete cases and ask for supplements (entrypoints/approval_outcomes.py).
         consumer = approval_outcomes_consumer(settings, pool, app.state.cases) if settings.approval_consumer else None
         app.state.approval_consumer = consumer
-        consumer_task = asyncio.create_task(consumer.run(), name="intake-approval-outcomes") if consumer else None
         try:
-            yield
+            async with relay.running(settings.outbox_relay):
+                consumer_task = asyncio.create_task(consumer.run(), name="intake-approval-outcomes") if consumer else None
+                try:
+                    yield
+                finally:
+                    if consumer is not None and consumer_task is not None:
+                        await consumer.stop()
+                        await consumer_task
         finally:
-            if consumer is not None and consumer_task is not None:
-                await consumer.stop()
-                await consumer_task
-            relay.stop()
-            if relay_task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(relay_task, timeout=10)
             await pool.close()
 
     app = create_app(

@@ -5,8 +5,6 @@ as a child process that turns the domain topics' events into facts.
 """
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import subprocess
 import sys
 from contextlib import asynccontextmanager
@@ -38,22 +36,20 @@ def build_app(settings: StatisticsSettings) -> FastAPI:
         app.state.kpis = KpiService(PgKpiReader(pool))
         # One relay per database publishes the alerts (an advisory lock); other replicas' wait.
         relay = OutboxRelay(pool, settings, name="statistics")
-        relay_task = asyncio.create_task(relay.run(), name="statistics-outbox-relay") if settings.outbox_relay else None
-        worker = (subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker", "worker"])
-                  if settings.run_worker else None)
         try:
-            yield
-        finally:
-            if worker is not None:
-                worker.terminate()
+            async with relay.running(settings.outbox_relay):
+                worker = (subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker", "worker"])
+                          if settings.run_worker else None)
                 try:
-                    worker.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-            relay.stop()
-            if relay_task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(relay_task, timeout=10)
+                    yield
+                finally:
+                    if worker is not None:
+                        worker.terminate()
+                        try:
+                            worker.wait(timeout=20)
+                        except subprocess.TimeoutExpired:
+                            worker.kill()
+        finally:
             await pool.close()
 
     app = create_app(
