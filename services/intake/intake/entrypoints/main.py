@@ -28,8 +28,8 @@ def build_app(settings: IntakeSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Fail fast, first: without its keyring intake must not touch the database.
-        load_keyring(PersonalDataSettings(personal_data_keyring=settings.personal_data_keyring,
-                                          environment=settings.environment))
+        keyring = load_keyring(PersonalDataSettings(personal_data_keyring=settings.personal_data_keyring,
+                                                    environment=settings.environment))
         await ensure_database(settings)
         pool = await create_pool(settings)
         store = event_store(pool, settings)
@@ -42,7 +42,7 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         # Each area's application service on app.state (one line or block each, in this order):
         # [applicants]
         from intake.entrypoints.api.applicants import start_applicants
-        app.state.applicants = await start_applicants(pool, store, settings)
+        app.state.applicants = await start_applicants(pool, store, keyring)
         # [cases]
         from intake.entrypoints.api.cases import start_cases
         app.state.cases = await start_cases(pool, store, app.state.catalogue, app.state.applicants)

@@ -36,7 +36,7 @@ from civicgrid_common.identity.dependencies import OUT_OF_JURISDICTION, require
 from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 from intake.adapters.applicant_store import ApplicantStore
-from intake.adapters.personal_data import PersonalDataCipher, PersonalDataSettings, load_keyring
+from intake.adapters.personal_data import Keyring, PersonalDataCipher
 from intake.application.applicants import (
     ApplicantInput,
     ApplicantInputError,
@@ -50,7 +50,6 @@ from intake.application.applicants import (
     StoredApplicant,
     profile_extras,
 )
-from intake.config import IntakeSettings
 from intake.domain.applicant import IdentityKind, present, visibility_for
 
 APPLICANT_RULE = PROBLEM_TYPE_BASE + "applicant-rule"
@@ -61,9 +60,8 @@ _CODE = "district, street or community code (6, 9 or 12 digits)"
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-async def start_applicants(pool: asyncpg.Pool, store: EventStore, settings: IntakeSettings) -> ApplicantService:
-    """The applicant service on intake's database, with the configured personal-data keyring."""
-    keyring = load_keyring(PersonalDataSettings(personal_data_keyring=settings.personal_data_keyring))
+async def start_applicants(pool: asyncpg.Pool, store: EventStore, keyring: Keyring) -> ApplicantService:
+    """The applicant service on intake's database, with the personal-data keyring the lifespan loaded."""
     await ApplicantStore.install(pool)
     return ApplicantService(pool, store, ApplicantStore(PersonalDataCipher(keyring)), keyring.pseudonym_key)
 
