@@ -244,6 +244,16 @@ def ensure_kafka_jars() -> None:
     stamp.write_text(digest)
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id (16 bytes, URL-safe base64). Like Kafka's own Uuid.randomUuid,
+    never one that starts with '-': StorageTool would read `-t -abc…` as an option and fail
+    (it did, once in about 64 formats: a CI run lost a broker-restart test to it)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class KafkaBroker:
     """One single-node KRaft broker (combined broker and controller roles).
@@ -317,7 +327,7 @@ class KafkaBroker:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         subprocess.run(
             self._java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
             check=True,

@@ -81,3 +81,14 @@ async def test_consumer_resumes_by_itself_after_a_broker_restart(fresh_db, pool,
 
 async def _count_is(pool, n: int) -> bool:
     return sum((await effect_counts(pool)).values()) >= n
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """StorageTool reads `-t -abc…` as an option: an id drawn with a leading '-' is drawn again."""
+    dash_first = uuid.UUID(bytes=b"\xf8" + bytes(15))  # URL-safe base64 of 0xF8… begins with '-'
+    plain = uuid.UUID(bytes=b"\x00" + bytes(15))
+    draws = iter([dash_first, plain])
+    monkeypatch.setattr(localstack.uuid, "uuid4", lambda: next(draws))
+    cluster_id = localstack.kafka_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
