@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from civicgrid_common.calendar import CHINA_TZ, WorkingCalendar, official_years
-from civicgrid_common.calendar.working_days import local_date
+from civicgrid_common.calendar.working_days import local_date, statutory_holidays
 
 
 def at(y: int, m: int, d: int, hour: int = 10) -> datetime:
@@ -67,10 +67,11 @@ def test_the_day_is_taken_in_china_standard_time() -> None:
     assert official.add_working_days(datetime(2025, 3, 2, 17, tzinfo=timezone.utc), 1) == date(2025, 3, 4)
 
 
-def test_a_year_beyond_the_package_falls_back_to_weekdays_and_overrides() -> None:
-    # 1 January 2100 is a Friday; the package raises NotImplementedError for 2100.
+def test_a_year_beyond_the_package_knows_the_statutory_holidays_and_takes_overrides() -> None:
+    # The package raises NotImplementedError for 2100; 1 January 2100 is a Friday, and New Year's
+    # Day by the State Council's regulation whatever the year.
     assert date(2100, 1, 1).weekday() == 4
-    assert official.is_working_day(date(2100, 1, 1))
+    assert not official.is_working_day(date(2100, 1, 1))
     assert not official.is_working_day(date(2100, 1, 2))
     assert official.add_working_days(at(2100, 1, 1), 1) == date(2100, 1, 4)
     closed = WorkingCalendar({date(2100, 1, 4): False, date(2100, 1, 9): True})
@@ -80,9 +81,11 @@ def test_a_year_beyond_the_package_falls_back_to_weekdays_and_overrides() -> Non
 
 
 def test_the_first_year_after_coverage_never_fails() -> None:
+    # Weekdays are working days there, but for the holidays the regulation fixes by rule.
     year = official_years().stop
+    holidays = statutory_holidays(year)
     days = [date(year, 1, 1) + timedelta(days=k) for k in range(21)]
-    assert [official.is_working_day(d) for d in days] == [d.weekday() < 5 for d in days]
+    assert [official.is_working_day(d) for d in days] == [d.weekday() < 5 and d not in holidays for d in days]
     assert official.add_working_days(at(year - 1, 12, 30), 3) > date(year - 1, 12, 31)
 
 

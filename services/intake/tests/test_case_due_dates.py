@@ -47,12 +47,13 @@ def test_due_dates_across_national_day_2025(accepted_at: datetime, days: int, ex
     assert due_date(days, accepted_at) == expected
 
 
-def test_2027_is_beyond_the_calendar_package_so_only_weekends_are_off() -> None:
+def test_2027_is_beyond_the_calendar_package_so_its_statutory_holidays_come_by_rule() -> None:
     assert 2027 not in official_years()
-    # Friday 1 October 2027 will be National Day, but nobody has published it yet
-    assert due_date(1, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 1)
-    assert due_date(2, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 4)  # over the weekend
-    assert due_date(10, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 14)
+    # National Day, 1 to 3 October by the regulation (a Friday to a Sunday in 2027); the bridging
+    # days the State Council adds each year are not known yet (an admin enters them as overrides).
+    assert due_date(1, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 4)
+    assert due_date(2, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 5)
+    assert due_date(10, datetime(2027, 9, 30, 10, 0, tzinfo=CST)) == date(2027, 10, 15)
 
 
 def test_2027_holidays_added_as_overrides_count() -> None:
@@ -64,8 +65,9 @@ def test_2027_holidays_added_as_overrides_count() -> None:
 
 def test_new_year_2027_across_the_end_of_the_package() -> None:
     accepted_at = datetime(2026, 12, 31, 10, 0, tzinfo=CST)
-    assert due_date(1, accepted_at) == date(2027, 1, 1)  # a Friday; unknown holiday, so worked
-    assert due_date(1, accepted_at, WorkingCalendar({date(2027, 1, 1): False})) == date(2027, 1, 4)
+    # New Year's Day (a Friday) is a statutory holiday whatever the year; an override still decides.
+    assert due_date(1, accepted_at) == date(2027, 1, 4)
+    assert due_date(1, accepted_at, WorkingCalendar({date(2027, 1, 1): True})) == date(2027, 1, 1)
 
 
 def test_a_local_closure_moves_the_due_date() -> None:

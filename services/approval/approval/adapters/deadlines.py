@@ -44,19 +44,16 @@ def _start_of(day: date) -> datetime:
 
 def warning_at(started: datetime, due_date: str, share: float, calendar: WorkingCalendar) -> datetime:
     """When `share` of the working days after `started`'s day up to `due_date` have passed."""
-    due = date.fromisoformat(due_date)
-    day, days = local_date(started), []
-    while day < due:
-        day += timedelta(days=1)
-        if calendar.is_working_day(day):
-            days.append(day)
-    if not days:  # no working day left before the due date (an extension onto a holiday): wall clock
+    day = local_date(started)
+    # Counted, not listed: the k-th of these days is the k-th working day after `day`.
+    working_days = max(0, calendar.working_days_between(day, date.fromisoformat(due_date)))
+    if not working_days:  # no working day left before the due date (an extension onto a holiday): wall clock
         return started + (overdue_at(due_date) - started) * share
-    passed = share * len(days)
+    passed = share * working_days
     whole = math.floor(passed)
     if passed == whole:  # the end of the last whole working day
-        return _start_of(days[whole - 1] + timedelta(days=1))
-    return _start_of(days[whole]) + timedelta(days=1) * (passed - whole)
+        return _start_of(calendar.nth_working_day_after(day, whole) + timedelta(days=1))
+    return _start_of(calendar.nth_working_day_after(day, whole + 1)) + timedelta(days=1) * (passed - whole)
 
 
 class TimerDeadlines:

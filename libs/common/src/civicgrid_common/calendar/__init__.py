@@ -6,8 +6,20 @@ top level stays free of I/O so that domain code may use it.
 """
 from civicgrid_common.calendar.working_days import (
     CHINA_TZ,
+    MAX_DATE,
+    MIN_DATE,
     WorkingCalendar,
     official_years,
+    statutory_holidays,
+    years_without_official_schedule,
 )
 
-__all__ = ["CHINA_TZ", "WorkingCalendar", "official_years"]
+__all__ = [
+    "CHINA_TZ",
+    "MAX_DATE",
+    "MIN_DATE",
+    "WorkingCalendar",
+    "official_years",
+    "statutory_holidays",
+    "years_without_official_schedule",
+]
