@@ -6,6 +6,7 @@ test fails with the reason: it is never skipped.
 """
 from __future__ import annotations
 
+import os
 import uuid
 
 import asyncpg
@@ -14,6 +15,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from civicgrid_common.db import create_pool
 from civicgrid_common.settings import PlatformSettings
+
+# A test process builds hundreds of apps: freezing the heap at each start would keep every
+# earlier app's cyclic garbage for good (tests/security freezes once, around its own run).
+os.environ.setdefault("CIVICGRID_GC_FREEZE", "false")
 
 
 def _stack_settings(**overrides) -> PlatformSettings:

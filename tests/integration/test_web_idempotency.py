@@ -100,7 +100,7 @@ async def test_same_key_with_another_body_is_422(service, pool, signing_key) -> 
     r = await client.post("/complaints", json={"text": "two"}, headers=headers)
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
-    assert r.json()["type"] == "urn:civicgrid:problem:idempotency-key-reused"
+    assert r.json()["type"] == "/problems/idempotency-key-reused"
     assert await complaints(pool) == 1
 
 
@@ -136,7 +136,7 @@ async def test_duplicate_while_the_first_is_in_flight_is_409(service, pool, sign
     duplicate = await client.post("/complaints", json={"text": "x"}, headers=headers)
     assert duplicate.status_code == 409
     assert duplicate.headers["retry-after"] == "1"
-    assert duplicate.json()["type"] == "urn:civicgrid:problem:idempotency-key-in-flight"
+    assert duplicate.json()["type"] == "/problems/idempotency-key-in-flight"
     app.state.gate.set()
     assert (await asyncio.wait_for(first, 30)).status_code == 201
     replay = await client.post("/complaints", json={"text": "x"}, headers=headers)
@@ -194,7 +194,7 @@ async def test_invalid_keys_are_400(service, pool, signing_key, key: str) -> Non
     _, client = service
     r = await client.post("/complaints", json={"text": "x"},
                           headers={**auth(signing_key, "c"), "Idempotency-Key": key.encode("utf-8")})
-    assert r.status_code == 400 and r.json()["type"] == "urn:civicgrid:problem:idempotency-key-invalid"
+    assert r.status_code == 400 and r.json()["type"] == "/problems/idempotency-key-invalid"
     assert await complaints(pool) == 0
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from civicgrid_common.problems import CATALOGUE, NOT_FOUND, STALE_VERSION, VALIDATION_ERROR
 from civicgrid_common.settings import PlatformSettings
 from civicgrid_common.web.app import create_app
 from civicgrid_common.web.problems import (
@@ -42,8 +43,7 @@ def build_app() -> FastAPI:
 
     @app.get("/stale")
     async def stale() -> None:
-        raise Problem(409, "Version conflict", "The case changed since you read it.",
-                      type="urn:civicgrid:problem:version-conflict", instance="/cases/42",
+        raise Problem(STALE_VERSION, "The case changed since you read it.", instance="/cases/42",
                       expected_version=3, actual_version=4)
 
     @app.get("/gone")
@@ -76,14 +76,14 @@ def problem(response: httpx.Response, status: int) -> dict:
 
 async def test_raised_problem_keeps_its_members_and_extensions(client) -> None:
     body = problem(await client.get("/stale"), 409)
-    assert body == {"type": "urn:civicgrid:problem:version-conflict", "title": "Version conflict",
+    assert body == {"type": "/problems/stale-version", "title": "Stale version",
                     "status": 409, "detail": "The case changed since you read it.", "instance": "/cases/42",
                     "expected_version": 3, "actual_version": 4}
 
 
-async def test_http_exception_becomes_about_blank_problem_with_its_headers(client) -> None:
+async def test_http_exception_becomes_a_problem_with_its_status_and_headers(client) -> None:
     r = await client.get("/gone")
-    assert problem(r, 410) == {"type": "about:blank", "title": "Gone", "status": 410,
+    assert problem(r, 410) == {"type": "/problems/bad-request", "title": "Gone", "status": 410,
                                "detail": "This receipt was withdrawn."}
     assert r.headers["x-hint"] == "ask-the-window"
 
@@ -92,7 +92,7 @@ async def test_validation_errors_point_at_each_field(client) -> None:
     r = await client.post("/registrations", params={"limit": 1000},
                           json={"applicants": [{"name": "张三", "age": 30}, {"name": "", "age": -1}]})
     body = problem(r, 422)
-    assert body["type"] == "urn:civicgrid:problem:validation-error"
+    assert body["type"] == "/problems/validation-error"
     where = {e.get("pointer") or f'{e["in"]}:{e["field"]}' for e in body["errors"]}
     assert where == {"#/affair", "#/applicants/1/name", "#/applicants/1/age", "query:limit"}
     assert all(e["detail"] for e in body["errors"])
@@ -102,7 +102,7 @@ async def test_malformed_json_is_400(client) -> None:
     r = await client.post("/registrations", content=b'{"affair": "dibao",',
                           headers={"content-type": "application/json"})
     body = problem(r, 400)
-    assert body["type"] == "urn:civicgrid:problem:malformed-body"
+    assert body["type"] == "/problems/malformed-body"
     assert "not valid JSON" in body["detail"]
 
 
@@ -118,7 +118,7 @@ async def test_unexpected_exception_is_500_without_internals_and_is_logged(clien
         r = await client.get("/boom")
     body = problem(r, 500)
     assert SECRET not in r.text and "RuntimeError" not in r.text
-    assert body["type"] == "urn:civicgrid:problem:internal-error"
+    assert body["type"] == "/problems/internal-error"
     logged = [rec for rec in caplog.records if rec.name == "civicgrid.web"]
     assert logged and logged[0].exc_info is not None and SECRET in str(logged[0].exc_info[1])
 
@@ -148,6 +148,21 @@ def test_field_errors_for_body_and_parameters() -> None:
     assert validation_problem(errors).status == 422
 
 
-def test_bare_problem_takes_the_status_phrase_as_title() -> None:
-    assert Problem(404).to_dict() == {"type": "about:blank", "title": "Not Found", "status": 404}
-    assert Problem(422, errors=[]).to_dict()["errors"] == []
+def test_bare_problem_takes_its_types_title() -> None:
+    assert Problem(NOT_FOUND).to_dict() == {"type": "/problems/not-found", "title": "Not Found", "status": 404}
+    assert Problem(VALIDATION_ERROR, errors=[]).to_dict()["errors"] == []
+
+
+async def test_every_problem_type_resolves_to_its_page(client) -> None:
+    """Each type URI of the catalogue is a page saying when it happens and what to do, as HTML
+    for a person and as JSON for a program; an unknown slug is itself a not-found problem."""
+    index = await client.get("/problems/")
+    assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+    for kind in CATALOGUE:
+        assert kind.uri in index.text
+        page = await client.get(kind.uri)
+        assert page.status_code == 200 and kind.title in page.text and str(kind.status) in page.text
+        described = (await client.get(kind.uri, headers={"Accept": "application/json"})).json()
+        assert described == {"type": kind.uri, "slug": kind.slug, "title": kind.title, "status": kind.status,
+                             "summary": kind.summary, "advice": kind.advice}
+    assert problem(await client.get("/problems/no-such-type"), 404)["type"] == "/problems/not-found"

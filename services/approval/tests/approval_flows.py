@@ -20,15 +20,17 @@ def ce(type_: str, subject: str, data: dict, source: str = "/civicgrid/intake") 
 
 
 async def route_case(app, *, affair: str = DIBAO, jurisdiction: str = COMMUNITY, green: bool = False,
-                     routing: dict | None = None) -> str:
-    """intake's events of one case, through approval's handler as the consumer would call it."""
+                     routing: dict | None = None, materials: list[str] | None = None) -> str:
+    """intake's events of one case, through approval's handler as the consumer would call it;
+    `materials`: the checklist intake registered the case with (else none is known)."""
     case_id = str(uuid.uuid4())
     handle = intake_cases_handler(app.state.approvals)
     routing = routing or {"kind": "department", "department": "civil_affairs"}
     events = [
         ce("civicgrid.intake.case.registered.v1", case_id, {
             "affair_code": affair, "affair_version": 1, "time_limit_working_days": 30, "level": "district",
-            "routing": routing, "jurisdiction": jurisdiction, "actor": "clerk-1"}),
+            "routing": routing, "jurisdiction": jurisdiction, "actor": "clerk-1",
+            **({"materials_required": materials} if materials is not None else {})}),
         ce("civicgrid.intake.case.accepted.v1", case_id, {"case_number": f"QH-{case_id[:8]}", "due_date": "2026-04-14",
                                                           "actor": "clerk-1"}),
     ]

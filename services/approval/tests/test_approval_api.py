@@ -59,7 +59,7 @@ async def test_a_dibao_case_runs_community_street_civil_affairs_bureau_to_a_veri
 
 @pytest.mark.parametrize("who,body,status,code", [
     ("street", {"action": "approve", "comment": "x"}, 403, None),
-    ("other_community", {"action": "approve", "comment": "x"}, 403, None),
+    ("other_community", {"action": "approve", "comment": "x"}, 404, None),  # not even known to exist
     ("community", {"action": "approve", "comment": "x", "expected_version": 7}, 409, None),
     ("community", {"action": "approve", "comment": "x", "task": "community_review.2"}, 409, "task-not-current"),
     ("community", {"action": "send_back", "comment": "x"}, 409, "first-step"),

@@ -231,8 +231,9 @@ async def test_a_clerk_of_another_street_may_not_register_nor_read(intake, token
 
     mine = (await register(intake, token)).json()
     other = token("window_clerk", OTHER_STREET)
-    assert_problem(await intake.get(f"/v1/applicants/{mine['applicant_id']}", headers=other), 403)
-    assert_problem(await intake.post("/v1/applicants/lookup", json={"identity_number": LI_NUMBER}, headers=other), 403)
+    # Answered as if nobody were registered: a number or id of another street cannot be probed.
+    assert_problem(await intake.get(f"/v1/applicants/{mine['applicant_id']}", headers=other), 404)
+    assert_problem(await intake.post("/v1/applicants/lookup", json={"identity_number": LI_NUMBER}, headers=other), 404)
 
 
 async def test_a_resident_registered_here_but_living_elsewhere_is_served_here(intake, token):

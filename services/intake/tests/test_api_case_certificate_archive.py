@@ -105,9 +105,11 @@ async def test_bad_input_roles_and_jurisdiction(intake_app, intake, token, pool)
     for body, status in (({"certificate_number": "has spaces"}, 422), ({}, 422),
                          ({"certificate_number": "QH-5", "extra": 1}, 422)):
         problem(await intake.post(f"/v1/cases/{case_id}/certificate", headers=clerk, json=body), status)
-    for who in (token("window_clerk", "320104002"), token("street_reviewer", STREET), token("auditor", STREET)):
+    # Another street's clerk does not know the case exists; a reviewer or an auditor lacks the role.
+    for who, status in ((token("window_clerk", "320104002"), 404), (token("street_reviewer", STREET), 403),
+                        (token("auditor", STREET), 403)):
         problem(await intake.post(f"/v1/cases/{case_id}/certificate", headers=who,
-                                  json={"certificate_number": "QH-5"}), 403)
-        problem(await intake.post(f"/v1/cases/{case_id}/archive", headers=who), 403)
+                                  json={"certificate_number": "QH-5"}), status)
+        problem(await intake.post(f"/v1/cases/{case_id}/archive", headers=who), status)
     problem(await intake.post("/v1/cases/no-such-case/archive", headers=clerk), 404)
     assert await counts(pool) == before

@@ -202,7 +202,7 @@ async def test_the_green_channel_is_for_a_street_reviewer_not_a_clerk(intake, to
     assert_problem(r, 403)
     r = await intake.post(f"/v1/cases/{case['id']}/green-channel", json={"reason": "family in acute hardship"},
                           headers=token("street_reviewer", OTHER_STREET))
-    assert_problem(r, 403)
+    assert_problem(r, 404)  # another street's case is none it may know of
     assert await stored(pool) == before
 
     reviewer = token("street_reviewer", STREET)
@@ -326,14 +326,19 @@ async def test_the_queue_refuses_bad_filters_and_communities_of_others(intake, t
 # ---------------------------------------------------------------------- refusals change nothing
 
 
-async def test_someone_elses_street_is_forbidden(intake, token, clock, pool):
+async def test_someone_elses_street_sees_nothing_not_even_that_the_case_exists(intake, token, clock, pool):
     case = await register(intake, token)
     stranger = token("window_clerk", OTHER_STREET)
     before = await stored(pool)
-    assert_problem(await intake.get(f"/v1/cases/{case['id']}", headers=stranger), 403)
-    assert_problem(await intake.get(f"/v1/cases/{case['id']}/history", headers=token("auditor", OTHER_STREET)), 403)
-    assert_problem(await intake.post(f"/v1/cases/{case['id']}/accept", headers=stranger), 403)
-    assert_problem(await intake.post(f"/v1/cases/{case['id']}/refuse", json={"reason": "x"}, headers=stranger), 403)
+    unknown = assert_problem(await intake.get("/v1/cases/no-such-case", headers=stranger), 404)
+    for r in (await intake.get(f"/v1/cases/{case['id']}", headers=stranger),
+              await intake.get(f"/v1/cases/{case['id']}/history", headers=token("auditor", OTHER_STREET)),
+              await intake.post(f"/v1/cases/{case['id']}/accept", headers=stranger),
+              await intake.post(f"/v1/cases/{case['id']}/refuse", json={"reason": "x"}, headers=stranger)):
+        # Answered exactly as an unknown id: the same type and title, no community code in it.
+        problem = assert_problem(r, 404)
+        assert (problem["type"], problem["title"]) == (unknown["type"], unknown["title"])
+        assert COMMUNITY not in r.text and "jurisdiction" not in problem
     body = {"applicant_id": await resident(intake, token), "affair_code": AID, "jurisdiction": COMMUNITY,
             "materials_handed_in": AID_MATERIALS}
     before = await stored(pool)

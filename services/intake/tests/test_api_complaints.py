@@ -111,7 +111,8 @@ async def test_a_named_complaint_needs_a_registered_applicant(intake, token, poo
         ("window_clerk", STREET, {**PHONE_CALL, "channel": "open311"}, 422, "#/channel"),
         ("grid_worker", STREET, PHONE_CALL, 422, "#/channel"),  # a grid worker files as grid_worker
         ("window_clerk", STREET, {**PHONE_CALL, "jurisdiction": "3201"}, 422, "#/jurisdiction"),
-        ("window_clerk", STREET, {**PHONE_CALL, "location": {"lat": 118.79, "long": 32.03}}, 422, "#/location"),
+        # swapped: a latitude of 118 is no latitude at all
+        ("window_clerk", STREET, {**PHONE_CALL, "location": {"lat": 118.79, "long": 32.03}}, 422, "#/location/lat"),
         ("window_clerk", STREET, {**PHONE_CALL, "location": {}}, 422, "#/location"),
         ("window_clerk", STREET, {**PHONE_CALL, "location": {"lat": "32.03", "long": 118.79}}, 422,
          "#/location/lat"),
@@ -145,10 +146,10 @@ async def test_actions_are_refused_out_of_turn_out_of_scope_and_to_others(intake
     tries = [
         # the domain: not yet answered, cannot close
         ("close", None, clerk, 409, None),
-        # someone else's street sees and does nothing
-        ("route", {"kind": "street"}, token("window_clerk", OTHER_STREET), 403, None),
-        # a department it was not routed to
-        ("response", {}, token("department", "320104", department="housing"), 403, None),
+        # someone else's street sees and does nothing (not even that it exists)
+        ("route", {"kind": "street"}, token("window_clerk", OTHER_STREET), 404, None),
+        # a department it was not routed to: none it may know of
+        ("response", {}, token("department", "320104", department="housing"), 404, None),
         # a grid worker does not dispatch
         ("route", {"kind": "street"}, token("grid_worker", COMMUNITY), 403, None),
         ("route", {"kind": "lead", "lead": "housing", "co_departments": []}, clerk, 422, "#"),
@@ -167,7 +168,7 @@ async def test_actions_are_refused_out_of_turn_out_of_scope_and_to_others(intake
     assert r.status_code == 422 and r.json()["code"] == "complaint.unit_not_routed"
     assert await event_count(pool) == before + 1  # only the routing
     r = await intake.get(f"/v1/complaints/{cid}", headers=token("window_clerk", OTHER_STREET))
-    assert r.status_code == 403
+    assert r.status_code == 404
     assert (await intake.get("/v1/complaints/cp-nothing", headers=clerk)).status_code == 404
 
 
@@ -206,8 +207,8 @@ async def test_rebuilt_views_equal_the_live_ones(intake, token, fresh_db, pool):
     clerk = token("window_clerk", STREET)
     cid = (await file(intake, token))["id"]
     await file(intake, token, {**PHONE_CALL, "category": "planning"})
-    for path, body in (("route", {"kind": "lead", "lead": "planning", "co_departments": ["urban_management"]}),
-                       ("response", {"by": "planning"}), ("answer", {"answer": "已答复", "resolved": True})):
+    for path, body in (("route", {"kind": "lead", "lead": "planning_construction", "co_departments": ["urban_management"]}),
+                       ("response", {"by": "planning_construction"}), ("answer", {"answer": "已答复", "resolved": True})):
         r = await intake.post(f"/v1/complaints/{cid}/{path}", json=body, headers=clerk)
         assert r.status_code == 200, r.text
     live = await snapshot_tables(pool)
@@ -230,4 +231,4 @@ async def test_a_department_sees_only_what_was_routed_to_it(intake, token):
         listed = (await intake.get("/v1/complaints", headers=headers)).json()
         assert [i["id"] for i in listed["items"]] == expected, department
         status = (await intake.get(f"/v1/complaints/{routed}", headers=headers)).status_code
-        assert status == (200 if expected else 403), department
+        assert status == (200 if expected else 404), department

@@ -1,6 +1,7 @@
 """The applicant's identity number goes to a department system only when the case is routed to
 that department, and every disclosure is recorded as an event (never the number itself, never
-in a log); anyone else gets 403 and nothing is recorded."""
+in a log); anyone else is refused (404 for a department system the case is not routed to, 403 for
+other roles) and nothing is recorded."""
 from __future__ import annotations
 
 import json
@@ -127,23 +128,25 @@ async def test_the_routed_department_gets_the_number_and_the_disclosure_is_recor
 
 
 @pytest.mark.integration
-async def test_anyone_else_gets_403_and_nothing_is_recorded(intake, token, pool):
+async def test_anyone_else_is_refused_and_nothing_is_recorded(intake, token, pool):
     number = resident_number()
     case_id = await dibao_case(intake, token, number)
     not_yet_routed = await dibao_case(intake, token, resident_number(), route=False)
     before = await pool.fetchval("SELECT count(*) FROM events")
+    # A department system the case is not routed to does not learn that it exists (404); anyone
+    # who is no department system lacks the role (403).
     attempts = [
-        (case_id, token("department", DISTRICT, department="public_security")),     # another department
-        (case_id, token("department", "320105", department="civil_affairs")),       # another district's system
-        (not_yet_routed, token("department", DISTRICT, department="civil_affairs")),  # not routed yet
-        (case_id, token("window_clerk", STREET)),
-        (case_id, token("street_reviewer", STREET)),
-        (case_id, token("auditor", DISTRICT)),
-        (case_id, token("admin", DISTRICT)),
+        (case_id, token("department", DISTRICT, department="public_security"), 404),     # another department
+        (case_id, token("department", "320105", department="civil_affairs"), 404),       # another district's system
+        (not_yet_routed, token("department", DISTRICT, department="civil_affairs"), 404),  # not routed yet
+        (case_id, token("window_clerk", STREET), 403),
+        (case_id, token("street_reviewer", STREET), 403),
+        (case_id, token("auditor", DISTRICT), 403),
+        (case_id, token("admin", DISTRICT), 403),
     ]
-    for target, headers in attempts:
+    for target, headers, status in attempts:
         r = await intake.post(f"/v1/cases/{target}/applicant-identity", headers=headers, json={"purpose": PURPOSE})
-        assert r.status_code == 403, r.text
+        assert r.status_code == status, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert number not in r.text
     assert await pool.fetchval("SELECT count(*) FROM events") == before

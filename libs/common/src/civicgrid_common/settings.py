@@ -50,6 +50,11 @@ class PlatformSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
 
+    # After start-up, move every object alive then out of the cycle collector's sight (gc.freeze):
+    # a full collection otherwise walks the whole heap of modules, models and schemas and stalls
+    # the event loop for tens of milliseconds. Off in a process that builds many apps (tests).
+    gc_freeze: bool = True
+
     # Telemetry
     log_level: str = "INFO"
     otlp_endpoint: str | None = None  # e.g. http://otel-collector:4318; None keeps spans in-process

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS approval_view (
     may_act_roles  text[]      NOT NULL,   -- who may act on the current task
     scope          text        NOT NULL,   -- the unit whose jurisdiction covers the task
     departments    text[]      NOT NULL,   -- bureau/department tasks: whose (empty: any)
+    concerns       text[]      NOT NULL DEFAULT '{}',  -- every department of its flow (and an access applicant)
     escalated      boolean     NOT NULL,
     green_channel  boolean     NOT NULL,
     started_at     timestamptz NOT NULL,
@@ -52,6 +53,7 @@ CREATE TABLE IF NOT EXISTS approval_view (
     overdue        boolean     NOT NULL,
     outcome        text
 );
+ALTER TABLE approval_view ADD COLUMN IF NOT EXISTS concerns text[] NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS approval_view_inbox ON approval_view (status, green_channel DESC, entered_at);
 CREATE INDEX IF NOT EXISTS approval_view_case ON approval_view (case_id);
 CREATE TABLE IF NOT EXISTS reviewer_counts (
@@ -91,7 +93,7 @@ CREATE TABLE IF NOT EXISTS case_facts (
 ROW_COLUMNS = (
     "id", "version", "case_id", "case_number", "affair_code", "workflow_version", "status", "jurisdiction", "step",
     "task", "level", "kind", "may_act_roles", "scope", "departments", "escalated", "green_channel", "started_at",
-    "entered_at", "due_date", "warned", "overdue", "outcome",
+    "entered_at", "due_date", "warned", "overdue", "outcome", "concerns",
 )
 
 
@@ -121,7 +123,7 @@ def view_row(a: Approval) -> dict[str, Any]:
         "escalated": a.escalated, "green_channel": a.green_channel,
         "started_at": datetime.fromisoformat(a.started_at), "entered_at": datetime.fromisoformat(a.entered_at),
         "due_date": date.fromisoformat(a.due_date), "warned": a.warned, "overdue": a.overdue,
-        "outcome": (a.concluded or {}).get("outcome"),
+        "outcome": (a.concluded or {}).get("outcome"), "concerns": sorted(a.departments()),
     }
 
 
@@ -167,14 +169,16 @@ class ListFilter:
     offset: int = 0
 
 
-def _scoped(principal: Principal, args: list[Any]) -> str:
-    """The SQL condition: the approval lies in the principal's jurisdiction (or department)."""
+def _visible(principal: Principal, args: list[Any]) -> str:
+    """The SQL condition of approval.domain's `may_see`: inside the principal's jurisdiction and,
+    for a department system, concerning its department."""
     args.append(list(principal.jurisdictions))
-    j = len(args)
-    args.append(principal.department)
-    d = len(args)
-    return (f"(EXISTS (SELECT 1 FROM unnest(${j}::text[]) AS mine(code) WHERE jurisdiction LIKE mine.code || '%' "
-            f"OR scope LIKE mine.code || '%') OR (${d}::text IS NOT NULL AND ${d} = ANY(departments)))")
+    condition = (f"EXISTS (SELECT 1 FROM unnest(${len(args)}::text[]) AS mine(code) "
+                 "WHERE jurisdiction LIKE mine.code || '%')")
+    if not principal.roles - {Role.DEPARTMENT}:
+        args.append(principal.department)
+        condition += f" AND ${len(args)}::text = ANY(concerns)"
+    return f"({condition})"
 
 
 async def list_approvals(conn: asyncpg.Connection, principal: Principal, f: ListFilter, *,
@@ -189,8 +193,8 @@ async def list_approvals(conn: asyncpg.Connection, principal: Principal, f: List
         where.append(f"EXISTS (SELECT 1 FROM unnest(${len(args)}::text[]) AS mine(code) WHERE scope LIKE mine.code || '%')")
         args.append(principal.department)
         where.append(f"(departments = '{{}}' OR ${len(args)}::text = ANY(departments))")
-    elif not principal.has_any(Role.AUDITOR, Role.ADMIN):
-        where.append(_scoped(principal, args))
+    else:
+        where.append(_visible(principal, args))
     for column, value in (("status", f.status), ("affair_code", f.affair_code), ("level", f.level),
                           ("overdue", f.overdue), ("case_id", f.case_id)):
         if value is not None:

@@ -33,7 +33,9 @@ from approval.domain.approval import (
     ACTED, ACCESS_AFFAIR, CONCLUDED, Approval, ApprovalRuleViolation, RuleKind, Subject, approval_id_for,
     archive_digest,
 )
-from approval.domain.definition import Action, Definition, Workflow, expand_defaults, parse_definition
+from approval.domain.definition import (
+    Action, Definition, InvalidDefinition, Workflow, expand_defaults, parse_definition, unknown_departments,
+)
 from approval.domain.seals import Signer, signature_valid
 
 Clock = Callable[[], datetime]
@@ -99,6 +101,9 @@ class CaseStart:
     jurisdiction: str
     routing: Mapping[str, Any]
     green_channel: bool = False
+    # The affair's checklist (material codes) the case was registered with: what a supplement
+    # request may ask for. None: not known (a case registered before approval kept it).
+    materials: tuple[str, ...] | None = None
 
 
 class ApprovalService:
@@ -186,6 +191,10 @@ class ApprovalService:
     async def define_workflow(self, principal: Principal, affair_code: str, data: Mapping[str, Any]) -> Workflow:
         """A leader or bureau approver of the owning department (or an admin) sets a new version."""
         definition = parse_definition(expand_defaults({**data, "affair_code": affair_code}))
+        unknown = unknown_departments(definition, self.store.contracts.departments)
+        if unknown:
+            raise InvalidDefinition([{"pointer": pointer, "detail": f"{code!r} is no department "
+                                      "(contracts/departments.yaml lists them)"} for pointer, code in unknown])
         async with self._tx(None) as conn:
             try:
                 w = await self.workflows.load(Workflow.stream_for(affair_code), conn=conn)
@@ -209,7 +218,7 @@ class ApprovalService:
         if await self.store.stream_version(approval_id, conn=conn) > 0:
             return None
         subject = Subject(case.case_id, case.case_number, case.affair_code, case.jurisdiction, case.routing,
-                          case.green_channel)
+                          case.green_channel, materials=case.materials)
         return await self._start(conn, approval_id, subject, actor)
 
     async def start_access(self, principal: Principal, application_id: str,

@@ -29,6 +29,7 @@ import rfc8785
 from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
 from civicgrid_common.identity.principal import Principal, Role
+from civicgrid_common.problems import Refusal, RuleViolation
 
 from approval.domain.definition import Action, Branch, Definition, Level, Step, StepKind
 from approval.domain.seals import Signer, seal
@@ -84,12 +85,15 @@ class RuleKind(str, enum.Enum):
     INVALID = "invalid"  # the input is wrong: 422
 
 
-class ApprovalRuleViolation(Exception):
+_REFUSAL = {RuleKind.FORBIDDEN: Refusal.FORBIDDEN, RuleKind.CONFLICT: Refusal.CONFLICT, RuleKind.INVALID: Refusal.INVALID}
+# Decided on a task that is no longer the current one: the reviewer reloads (stale-version).
+_STALE = frozenset({"task-not-current"})
+
+
+class ApprovalRuleViolation(RuleViolation):
     def __init__(self, kind: RuleKind, code: str, message: str, field: str | None = None) -> None:
         self.kind = kind
-        self.code = code
-        self.field = field
-        super().__init__(message)
+        super().__init__(code, message, refusal=Refusal.STALE if code in _STALE else _REFUSAL[kind], field=field)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,8 @@ class Subject:
     green_channel: bool = False
     # An access application (准入) instead of a case: its content, published when decided.
     application: Mapping[str, Any] | None = None
+    # The case's checklist: the material codes a supplement request may name (None: unknown).
+    materials: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ class Approval(Aggregate):
         self.started: dict[str, Any] = {}
         self.concluded: dict[str, Any] | None = None
         self.application: dict[str, Any] | None = None
+        self.materials: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -172,6 +179,24 @@ class Approval(Aggregate):
 
     def district(self) -> str:
         return self.jurisdiction[:6]
+
+    def departments(self) -> set[str]:
+        """Every department its flow names (steps and branches), and an access application's own."""
+        assert self.definition is not None
+        found = {s.department for s in self.definition.steps if s.department}
+        found |= {b.department for s in self.definition.steps for b in s.branches}
+        if self.application is not None:
+            found.add(self.application["department"])
+        return found
+
+    def may_be_seen_by(self, principal: Principal) -> bool:
+        """Inside the principal's jurisdiction; a department system only an approval whose flow
+        names its department (a department's code is the same in every district)."""
+        if not principal.may_act_in(self.jurisdiction):
+            return False
+        if principal.roles - {Role.DEPARTMENT}:
+            return True
+        return principal.department is not None and principal.department in self.departments()
 
     def pending_branches(self) -> list[str]:
         return [b.id for b in self.step.branches if b.id not in self.opinions]
@@ -225,7 +250,8 @@ class Approval(Aggregate):
         first = definition.step(path[0])
         access = {} if subject.application is None else {"subject_kind": "access",
                                                          "application": dict(subject.application)}
-        self._emit(STARTED, {**access,
+        checklist = {} if subject.materials is None else {"materials": list(subject.materials)}
+        self._emit(STARTED, {**access, **checklist,
             "case_id": subject.case_id,
             "case_number": subject.case_number,
             "affair_code": subject.affair_code,
@@ -269,6 +295,12 @@ class Approval(Aggregate):
         if branch is not None and branch in self.opinions and action in (Action.APPROVE, Action.REFUSE):
             raise ApprovalRuleViolation(RuleKind.CONFLICT, "opinion-given", f"branch {branch} has given its opinion")
 
+        if action is Action.REQUEST_SUPPLEMENT and self.materials is not None:
+            unknown = [m for m in materials if m not in self.materials]
+            if unknown:
+                raise ApprovalRuleViolation(RuleKind.INVALID, "unknown-material",
+                                            f"not in the case's checklist ({', '.join(self.materials)}): "
+                                            f"{', '.join(unknown)}", "materials")
         to_step, conclude, extra = self._decide(action, step, branch, finish, new_due_date, now, calendar)
         move = self._move(principal, action, step, branch, comment, to_step, now, signer, extra)
         if action is Action.REQUEST_SUPPLEMENT:
@@ -315,9 +347,16 @@ class Approval(Aggregate):
             if new_due_date is None:
                 raise ApprovalRuleViolation(RuleKind.INVALID, "new-due-date-required", "an extension names the new date",
                                             "new_due_date")
-            if new_due_date <= date.fromisoformat(self.due_date):
+            due = date.fromisoformat(self.due_date)
+            if new_due_date <= due:
                 raise ApprovalRuleViolation(RuleKind.INVALID, "new-due-date-not-later",
                                             f"the new date must be after {self.due_date}", "new_due_date")
+            latest = calendar.nth_working_day_after(due, step.extension_limit)
+            if new_due_date > latest:
+                raise ApprovalRuleViolation(
+                    RuleKind.INVALID, "extension-too-long",
+                    f"an extension of step {step.id} adds at most {step.extension_limit} working day(s): "
+                    f"the new date is at the latest {latest.isoformat()}", "new_due_date")
             if self.extensions.get(step.id, 0) >= step.max_extensions:
                 raise ApprovalRuleViolation(RuleKind.CONFLICT, "extensions-used",
                                             f"step {step.id} may be extended {step.max_extensions} time(s)")
@@ -484,6 +523,7 @@ class Approval(Aggregate):
             self.green_channel = d["green_channel"]
             self.started_at = d["started_at"]
             self.application = dict(d["application"]) if "application" in d else None
+            self.materials = tuple(d["materials"]) if "materials" in d else None
             self._enter(0, d["started_at"], d["step_due_date"])
         elif t == ACTED:
             self.moves.append(dict(d))

@@ -14,7 +14,7 @@ code): a change is a new version; an approval keeps the version it started with,
 from __future__ import annotations
 
 import enum
-from typing import Any, Mapping
+from typing import Any, Container, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -82,6 +82,17 @@ class Step(_Model):
     time_limit_working_days: int = Field(ge=1, le=365)
     may_finish: bool = False
     max_extensions: int = Field(1, ge=0, le=5)
+    max_extension_working_days: int | None = Field(
+        None, ge=1, le=60, description="how far one extension (延办) may move the due date, in working days; "
+        "default: the step's own time limit (an extension at most doubles it)")
+
+    @property
+    def extension_limit(self) -> int:
+        """The working days one extension may add. Chinese administrative time limits are
+        extended by at most the order of the original limit, with the organ head's approval
+        (e.g. Administrative Licensing Law art. 42: twenty days, extendable once by ten), so an
+        extension adds at most the step's own limit unless the definition says less."""
+        return self.max_extension_working_days or self.time_limit_working_days
 
     @model_validator(mode="after")
     def _consistent(self) -> "Step":
@@ -174,6 +185,16 @@ def expand_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     if "steps" in data:
         out["steps"] = steps
     return out
+
+
+def unknown_departments(definition: Definition, known: Container[str]) -> list[tuple[str, str]]:
+    """(JSON pointer, code) of every department the definition names that `known` does not hold."""
+    named = [("#/department", definition.department)]
+    for i, step in enumerate(definition.steps):
+        if step.department:
+            named.append((f"#/steps/{i}/department", step.department))
+        named += [(f"#/steps/{i}/branches/{j}/department", b.department) for j, b in enumerate(step.branches)]
+    return [(pointer, code) for pointer, code in named if code not in known]
 
 
 def parse_definition(data: Mapping[str, Any]) -> Definition:

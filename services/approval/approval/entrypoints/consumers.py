@@ -66,7 +66,8 @@ def intake_cases_handler(service: ApprovalService):
                 "INSERT INTO case_facts (case_id, registered) VALUES ($1, $2::jsonb) "
                 "ON CONFLICT (case_id) DO UPDATE SET registered = EXCLUDED.registered",
                 case_id, {k: data[k] for k in ("affair_code", "affair_version", "jurisdiction", "routing", "level",
-                                               "time_limit_working_days") if k in data})
+                                               "time_limit_working_days", "materials_required",
+                                               "materials_optional") if k in data})
         elif event.type == ACCEPTED:
             await conn.execute(
                 "INSERT INTO case_facts (case_id, accepted) VALUES ($1, $2::jsonb) "
@@ -84,10 +85,13 @@ def intake_cases_handler(service: ApprovalService):
             except ApprovalNotFound:
                 log.warning("no workflow for %s: case %s needs no approval here", registered["affair_code"], case_id)
                 return
+            checklist = None
+            if "materials_required" in registered:  # cases registered before approval kept it: unknown
+                checklist = (*registered["materials_required"], *registered.get("materials_optional", ()))
             a = await service.start_for_case(conn, CaseStart(
                 case_id=case_id, case_number=accepted.get("case_number"), affair_code=registered["affair_code"],
                 jurisdiction=registered["jurisdiction"], routing=data.get("routing") or registered.get("routing") or {},
-                green_channel=facts["green_reason"] is not None), actor=actor)
+                green_channel=facts["green_reason"] is not None, materials=checklist), actor=actor)
             if a is not None:
                 await conn.execute("UPDATE case_facts SET approval_id = $2 WHERE case_id = $1", case_id, a.id)
         elif event.type == GREEN:

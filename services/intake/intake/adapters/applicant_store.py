@@ -116,9 +116,9 @@ class ApplicantStore:
             raise LookupError(f"applicant {applicant_id} has no row to update")
         return self._stored(row)
 
-    async def history(self, conn: asyncpg.Connection, applicant_id: str,
-                      within: Sequence[str]) -> list[HistoryEntry]:
-        return await applicant_history(conn, applicant_id, within=within)
+    async def history(self, conn: asyncpg.Connection, applicant_id: str, within: Sequence[str], *,
+                      routed_to: str | None = None) -> list[HistoryEntry]:
+        return await applicant_history(conn, applicant_id, within=within, routed_to=routed_to)
 
     # ------------------------------------------------------------------ rows
 
@@ -160,8 +160,9 @@ class ApplicantStore:
 
 # The read tables of the cases and complaints areas, and the columns read from them. A table
 # counts only if it exists with all its required columns; `case_number` is read when present.
-_CASES = ("case_view", ("id", "status", "affair_code", "registered_at", "jurisdiction", "applicant_id"))
-_COMPLAINTS = ("complaint_view", ("id", "status", "category", "received_at", "jurisdiction", "applicant_id"))
+_CASES = ("case_view", ("id", "status", "affair_code", "registered_at", "jurisdiction", "applicant_id", "departments"))
+_COMPLAINTS = ("complaint_view", ("id", "status", "category", "received_at", "jurisdiction", "applicant_id",
+                                  "departments"))
 
 
 async def _columns_of(conn: asyncpg.Connection, tables: Sequence[str]) -> dict[str, set[str]]:
@@ -189,14 +190,15 @@ def _usable(table: str, required: Sequence[str], present: dict[str, set[str]]) -
 
 
 async def applicant_history(conn: asyncpg.Connection, applicant_id: str, *,
-                            within: Sequence[str] | None = None) -> list[HistoryEntry]:
+                            within: Sequence[str] | None = None, routed_to: str | None = None) -> list[HistoryEntry]:
     """The applicant's earlier cases and complaints, newest first.
 
     Reads `case_view(id, status, affair_code, registered_at, jurisdiction, applicant_id
     [, case_number])` and `complaint_view(id, status, category, received_at, jurisdiction,
     applicant_id)` if those tables exist (in the connection's current schema), else leaves
     them out. With `within` (jurisdiction codes), only entries whose jurisdiction lies inside
-    one of them: a clerk of one street sees nothing of another's cases.
+    one of them: a clerk of one street sees nothing of another's cases. With `routed_to` (a
+    department), only entries routed to that department.
     """
     present = await _columns_of(conn, [_CASES[0], _COMPLAINTS[0]])
     scope = list(within) if within is not None else None
@@ -209,8 +211,9 @@ async def applicant_history(conn: asyncpg.Connection, applicant_id: str, *,
             WHERE applicant_id = $1
               AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::text[]) j
                                                  WHERE starts_with(jurisdiction, j)))
+              AND ($3::text IS NULL OR $3 = ANY(departments))
             """,
-            applicant_id, scope,
+            applicant_id, scope, routed_to,
         )
         entries += [HistoryEntry("case", r["id"], r["status"], r["affair_code"], r["registered_at"],
                                  r["case_number"]) for r in rows]
@@ -221,8 +224,9 @@ async def applicant_history(conn: asyncpg.Connection, applicant_id: str, *,
             WHERE applicant_id = $1
               AND ($2::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::text[]) j
                                                  WHERE starts_with(jurisdiction, j)))
+              AND ($3::text IS NULL OR $3 = ANY(departments))
             """,
-            applicant_id, scope,
+            applicant_id, scope, routed_to,
         )
         entries += [HistoryEntry("complaint", r["id"], r["status"], r["category"], r["received_at"])
                     for r in rows]

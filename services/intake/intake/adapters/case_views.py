@@ -28,12 +28,13 @@ from civicgrid_common.eventstore import START, EventStore, GlobalPosition
 from civicgrid_common.projections import ident, rows_digest
 
 from intake.domain import case as c
+from intake.domain.routing import routing_from_data
 
 CASE_VIEW = "case_view"
 _COLUMNS = (
     "id", "version", "applicant_id", "status", "affair_code", "affair_version", "jurisdiction", "street",
     "community", "channel", "green_channel", "materials_missing", "registered_at", "accepted_at", "due_date",
-    "case_number", "awaiting_supplement",
+    "case_number", "awaiting_supplement", "departments",
 )
 
 
@@ -56,7 +57,8 @@ CREATE {"TEMPORARY " if temporary else ""}TABLE IF NOT EXISTS {ident(table)} (
     accepted_at       timestamptz,
     due_date          date,
     case_number       text        UNIQUE,
-    awaiting_supplement boolean   NOT NULL DEFAULT false  -- approval asked for a supplement not yet brought
+    awaiting_supplement boolean   NOT NULL DEFAULT false, -- approval asked for a supplement not yet brought
+    departments       text[]      NOT NULL DEFAULT '{{}}'  -- routed to (lead first); a department sees only these
 )"""
 
 
@@ -66,6 +68,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS case_view_queue ON case_view (green_channel DESC, registered_at, id);",
     # Tables made before supplements after routing existed get the column (rebuild fills it).
     "ALTER TABLE case_view ADD COLUMN IF NOT EXISTS awaiting_supplement boolean NOT NULL DEFAULT false;",
+    "ALTER TABLE case_view ADD COLUMN IF NOT EXISTS departments text[] NOT NULL DEFAULT '{}';",
     "CREATE INDEX IF NOT EXISTS case_view_jurisdiction ON case_view (jurisdiction text_pattern_ops);",
     """
 CREATE TABLE IF NOT EXISTS case_number_sequences (
@@ -144,6 +147,9 @@ def _changes(e: StoredEvent) -> dict[str, Any]:
         return {"materials_missing": list(d["materials_requested"]), "awaiting_supplement": True}
     if e.type == c.GREEN_CHANNELLED:
         return {"green_channel": True}
+    if e.type == c.ROUTED:
+        return {"status": c.CaseStatus.ROUTED.value,
+                "departments": list(routing_from_data(d["routing"]).departments())}
     if e.type in _STATUS_AFTER:
         return {"status": _STATUS_AFTER[e.type].value}
     return {}  # certificates, ratings, follow-ups: the queue does not show them
@@ -224,6 +230,9 @@ class CaseViewTables:
 
     async def jurisdiction_of(self, case_id: str) -> str | None:
         return await self.pool.fetchval("SELECT jurisdiction FROM case_view WHERE id = $1", case_id)
+
+    async def departments_of(self, case_id: str) -> list[str]:
+        return list(await self.pool.fetchval("SELECT departments FROM case_view WHERE id = $1", case_id) or [])
 
 
 # ---------------------------------------------------------------------- rebuild

@@ -1,14 +1,25 @@
 """Use cases of applicants (申请人) at the one window: register (matching someone already known),
 look up by identity number, and read a profile with the history of earlier affairs.
 
-- **Matching.** The identity number's blind index finds an applicant already registered: the
-  window then serves that applicant (and updates the stored profile only if the clerk's data
-  differ). Otherwise a new applicant stream is started under the pseudonymous id (the keyed
-  HMAC of domain/applicant.py) and `applicant registered` is appended; the personal fields go
-  to the encrypted applicant directory IN THE SAME TRANSACTION, so there is never an event
-  without its person nor a person without their event.
-- **Jurisdiction.** A clerk registers applicants who live or are registered (户籍, or an
-  enterprise's registered address) inside the clerk's jurisdiction; reads follow the same rule.
+- **Matching.** The identity number's blind index finds an applicant already registered. A match
+  never discloses or overwrites what the caller may not see: only a clerk who may serve the
+  stored applicant is served (and may update the name and phone); the stored places (residence,
+  户籍, registered address) change only by a relocation, its own audited command. A clerk of
+  another street learns only that the number is registered elsewhere (409, nothing of the
+  person), since the resident standing at the window must be served somehow. Otherwise a new
+  applicant stream is started under the pseudonymous id (the keyed HMAC of domain/applicant.py)
+  and `applicant registered` is appended; the personal fields go to the encrypted applicant
+  directory IN THE SAME TRANSACTION, so there is never an event without its person nor a person
+  without their event.
+- **Relocation (迁移).** A resident who moved (or an enterprise whose registered address moved)
+  is relocated by a clerk of the new place, with the document shown as evidence; it is recorded
+  as `applicant relocated` and the directory's places change in the same transaction.
+- **Who sees an applicant** (`_visible`): staff whose jurisdiction holds a place the applicant
+  lives or is registered in, or one of their cases or complaints (so a street keeps seeing the
+  resident of its open case after they moved); a department system only an applicant with a case
+  or complaint routed to its department, inside its jurisdiction, and of their history only
+  those. Anyone else is told there is no such applicant (404), exactly as for an unknown id or
+  number, so that numbers and ids cannot be probed.
 - **Personal data** never leaves this module in events, logs or error messages: input errors
   name the field and the rule, not the value.
 
@@ -26,11 +37,13 @@ import asyncpg
 
 from civicgrid_common.calendar.working_days import local_date
 from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository
-from civicgrid_common.identity.principal import Principal
+from civicgrid_common.identity.principal import Principal, Role
+from civicgrid_common.problems import NotFound, Refusal, RuleViolation
 
 from intake.domain.applicant import (
     Applicant,
     Enterprise,
+    Evidence,
     IdentityKind,
     InvalidApplicant,
     Profile,
@@ -88,22 +101,59 @@ class FieldProblem:
     detail: str
 
 
-class ApplicantInputError(ValueError):
+class ApplicantInputError(RuleViolation):
     """The input breaks one or more rules; `problems` lists every one found."""
+
+    refusal = Refusal.INVALID
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(f"{p.field}: {p.detail}" for p in self.problems))
+        super().__init__("applicant_rule", "; ".join(f"{p.field}: {p.detail}" for p in self.problems),
+                         errors=[{"pointer": "#/" + p.field, "rule": p.rule, "detail": p.detail}
+                                 for p in self.problems])
 
 
-class ApplicantNotFound(LookupError):
+class ApplicantNotFound(NotFound):
+    """No applicant with that id or number, or none the caller may see (answered alike)."""
+
     def __init__(self) -> None:
-        super().__init__("no applicant with that id or number is registered")
+        RuleViolation.__init__(self, "not_found", "no applicant with that id or number is registered")
 
 
-class OutsideJurisdiction(PermissionError):
+class OutsideJurisdiction(RuleViolation):
+    """The places the clerk typed in are not the clerk's: register where the applicant lives."""
+
+    refusal = Refusal.OUTSIDE_JURISDICTION
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        message = "the applicant neither lives nor is registered inside your jurisdiction"
+        super().__init__("outside_jurisdiction", message,
+                         errors=[{"pointer": "#/" + f, "detail": message} for f in fields])
+
+
+class RegisteredElsewhere(RuleViolation):
+    """The number is registered at a window of another jurisdiction: nothing of it is shown."""
+
     def __init__(self) -> None:
-        super().__init__("the applicant neither lives nor is registered inside your jurisdiction")
+        super().__init__("registered_elsewhere",
+                         "this identity number is registered at another window; if the applicant moved into your "
+                         "jurisdiction, record the move (POST /v1/applicants/relocations) with the document shown",
+                         field="identity_number")
+
+
+class PlacesDiffer(RuleViolation):
+    """A matched applicant's stored places differ from the clerk's: a move is recorded as one."""
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        message = ("differs from where the applicant is registered; a move is recorded as a relocation "
+                   "(POST /v1/applicants/relocations) with the document shown")
+        super().__init__("places_differ", f"the applicant's registered places differ: {', '.join(fields)}",
+                         errors=[{"pointer": "#/" + f, "detail": message} for f in fields])
+
+
+class NotMoved(RuleViolation):
+    def __init__(self) -> None:
+        super().__init__("not_moved", "the applicant is registered at these places already")
 
 
 # ---------------------------------------------------------------------------- input
@@ -135,6 +185,18 @@ class EnterpriseInput:
 
 
 ApplicantInput = ResidentInput | EnterpriseInput
+
+
+@dataclass(frozen=True)
+class RelocationInput:
+    """Where an applicant is registered from now on, and the document that shows it."""
+
+    kind: IdentityKind
+    identity_number: str
+    evidence: Evidence
+    residence_community_code: str | None = None  # residents
+    household_registration_code: str | None = None  # residents; None keeps the stored 户籍
+    registered_address_code: str | None = None  # enterprises
 
 
 def _number_problems(field_name: str, errors: Iterable[NumberError]) -> list[FieldProblem]:
@@ -240,8 +302,9 @@ class ApplicantDirectory(Protocol):
     async def update(self, conn: asyncpg.Connection, applicant_id: str, profile: Profile,
                      at: datetime) -> StoredApplicant: ...
 
-    async def history(self, conn: asyncpg.Connection, applicant_id: str,
-                      within: Sequence[str]) -> list[HistoryEntry]: ...
+    async def history(self, conn: asyncpg.Connection, applicant_id: str, within: Sequence[str], *,
+                      routed_to: str | None = None) -> list[HistoryEntry]:
+        """Cases and complaints inside `within`; with `routed_to`, only those routed to that department."""
 
 
 # ---------------------------------------------------------------------------- use cases
@@ -273,6 +336,24 @@ def may_serve(principal: Principal, profile: Profile) -> bool:
     return any(principal.may_act_in(code) for code in codes_of(profile))
 
 
+def _place_fields(profile: Profile) -> list[str]:
+    if isinstance(profile, Resident):
+        return ["residence_community_code", "household_registration_code"]
+    return ["registered_address_code"]
+
+
+def _places(profile: Profile) -> tuple[str, ...]:
+    return codes_of(profile)
+
+
+# Who reads applicants: the window's staff and those who decide on their files (masked per role,
+# domain/applicant.py), auditors, and department systems for what is routed to them. Grid workers
+# and admins do not: a grid worker's residents are reached through the window.
+READERS = (Role.WINDOW_CLERK, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.BUREAU_APPROVER, Role.LEADER,
+           Role.AUDITOR, Role.DEPARTMENT)
+_STAFF = tuple(r for r in READERS if r is not Role.DEPARTMENT)
+
+
 class ApplicantService:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, directory: ApplicantDirectory,
                  pseudonym_key: bytes, *, clock: Clock = system_clock) -> None:
@@ -295,7 +376,7 @@ class ApplicantService:
     async def register(self, principal: Principal, data: ApplicantInput) -> Registration:
         profile = self.parse(data)
         if not may_serve(principal, profile):
-            raise OutsideJurisdiction()
+            raise OutsideJurisdiction(_place_fields(profile))
         for attempt in range(_ATTEMPTS):
             try:
                 return await self._register_once(principal, data, profile)
@@ -312,12 +393,7 @@ class ApplicantService:
                                                         for_update=True)
             now = self.clock()
             if known is not None:
-                profile = _keeping_what_was_not_sent(data, profile, known.profile)
-                changed = known.profile != profile
-                if changed:
-                    known = await self.directory.update(conn, known.applicant_id, profile, now)
-                history = await self.directory.history(conn, known.applicant_id, principal.jurisdictions)
-                return Registration(known, matched=True, profile_updated=changed, history=history)
+                return await self._matched(conn, principal, data, profile, known, now)
             applicant_id = applicant_id_of(profile, self.pseudonym_key)
             # A stream without a row: the personal data were erased and the person comes back.
             # Their history (and id) continue; only the personal data are stored again.
@@ -326,6 +402,64 @@ class ApplicantService:
             stored = await self.directory.insert(conn, applicant_id, profile, now)
             history = await self.directory.history(conn, applicant_id, principal.jurisdictions)
             return Registration(stored, matched=False, profile_updated=False, history=history)
+
+    async def _matched(self, conn: asyncpg.Connection, principal: Principal, data: ApplicantInput,
+                       profile: Profile, known: StoredApplicant, now: datetime) -> Registration:
+        """The number is registered: serve that applicant if the caller may, changing only its
+        name and phone; its places change only by a relocation."""
+        try:
+            history = await self._visible_history(conn, principal, known)
+        except ApplicantNotFound:
+            raise RegisteredElsewhere() from None
+        differing = [f for f, mine, stored in zip(_place_fields(profile), _places(profile), _places(known.profile))
+                     if mine != stored]
+        if differing:
+            raise PlacesDiffer(differing)
+        profile = _keeping_what_was_not_sent(data, profile, known.profile)
+        changed = known.profile != profile
+        if changed:
+            known = await self.directory.update(conn, known.applicant_id, profile, now)
+        return Registration(known, matched=True, profile_updated=changed, history=history)
+
+    async def relocate(self, principal: Principal, data: RelocationInput) -> tuple[StoredApplicant, list[HistoryEntry]]:
+        """Record that a registered applicant now lives (or is registered) at new places, shown by
+        `evidence`; by a clerk of the new place. The places in the directory and the
+        `applicant relocated` event change in one transaction; name and phone stay."""
+        number = parse_identity_number(data.kind, data.identity_number, self.today())
+        async with self.pool.acquire() as conn, conn.transaction():
+            known = await self.directory.find_by_number(conn, number, data.kind, for_update=True)
+            if known is None:
+                raise ApplicantNotFound()
+            profile = self._relocated(known.profile, data)
+            if not may_serve(principal, profile):
+                raise OutsideJurisdiction(_place_fields(profile)[:1])
+            if _places(profile) == _places(known.profile):
+                raise NotMoved()
+            now = self.clock()
+            applicant = await self.repository.load(known.applicant_id, conn=conn)
+            applicant.relocate(profile.jurisdiction, evidence=data.evidence, actor=principal.subject, at=now)
+            await self.repository.save(applicant, conn=conn)
+            stored = await self.directory.update(conn, known.applicant_id, profile, now)
+            return stored, await self.directory.history(conn, stored.applicant_id, principal.jurisdictions)
+
+    def _relocated(self, profile: Profile, data: RelocationInput) -> Profile:
+        problems: list[FieldProblem] = []
+        try:
+            if isinstance(profile, Resident):
+                if data.residence_community_code is None:
+                    problems.append(FieldProblem("residence_community_code", "required",
+                                                 "a resident's relocation names the new residence community"))
+                    raise ApplicantInputError(problems)
+                return replace(profile, residence_community_code=data.residence_community_code,
+                               household_registration_code=(data.household_registration_code
+                                                            or profile.household_registration_code))
+            if data.registered_address_code is None:
+                problems.append(FieldProblem("registered_address_code", "required",
+                                             "an enterprise's relocation names the new registered address"))
+                raise ApplicantInputError(problems)
+            return replace(profile, registered_address_code=data.registered_address_code)
+        except InvalidApplicant as e:
+            raise ApplicantInputError([_profile_problem(e)]) from None
 
     async def facts(self, applicant_id: str) -> ApplicantFacts | None:
         """The eligibility facts of a registered applicant; None if intake does not know them
@@ -358,9 +492,21 @@ class ApplicantService:
                        stored: StoredApplicant | None) -> tuple[StoredApplicant, list[HistoryEntry]]:
         if stored is None:
             raise ApplicantNotFound()
-        if not may_serve(principal, stored.profile):
-            raise OutsideJurisdiction()
-        return stored, await self.directory.history(conn, stored.applicant_id, principal.jurisdictions)
+        return stored, await self._visible_history(conn, principal, stored)
+
+    async def _visible_history(self, conn: asyncpg.Connection, principal: Principal,
+                               stored: StoredApplicant) -> list[HistoryEntry]:
+        """The history the caller may see of an applicant it may see; ApplicantNotFound otherwise."""
+        if principal.has_any(*_STAFF):
+            history = await self.directory.history(conn, stored.applicant_id, principal.jurisdictions)
+            if history or may_serve(principal, stored.profile):
+                return history
+        if principal.has_any(Role.DEPARTMENT) and principal.department:
+            routed = await self.directory.history(conn, stored.applicant_id, principal.jurisdictions,
+                                                  routed_to=principal.department)
+            if routed:
+                return routed
+        raise ApplicantNotFound()
 
 
 def facts_of(profile: Profile) -> ApplicantFacts:

@@ -5,7 +5,11 @@ Each command loads the case, lets the aggregate decide, and in ONE transaction a
 events and updates the window's read table (adapters/case_views.py), so a read right after a
 command sees it and nothing is half-done whatever crashes when. `now` comes from the injected
 clock; the working-day calendar is loaded with the admins' overrides for every acceptance.
-Who may act where is checked here, against the case's own jurisdiction.
+
+Who may see a case is decided here (`may_see`), against the case itself: staff inside the case's
+jurisdiction; a department system only a case routed to its department, inside its jurisdiction.
+A case the caller may not see is answered as no case at all (CaseNotFound, 404): ids and
+jurisdictions cannot be probed.
 """
 from __future__ import annotations
 
@@ -22,13 +26,15 @@ from civicgrid_common.calendar.overrides import load_calendar
 from civicgrid_common.calendar.working_days import local_date
 from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository, Verification
 from civicgrid_common.events import StoredEvent
-from civicgrid_common.identity.principal import Principal
+from civicgrid_common.identity.principal import Principal, Role
+from civicgrid_common.problems import NotFound, Refusal, RuleViolation
 
 from intake.application.catalogue import CatalogueService
 from intake.domain.applicant import IdentityKind
-from intake.domain.case import Actor, Affair, AffairLevel, Case, CaseStatus, Channel
+from intake.domain.case import Actor, Affair, AffairLevel, Case, CaseRuleViolation, CaseStatus, Channel
 from intake.domain.catalogue import (
     AffairRevision, ApplicantFacts, CatalogueRuleViolation, EligibilityRule, Ineligibility, Material, evaluate,
+    rule_to_data,
 )
 from intake.domain.rating import FollowUpPolicy
 
@@ -53,6 +59,9 @@ class CaseViews(Protocol):
     async def jurisdiction_of(self, case_id: str) -> str | None:
         """The case's jurisdiction, None if there is no such case."""
 
+    async def departments_of(self, case_id: str) -> list[str]:
+        """The departments the case was routed to (none before routing)."""
+
 
 class KnownApplicants(Protocol):
     """The applicants this intake knows (application/applicants.py's ApplicantService)."""
@@ -76,9 +85,10 @@ class Disclosure:
     disclosed_at: datetime
 
 
-class NoIdentityOnRecord(LookupError):
+class NoIdentityOnRecord(RuleViolation):
     def __init__(self) -> None:
-        super().__init__("intake holds no identity number for this case's applicant (personal data erased)")
+        super().__init__("no_identity_on_record",
+                         "intake holds no identity number for this case's applicant (personal data erased)")
 
 
 @dataclass(frozen=True)
@@ -93,20 +103,27 @@ class DeclaredFacts:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
-class UnknownApplicant(LookupError):
+class UnknownApplicant(RuleViolation):
+    refusal = Refusal.INVALID
+
     def __init__(self) -> None:
-        super().__init__("intake knows no applicant with this id: register the applicant first (POST /v1/applicants)")
+        super().__init__("unknown_applicant", "intake knows no applicant with this id: register the applicant "
+                         "first (POST /v1/applicants)", field="applicant_id")
 
 
-class NotEligible(ValueError):
+class NotEligible(RuleViolation):
     """The catalogue's eligibility rule for the affair refuses the applicant at the window."""
+
+    refusal = Refusal.INVALID
 
     def __init__(self, affair_code: str, rule: EligibilityRule, reasons: Sequence[Ineligibility]) -> None:
         self.affair_code = affair_code
         self.rule = rule
         self.reasons = list(reasons)
-        super().__init__(f"the applicant may not apply for {affair_code}: "
-                         + "; ".join(f"{r.rule}: {r.reason}" for r in self.reasons))
+        super().__init__("not_eligible", f"the applicant may not apply for {affair_code}: "
+                         + "; ".join(f"{r.rule}: {r.reason}" for r in self.reasons),
+                         errors=[{"pointer": "#/applicant_id", "rule": r.rule, "detail": r.reason} for r in reasons],
+                         affair_code=affair_code, eligibility_rule=rule_to_data(rule))
 
 
 def system_clock() -> datetime:
@@ -135,16 +152,33 @@ class _Unchanged(Exception):
         self.effect = effect
 
 
-class CaseNotFound(LookupError):
+class CaseNotFound(NotFound):
+    """No such case, or none the caller may see (answered alike)."""
+
     def __init__(self, case_id: str) -> None:
+        super().__init__("case", case_id)
         self.case_id = case_id
-        super().__init__(f"no case {case_id!r}")
 
 
-class OutsideJurisdiction(PermissionError):
+class OutsideJurisdiction(RuleViolation):
+    """A new case's jurisdiction (from the body) is not the clerk's."""
+
+    refusal = Refusal.OUTSIDE_JURISDICTION
+
     def __init__(self, code: str) -> None:
-        self.code = code
-        super().__init__(f"{code} is not inside your jurisdiction")
+        self.jurisdiction = code
+        super().__init__("outside_jurisdiction", f"{code} is not inside your jurisdiction", field="jurisdiction",
+                         jurisdiction=code)
+
+
+def may_see(principal: Principal, jurisdiction: str, routed_to: Sequence[str]) -> bool:
+    """Staff inside the case's jurisdiction; a department system only what is routed to its
+    department (a department's code is the same in every district, so its jurisdiction counts too)."""
+    if not principal.may_act_in(jurisdiction):
+        return False
+    if principal.roles - {Role.DEPARTMENT}:
+        return True
+    return principal.department is not None and principal.department in routed_to
 
 
 def case_affair(revision: AffairRevision) -> Affair:
@@ -191,16 +225,15 @@ class CasesService:
 
     async def get(self, case_id: str, principal: Principal) -> Case:
         case = await self._load(case_id)
-        _check_scope(principal, case.jurisdiction)
+        _check_visible(principal, case)
         return case
 
     async def history(self, case_id: str, principal: Principal) -> CaseHistory:
         """The stored events as they are, and whether their hash chain still holds. The case
         is not replayed: an altered history must still be shown, not fail to load."""
         jurisdiction = await self.views.jurisdiction_of(case_id)
-        if jurisdiction is None:
+        if jurisdiction is None or not may_see(principal, jurisdiction, await self.views.departments_of(case_id)):
             raise CaseNotFound(case_id)
-        _check_scope(principal, jurisdiction)
         events = await self.store.read_stream(case_id)
         return CaseHistory(case_id, events, await self.store.verify_stream(case_id))
 
@@ -224,8 +257,12 @@ class CasesService:
         current version of the affair and keeps it for life. The applicant must be one intake
         knows, and the affair's eligibility rule must hold for them where the case is made
         (UnknownApplicant, NotEligible: nothing is recorded)."""
-        _check_scope(principal, jurisdiction)
-        revision = await self.catalogue.current(affair_code)
+        if not principal.may_act_in(jurisdiction):
+            raise OutsideJurisdiction(jurisdiction)
+        try:
+            revision = await self.catalogue.current(affair_code)
+        except CatalogueRuleViolation as e:
+            raise CaseRuleViolation("unknown_affair", e.message) from None
         facts = await self.applicants.facts(applicant_id)
         if facts is None:
             raise UnknownApplicant()
@@ -398,7 +435,7 @@ class CasesService:
         await self.views.lock_for_writing(conn)
         case = await self._load(case_id, conn)
         if principal is not None:
-            _check_scope(principal, case.jurisdiction)
+            _check_visible(principal, case)
         result = command(case, conn, self.clock())
         if inspect.isawaitable(result):
             await result
@@ -406,6 +443,6 @@ class CasesService:
         return case
 
 
-def _check_scope(principal: Principal, code: str) -> None:
-    if not principal.may_act_in(code):
-        raise OutsideJurisdiction(code)
+def _check_visible(principal: Principal, case: Case) -> None:
+    if not may_see(principal, case.jurisdiction, case.routed_to()):
+        raise CaseNotFound(case.id)

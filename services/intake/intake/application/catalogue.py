@@ -9,12 +9,14 @@ import json
 from importlib import resources
 from typing import Callable
 
+from civicgrid_common.contracts import Departments
 from civicgrid_common.eventstore import AggregateNotFound, ConcurrencyConflict, Repository
 
 from intake.domain.catalogue import (
     Affair,
     AffairRevision,
     Catalogue,
+    CatalogueRuleViolation,
     affairs_from_seed,
     seed_catalogue,
 )
@@ -30,9 +32,18 @@ def demo_seed() -> tuple[Affair, ...]:
 
 
 class CatalogueService:
-    def __init__(self, repository: Repository[Catalogue], district: str) -> None:
+    def __init__(self, repository: Repository[Catalogue], district: str, departments: Departments) -> None:
         self.repository = repository
         self.district = district
+        self.departments = departments
+
+    def _check_departments(self, affair: Affair) -> None:
+        """The affair's owning department and every department its routing names exist."""
+        if affair.department not in self.departments:
+            raise CatalogueRuleViolation("department", f"{affair.department!r} is no department "
+                                                       "(contracts/departments.yaml lists them)")
+        for code in self.departments.unknown(affair.routing.departments()):
+            raise CatalogueRuleViolation("routing", f"{code!r} is no department (contracts/departments.yaml lists them)")
 
     async def load(self) -> Catalogue:
         try:
@@ -59,10 +70,12 @@ class CatalogueService:
         return await self._change(seed)
 
     async def add(self, affair: Affair) -> AffairRevision:
+        self._check_departments(affair)
         await self._change(lambda c: c.add_affair(affair))
         return await self.current(affair.code)
 
     async def revise(self, affair: Affair, reason: str) -> AffairRevision:
+        self._check_departments(affair)
         await self._change(lambda c: c.revise_affair(affair, reason))
         return await self.current(affair.code)
 

@@ -2,9 +2,12 @@
 close, record the resident's rating. Each is a thin shell around the Complaint aggregate:
 load, decide, save the events and update the read model in ONE transaction.
 
-Who is allowed, and inside which jurisdiction, is the HTTP layer's check; what a unit may
-do to a complaint routed elsewhere is checked here (`Unit`), because every entry point
-(staff API, Open311) must obey it.
+Who may see a complaint is decided here (`may_see`): staff inside its jurisdiction; a
+department system only a complaint routed to its department, inside its jurisdiction. One the
+caller may not see is answered as no complaint at all (ComplaintNotFound, 404). What a unit may
+do to a complaint routed elsewhere is checked here too (`_check_unit`), because every entry
+point (staff API, Open311) must obey it. Every department a routing names must exist
+(contracts/departments.yaml).
 
 The read model is injected (`Projection`): the application layer does not know its tables.
 """
@@ -16,8 +19,11 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import asyncpg
 
+from civicgrid_common.contracts import Departments
 from civicgrid_common.events import StoredEvent, new_event_id
 from civicgrid_common.eventstore import ConcurrencyConflict, EventStore, Repository
+from civicgrid_common.identity.principal import Principal, Role
+from civicgrid_common.problems import NotFound
 
 from intake.domain.applicant import Applicant
 from intake.domain.complaint import (
@@ -46,10 +52,22 @@ class Projection(Protocol):
     async def project(self, conn: asyncpg.Connection, complaint: Complaint, stored: Sequence[StoredEvent]) -> None: ...
 
 
-class ComplaintNotFound(LookupError):
+class ComplaintNotFound(NotFound):
+    """No such complaint, or none the caller may see (answered alike)."""
+
     def __init__(self, complaint_id: str) -> None:
+        super().__init__("complaint", complaint_id)
         self.complaint_id = complaint_id
-        super().__init__(f"complaint {complaint_id!r} was not found")
+
+
+def may_see(principal: Principal, complaint: Complaint) -> bool:
+    """Staff inside the complaint's jurisdiction; a department system only what was routed to its
+    department (the same department code exists in every district: its jurisdiction counts too)."""
+    if not principal.may_act_in(complaint.jurisdiction):
+        return False
+    if principal.roles - {Role.DEPARTMENT}:
+        return True
+    return complaint.routing is not None and principal.department in complaint.routing.departments()
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,9 @@ class ComplaintService:
         *,
         calendar: Callable[[], Awaitable[WorkingDays]],
         clock: Callable[[], datetime],
+        departments: Departments,
     ) -> None:
+        self.departments = departments
         self.store = store
         self.repository: Repository[Complaint] = Repository(store, Complaint)
         self.projection = projection
@@ -91,10 +111,15 @@ class ComplaintService:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, complaint_id: str) -> Complaint:
+    async def get(self, complaint_id: str, principal: Principal | None = None) -> Complaint:
+        """The complaint; with `principal`, only if that caller may see it (None: the system
+        itself, e.g. Open311's public view, which shows only what residents published)."""
         # Replayed from its stream (short: a complaint has at most a dozen events); an id of
         # another kind of stream (a case, an applicant) is no complaint.
-        return Complaint.replay(complaint_id, await self.history(complaint_id))
+        complaint = Complaint.replay(complaint_id, await self.history(complaint_id))
+        if principal is not None and not may_see(principal, complaint):
+            raise ComplaintNotFound(complaint_id)
+        return complaint
 
     async def history(self, complaint_id: str) -> list[StoredEvent]:
         events = await self.store.read_stream(complaint_id)
@@ -119,28 +144,35 @@ class ComplaintService:
         await self._save(complaint)
         return complaint
 
-    async def route(self, complaint_id: str, routing: Routing | None) -> Complaint:
+    async def route(self, complaint_id: str, routing: Routing | None, principal: Principal | None = None) -> Complaint:
         """Route by the given rule, or (None) by the default of the complaint's category."""
-        return await self._change(complaint_id, lambda cp, now, _: cp.route(routing, at=now))
+        if routing is not None:
+            self._check_departments(routing)
+        return await self._change(complaint_id, principal, lambda cp, now, _: cp.route(routing, at=now))
 
-    async def respond(self, complaint_id: str, by: str) -> Complaint:
+    async def respond(self, complaint_id: str, by: str | None, principal: Principal | None = None) -> Complaint:
+        """First feedback by `by`: the street or a department routed to (None: the caller's own
+        unit, the street for staff, its department for a department system)."""
         def respond(cp: Complaint, now: datetime, _: WorkingDays) -> None:
-            _check_unit(cp, by)
-            cp.respond(at=now, by=by)
-        return await self._change(complaint_id, respond)
+            unit = feedback_unit(principal, by)
+            _check_unit(cp, unit)
+            cp.respond(at=now, by=unit)
+        return await self._change(complaint_id, principal, respond)
 
-    async def answer(self, complaint_id: str, answer: str, *, resolved: bool, by: str) -> Complaint:
+    async def answer(self, complaint_id: str, answer: str, *, resolved: bool, by: str | None,
+                     principal: Principal | None = None) -> Complaint:
         def give(cp: Complaint, now: datetime, _: WorkingDays) -> None:
-            _check_unit(cp, by)
+            _check_unit(cp, feedback_unit(principal, by))
             cp.give_answer(answer, resolved=resolved, at=now)
-        return await self._change(complaint_id, give)
+        return await self._change(complaint_id, principal, give)
 
-    async def close(self, complaint_id: str) -> Complaint:
-        return await self._change(complaint_id, lambda cp, now, _: cp.close(at=now))
+    async def close(self, complaint_id: str, principal: Principal | None = None) -> Complaint:
+        return await self._change(complaint_id, principal, lambda cp, now, _: cp.close(at=now))
 
-    async def rate(self, complaint_id: str, rating: Rating, *, causation_id: str | None = None) -> Complaint:
-        return await self._change(complaint_id, lambda cp, now, cal: cp.rate(rating, at=now, calendar=cal,
-                                                                              causation_id=causation_id))
+    async def rate(self, complaint_id: str, rating: Rating, *, causation_id: str | None = None,
+                   principal: Principal | None = None) -> Complaint:
+        return await self._change(complaint_id, principal, lambda cp, now, cal: cp.rate(
+            rating, at=now, calendar=cal, causation_id=causation_id))
 
     # ------------------------------------------------------------------ plumbing
 
@@ -151,10 +183,22 @@ class ComplaintService:
             raise ComplaintError("complaint.unknown_applicant",
                                  "applicant_id names no registered applicant; register the applicant first")
 
-    async def _change(self, complaint_id: str, command: Callable[[Complaint, datetime, WorkingDays], Any]) -> Complaint:
+    def _check_departments(self, routing: Routing) -> None:
+        """Every department the routing names exists; the body member of each unknown one is named."""
+        members = [("department", getattr(routing, "department", None)), ("lead", getattr(routing, "lead", None))]
+        members += [(f"co_departments/{i}", code) for i, code in enumerate(getattr(routing, "co_departments", ()))]
+        unknown = [(member, code) for member, code in members if code is not None and code not in self.departments]
+        if unknown:
+            raise ComplaintError("complaint.unknown_department",
+                                 "no such department: " + ", ".join(code for _, code in unknown),
+                                 errors=[{"pointer": "#/" + member, "detail": f"{code!r} is no department "
+                                          "(contracts/departments.yaml lists them)"} for member, code in unknown])
+
+    async def _change(self, complaint_id: str, principal: Principal | None,
+                      command: Callable[[Complaint, datetime, WorkingDays], Any]) -> Complaint:
         calendar = await self.calendar()
         for attempt in range(_ATTEMPTS):
-            complaint = await self.get(complaint_id)
+            complaint = await self.get(complaint_id, principal)
             command(complaint, self.clock(), calendar)
             try:
                 await self._save(complaint)
@@ -169,6 +213,18 @@ class ComplaintService:
             await self.projection.begin(conn)
             stored = await self.repository.save(complaint, conn=conn)
             await self.projection.project(conn, complaint, stored)
+
+
+def feedback_unit(principal: Principal | None, asked: str | None) -> str:
+    """Who gives the feedback: a department system only for itself; staff (and the system
+    itself) for the street or a department."""
+    if principal is not None and principal.roles == {Role.DEPARTMENT}:
+        if asked not in (None, principal.department):
+            raise ComplaintError("complaint.not_own_unit",
+                                 f"department {principal.department} answers only for itself", field="by")
+        assert principal.department is not None
+        return principal.department
+    return asked or STREET
 
 
 def _check_unit(complaint: Complaint, by: str) -> None:

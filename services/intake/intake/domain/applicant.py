@@ -34,12 +34,14 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Union
 
 from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.identity.principal import Role
 
 APPLICANT_REGISTERED = "civicgrid.intake.applicant.registered.v1"
+APPLICANT_RELOCATED = "civicgrid.intake.applicant.relocated.v1"
 
 # Only the shapes: the check characters are verified by identity_numbers.py before here.
 _RESIDENT_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
@@ -75,6 +77,17 @@ class ApplicantKind(str, enum.Enum):
 class IdentityKind(str, enum.Enum):
     RESIDENT_ID = "resident_id"  # 居民身份证号码, GB 11643
     CREDIT_CODE = "credit_code"  # 统一社会信用代码, GB 32100
+
+
+class Evidence(str, enum.Enum):
+    """The document a clerk saw that shows where the applicant is registered now."""
+
+    HOUSEHOLD_REGISTER = "household_register"  # 户口簿, the new 户籍
+    RESIDENCE_PERMIT = "residence_permit"  # 居住证
+    RESIDENCE_REGISTRATION = "residence_registration"  # 居住登记 at the police station
+    PROPERTY_CERTIFICATE = "property_certificate"  # 不动产权证书 of the new home
+    TENANCY_REGISTRATION = "tenancy_registration"  # 房屋租赁登记备案
+    BUSINESS_LICENCE = "business_licence"  # 营业执照 with the new registered address (enterprises)
 
 
 @dataclass(frozen=True)
@@ -276,9 +289,24 @@ class Applicant(Aggregate):
         self._emit(APPLICANT_REGISTERED, {"applicant_id": self.id, "kind": ApplicantKind(kind).value,
                                           "jurisdiction": jurisdiction})
 
+    def relocate(self, jurisdiction: str, *, evidence: Evidence, actor: str, at: datetime) -> None:
+        """The applicant now lives (or is registered) at `jurisdiction`, as `evidence` shows; an
+        audited fact of its own, never a side effect of a registration."""
+        if not self.registered:
+            raise InvalidApplicant("applicant_id", "only a registered applicant is relocated")
+        _shape(_AREA_CODE, jurisdiction, "jurisdiction", "a district, street or community code (6, 9 or 12 digits)")
+        if at.tzinfo is None:
+            raise InvalidApplicant("relocated_at", "must be a timezone-aware instant")
+        self._emit(APPLICANT_RELOCATED, {"applicant_id": self.id, "jurisdiction": jurisdiction,
+                                         "previous_jurisdiction": self.jurisdiction,
+                                         "evidence": Evidence(evidence).value, "relocated_at": at.isoformat(),
+                                         "actor": actor})
+
     def apply(self, event: EventLike) -> None:
         if event.type == APPLICANT_REGISTERED:
             self.kind = ApplicantKind(event.data["kind"])
+            self.jurisdiction = event.data["jurisdiction"]
+        elif event.type == APPLICANT_RELOCATED:
             self.jurisdiction = event.data["jurisdiction"]
         else:
             super().apply(event)

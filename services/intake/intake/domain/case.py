@@ -39,6 +39,7 @@ from typing import Any, Iterable, Mapping
 
 from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
+from civicgrid_common.problems import Refusal, RuleViolation
 
 from intake.domain.case_number import CaseNumber, InvalidCaseNumber
 from intake.domain.materials import InvalidMaterials, MaterialsChecklist, check_material_codes
@@ -119,12 +120,26 @@ class ApprovalOutcome(str, enum.Enum):
     REFUSED = "refused"
 
 
-class CaseRuleViolation(ValueError):
+# A rule about the input names the body member at fault (invalid: 422); a role the rule does
+# not admit is forbidden (403); any other refusal is about the case's state (conflict: 409).
+_FIELD_OF = {
+    "invalid_applicant_id": "applicant_id", "not_the_applicant": "applicant_id",
+    "invalid_affair_code": "affair_code", "invalid_affair": "affair_code", "unknown_affair": "affair_code",
+    "invalid_jurisdiction": "jurisdiction", "invalid_registration": "materials_handed_in",
+    "invalid_materials": "materials", "reason_required": "reason", "reason_too_long": "reason",
+    "invalid_rating": "level", "invalid_certificate_number": "certificate_number",
+    "invalid_comment": "comment", "invalid_declared_facts": "declared_facts",
+}
+_FORBIDDEN = frozenset({"not_entitled", "not_routed_to_department"})
+
+
+class CaseRuleViolation(RuleViolation):
     """A command the case's rules do not allow; `code` is stable for API error bodies."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        field = _FIELD_OF.get(code)
+        refusal = Refusal.FORBIDDEN if code in _FORBIDDEN else Refusal.INVALID if field else Refusal.CONFLICT
+        super().__init__(code, message, refusal=refusal, field=field, **extra)
 
 
 @dataclass(frozen=True)
@@ -432,8 +447,9 @@ class Case(Aggregate):
         """Accept at the window: a case number and a receipt with the promised completion date."""
         self._require({CaseStatus.REGISTERED}, "accept")
         if self.missing_materials:
-            raise _violation("materials_incomplete",
-                             "materials missing (tell the applicant all at once): " + ", ".join(self.missing_materials))
+            # Said again, completely: the applicant is told once and in full.
+            raise CaseRuleViolation("materials_incomplete", "materials missing (tell the applicant all at once): "
+                                    + ", ".join(self.missing_materials), missing_materials=list(self.missing_materials))
         assert self.affair is not None
         accepted_at = _aware(at, "accepted_at")
         try:
@@ -511,6 +527,12 @@ class Case(Aggregate):
             "decided_at": _aware(decided_at, "decided_at"),
             "completed_at": _aware(at, "completed_at"),
         })
+
+    def routed_to(self) -> tuple[str, ...]:
+        """The departments the case went to (lead first); none before routing or for the street."""
+        if not self.routed or self.affair is None:
+            return ()
+        return self.affair.routing.departments()
 
     def disclose_identity(self, *, department: str, purpose: str, actor: Actor, at: datetime) -> None:
         """Record that the applicant's identity number goes to a department system that needs it:

@@ -24,6 +24,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 from civicgrid_common.aggregate import Aggregate, EventLike
+from civicgrid_common.problems import Refusal, RuleViolation, json_pointer
 
 from intake.domain.routing import (
     DepartmentHandles,
@@ -52,13 +53,24 @@ MAX_TIME_LIMIT_WORKING_DAYS = 365
 MAX_COPIES = 20
 
 
-class CatalogueRuleViolation(ValueError):
-    """A catalogue command broke a rule; `field` names the offending field (a JSON-ish path)."""
+class CatalogueRuleViolation(RuleViolation):
+    """A catalogue command broke a rule; `field` names the offending field (a JSON-ish path,
+    e.g. `materials[0].code`), answered as the JSON pointer `#/materials/0/code`."""
+
+    refusal = Refusal.INVALID
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__("catalogue_rule", f"{field}: {message}")
         self.field = field
         self.message = message
+
+    def field_errors(self) -> list[dict[str, Any]]:
+        return [{"pointer": json_pointer(_path_parts(self.field)), "detail": self.message}]
+
+
+def _path_parts(path: str) -> list[str]:
+    """`materials[0].code` -> ['materials', '0', 'code'] (a seed file's label in parentheses dropped)."""
+    return [p for p in re.split(r"[.\[\]]+", re.sub(r" \(.*?\)", "", path)) if p]
 
 
 # ---------------------------------------------------------------------------- value types
@@ -422,7 +434,7 @@ def parse_affair(data: Any) -> Affair:
     try:
         routing = routing_from_data(_object(obj.get("routing"), "routing"))
     except InvalidRouting as e:
-        raise CatalogueRuleViolation("routing", str(e)) from None
+        raise CatalogueRuleViolation(f"routing.{e.member}" if e.member else "routing", str(e)) from None
     return Affair(
         code=_str(obj.get("code"), "code"),
         name_zh=_str(obj.get("name_zh"), "name_zh"),

@@ -34,6 +34,7 @@ from typing import Any, Mapping, Protocol
 
 from civicgrid_common.aggregate import Aggregate, EventLike
 from civicgrid_common.calendar import CHINA_TZ
+from civicgrid_common.problems import Refusal, RuleViolation
 
 from intake.domain.routing import (
     DepartmentHandles, InvalidRouting, Routing, StreetHandles, routing_from_data, routing_to_data,
@@ -64,12 +65,43 @@ _OPAQUE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 _DEPARTMENT_OR_STREET = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
-class ComplaintError(ValueError):
+# The request body member each refusal is about; a refusal about the complaint's state is a
+# conflict (409), any other refusal of the input is invalid (422).
+_FIELD_OF_CODE: dict[str, str] = {
+    "complaint.unknown_category": "category",
+    "complaint.unknown_channel": "channel",
+    "complaint.unknown_urgency": "urgency",
+    "complaint.unknown_rating": "rating",
+    "complaint.invalid_location": "location",
+    "complaint.location_required": "location",
+    "complaint.location_outside_china": "location",
+    "complaint.description_too_long": "description",
+    "complaint.answer_required": "answer",
+    "complaint.answer_too_long": "answer",
+    "complaint.invalid_answer": "resolved",
+    "complaint.invalid_routing": "routing",
+    "complaint.invalid_unit": "by",
+    "complaint.unit_not_routed": "by",
+    "complaint.applicant_required": "applicant_id",
+    "complaint.anonymous_with_applicant": "applicant_id",
+    "complaint.unknown_applicant": "applicant_id",
+    "complaint.invalid_media_url": "media_url",
+    "complaint.invalid_jurisdiction": "jurisdiction",
+    "complaint.unknown_channel_for_role": "channel",
+}
+_CONFLICT_CODES = frozenset({"complaint.illegal_transition", "complaint.time_goes_backwards"})
+# A caller who may see the complaint but may not act so: a department speaking for another.
+_FORBIDDEN_CODES = frozenset({"complaint.not_own_unit"})
+
+
+class ComplaintError(RuleViolation):
     """A command the rules refuse. `code` is stable (for API error bodies and tests)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        super().__init__(message)
+    def __init__(self, code: str, message: str, *, field: str | None = None,
+                 errors: list[dict[str, Any]] | None = None) -> None:
+        refusal = (Refusal.CONFLICT if code in _CONFLICT_CODES else Refusal.FORBIDDEN if code in _FORBIDDEN_CODES
+                   else Refusal.INVALID)
+        super().__init__(code, message, refusal=refusal, field=field or _FIELD_OF_CODE.get(code), errors=errors)
 
 
 class Category(str, enum.Enum):

@@ -81,6 +81,12 @@ class InvalidIdentityNumber(ValueError):
         super().__init__(f"invalid {kind}: " + "; ".join(e.message for e in errors))
 
 
+def load_area_codes() -> None:
+    """Read python-stdnum's GB/T 2260 table now: the first check would otherwise read and
+    parse it in the middle of a request (the service calls this once at start-up, in a thread)."""
+    numdb.get("cn/loc")
+
+
 def _province(code: str) -> str | None:
     """The province-level unit of a 2-digit GB/T 2260 prefix, or None if there is none."""
     if code in _RESIDENCE_PERMIT_PROVINCES:

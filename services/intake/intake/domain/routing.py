@@ -19,7 +19,11 @@ _DEPARTMENT = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 class InvalidRouting(ValueError):
-    pass
+    """A routing that does not hold; `member` names the member at fault, when one is."""
+
+    def __init__(self, message: str, member: str | None = None) -> None:
+        super().__init__(message)
+        self.member = member
 
 
 def _check_department(code: str) -> str:
@@ -85,8 +89,14 @@ def routing_to_data(routing: Routing) -> dict[str, Any]:
     return {"kind": "lead", "lead": routing.lead, "co_departments": list(routing.co_departments)}
 
 
+_MEMBERS = {"street": {"kind"}, "department": {"kind", "department"}, "lead": {"kind", "lead", "co_departments"}}
+
+
 def routing_from_data(data: Mapping[str, Any]) -> Routing:
     kind = data.get("kind")
+    unknown = sorted(set(data) - _MEMBERS.get(kind, set(data)))
+    if unknown:
+        raise InvalidRouting(f"a {kind} routing has no member {unknown[0]!r}", member=unknown[0])
     if kind == "street":
         return StreetHandles()
     if kind == "department":

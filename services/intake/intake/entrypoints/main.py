@@ -20,6 +20,7 @@ from intake.adapters.event_store import catalogue_repository, event_store
 from intake.adapters.personal_data import PersonalDataSettings, load_keyring
 from intake.application.catalogue import CatalogueService, demo_seed
 from intake.config import IntakeSettings
+from intake.domain.identity_numbers import load_area_codes
 from intake.entrypoints.approval_outcomes import approval_outcomes_consumer
 from intake.entrypoints.api.catalogue import catalogue_router
 
@@ -31,12 +32,14 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         keyring = load_keyring(PersonalDataSettings(personal_data_keyring=settings.personal_data_keyring,
                                                     environment=settings.environment))
         await ensure_database(settings)
+        await asyncio.to_thread(load_area_codes)  # reference data read before serving, off the loop
         pool = await create_pool(settings)
         store = event_store(pool, settings)
         await store.install()
         app.state.pool = pool
         app.state.store = store
-        app.state.catalogue = CatalogueService(catalogue_repository(store), settings.district)
+        app.state.catalogue = CatalogueService(catalogue_repository(store), settings.district,
+                                               store.contracts.departments)
         if settings.seed_catalogue:
             await app.state.catalogue.seed_if_empty(demo_seed())
         # Each area's application service on app.state (one line or block each, in this order):
@@ -48,7 +51,7 @@ def build_app(settings: IntakeSettings) -> FastAPI:
         app.state.cases = await start_cases(pool, store, app.state.catalogue, app.state.applicants)
         # [complaints]
         from intake.entrypoints.api.complaints import start_complaints
-        app.state.complaints = await start_complaints(pool, store)
+        app.state.complaints = await start_complaints(pool, store, store.contracts.departments)
         # One relay per database publishes (an advisory lock); other replicas' relays wait.
         relay = OutboxRelay(pool, settings, name="intake")
         # Approval's outcomes complete cases and ask for supplements (entrypoints/approval_outcomes.py).

@@ -13,15 +13,17 @@ from datetime import date, datetime
 from typing import Annotated, Any, Callable
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
 
 from civicgrid_common.calendar.overrides import add_override, list_overrides, load_calendar
 from civicgrid_common.calendar.working_days import MAX_WORKING_DAYS, CHINA_TZ, local_date
+from civicgrid_common.problems import VALIDATION_ERROR, Problem, parameter_error
+from civicgrid_common.web.models import Day, Flag, Instant, RequestBody
 
 
-class OverrideIn(BaseModel):
-    is_working_day: bool
+class OverrideIn(RequestBody):
+    is_working_day: Flag
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 'typhoon: offices closed'")
 
 
@@ -58,18 +60,21 @@ def calendar_router(get_pool: Callable[..., Any], require_admin: Callable[..., A
         return [_out(o) for o in await list_overrides(pool)]
 
     @router.put("/overrides/{day}", response_model=OverrideOut)
-    async def put_override(day: date, body: OverrideIn, pool: asyncpg.Pool = pool_dep,
-                           who: str = admin_dep) -> OverrideOut:
+    async def put_override(body: OverrideIn, day: Annotated[Day, Path(description="the day, China time")],
+                           pool: asyncpg.Pool = pool_dep, who: str = admin_dep) -> OverrideOut:
         return _out(await add_override(pool, day, body.is_working_day, body.reason, str(who)))
 
     @router.get("/due-date", response_model=DueDate, response_model_by_alias=True)
     async def due_date(
-        from_: Annotated[AwareDatetime, Query(alias="from", description="an instant with its offset, RFC 3339")],
+        from_: Annotated[Instant, Query(alias="from", description="an instant with its offset, RFC 3339")],
         days: Annotated[int, Query(ge=1, le=MAX_WORKING_DAYS)],
         pool: asyncpg.Pool = pool_dep,
     ) -> DueDate:
         calendar = await load_calendar(pool)
-        return DueDate(from_=from_, from_local_date=local_date(from_), days=days,
-                       due_date=calendar.add_working_days(from_, days))
+        try:
+            due = calendar.add_working_days(from_, days)
+        except ValueError as exc:  # the due date would lie beyond the calendar's range
+            raise Problem(VALIDATION_ERROR, str(exc), errors=[parameter_error("days", "query", str(exc))]) from None
+        return DueDate(from_=from_, from_local_date=local_date(from_), days=days, due_date=due)
 
     return router

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -150,6 +151,8 @@ class EventStore:
 
     async def install(self) -> None:
         await install_schema(self.pool, [EVENTS_DDL, SNAPSHOTS_DDL, OUTBOX_DDL])
+        # Parsing the contracts takes long enough to stall a serving loop: do it now, in a thread.
+        await asyncio.to_thread(self.contracts.preload)
 
     @asynccontextmanager
     async def _transaction(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:

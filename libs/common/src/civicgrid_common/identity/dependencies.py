@@ -17,22 +17,29 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from civicgrid_common.identity.principal import InvalidPrincipal, Principal, Role, validate_jurisdiction
-from civicgrid_common.identity.tokens import InvalidToken, JwksUnavailable, TokenVerifier
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
-
-UNAUTHENTICATED = PROBLEM_TYPE_BASE + "unauthenticated"
-FORBIDDEN = PROBLEM_TYPE_BASE + "forbidden"
-OUT_OF_JURISDICTION = PROBLEM_TYPE_BASE + "outside-jurisdiction"
+from civicgrid_common.identity.tokens import DEFAULT_LEEWAY_SECONDS, InvalidToken, JwksUnavailable, TokenVerifier
+from civicgrid_common.problems import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    OUTSIDE_JURISDICTION,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+    VALIDATION_ERROR,
+    Problem,
+    parameter_error,
+)
 
 # Documents the bearer scheme in OpenAPI; errors are ours (auto_error=False), as problems.
-bearer_scheme = HTTPBearer(auto_error=False, description="JWT (RS256) from the identity provider or `civicgrid token`")
+bearer_scheme = HTTPBearer(auto_error=False, description=(
+    "JWT (RS256) from the identity provider or `civicgrid token`: `iss`, `aud`, `sub`, `iat` and `exp` are "
+    f"required; `exp` and `nbf` are checked with {DEFAULT_LEEWAY_SECONDS:g} s of leeway for clock skew; the "
+    "token must carry at least one role and one jurisdiction. Send exactly one Authorization header."))
 
 
 def _unauthenticated(detail: str, error: str) -> Problem:
     # RFC 6750 §3: the challenge names the error so clients know to fetch a new token.
     challenge = f'Bearer error="{error}", error_description="{detail.replace(chr(34), chr(39))}"'
-    return Problem(401, "Not authenticated", detail, type=UNAUTHENTICATED,
-                   headers={"WWW-Authenticate": challenge})
+    return Problem(UNAUTHENTICATED, detail, headers={"WWW-Authenticate": challenge})
 
 
 def app_token_verifier(app: Any) -> TokenVerifier:
@@ -45,8 +52,7 @@ def app_token_verifier(app: Any) -> TokenVerifier:
 async def authenticate(verifier: TokenVerifier, authorization: str | None) -> Principal:
     """The principal behind an Authorization header value, or a 401/503 Problem."""
     if not authorization:
-        raise Problem(401, "Not authenticated", "A bearer token is required.", type=UNAUTHENTICATED,
-                      headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(UNAUTHENTICATED, "A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthenticated("The Authorization header must be 'Bearer <token>'.", "invalid_request")
@@ -56,8 +62,18 @@ async def authenticate(verifier: TokenVerifier, authorization: str | None) -> Pr
     except InvalidToken as exc:
         raise _unauthenticated(str(exc), "invalid_token") from exc
     except JwksUnavailable as exc:
-        raise Problem(503, detail="Tokens cannot be verified right now; try again later.",
+        raise Problem(UNAVAILABLE, "Tokens cannot be verified right now; try again later.",
                       headers={"Retry-After": "5"}) from exc
+
+
+def authorization_of(request: Request) -> str | None:
+    """The one Authorization header; two are refused rather than one of them silently chosen
+    (a proxy and a client could each add one)."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise Problem(BAD_REQUEST, "Send exactly one Authorization header.",
+                      errors=[parameter_error("Authorization", "header", "sent more than once")])
+    return values[0] if values else None
 
 
 def _requested_code(request: Request, param: str) -> str | None:
@@ -79,28 +95,32 @@ def require(*roles: Role, jurisdiction_param: str | None = None) -> Callable[...
         credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
     ) -> Principal:
         # `credentials` is declared for OpenAPI's security scheme; the header is parsed here.
-        principal = await authenticate(app_token_verifier(request.app), request.headers.get("authorization"))
+        principal = await authenticate(app_token_verifier(request.app), authorization_of(request))
         if wanted and not principal.has_any(*wanted):
-            raise Problem(403, "Forbidden", "This action needs one of the roles: "
-                          + ", ".join(r.value for r in wanted) + ".", type=FORBIDDEN)
+            raise Problem(FORBIDDEN, "This action needs one of the roles: " + ", ".join(r.value for r in wanted) + ".")
         if jurisdiction_param:
             code = _requested_code(request, jurisdiction_param)
             if code is not None:
-                _check_jurisdiction(principal, jurisdiction_param, code)
+                _check_jurisdiction(principal, jurisdiction_param, code, _where(request, jurisdiction_param))
         return principal
 
+    # Read by web.openapi: every operation documents the roles it admits.
+    dependency.civicgrid_roles = tuple(r.value for r in wanted)  # type: ignore[attr-defined]
     return dependency
 
 
-def _check_jurisdiction(principal: Principal, param: str, code: str) -> None:
+def _where(request: Request, param: str) -> str:
+    return "path" if param in request.path_params else "query"
+
+
+def _check_jurisdiction(principal: Principal, param: str, code: str, where: str) -> None:
     try:
         validate_jurisdiction(code)
     except InvalidPrincipal as exc:
-        raise Problem(422, "Request is not valid", str(exc), type=VALIDATION_ERROR,
-                      errors=[{"field": param, "detail": str(exc)}]) from exc
+        raise Problem(VALIDATION_ERROR, str(exc), errors=[parameter_error(param, where, str(exc))]) from exc
     if not principal.may_act_in(code):
-        raise Problem(403, "Outside your jurisdiction", f"{code} is not inside your jurisdiction.",
-                      type=OUT_OF_JURISDICTION, jurisdiction=code)
+        detail = f"{code} is not inside your jurisdiction."
+        raise Problem(OUTSIDE_JURISDICTION, detail, jurisdiction=code, errors=[parameter_error(param, where, detail)])
 
 
 
@@ -112,7 +132,7 @@ def admin_of(unit: Callable[[Request], str], action: str) -> Callable[..., Await
     async def dependency(request: Request, principal: Principal = Depends(require(Role.ADMIN))) -> str:
         code = unit(request)
         if not principal.may_act_in(code):
-            raise Problem(403, "Forbidden", f"{action} needs an admin of {code}", type=FORBIDDEN)
+            raise Problem(FORBIDDEN, f"{action} needs an admin of {code}")
         return principal.subject
 
     return dependency

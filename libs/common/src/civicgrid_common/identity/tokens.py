@@ -55,6 +55,8 @@ def mint_token(
     code_list = [jurisdictions] if isinstance(jurisdictions, str) else list(jurisdictions)
     if not role_list:
         raise InvalidPrincipal("a token needs at least one role")
+    if not code_list:
+        raise InvalidPrincipal("a token needs at least one jurisdiction")
     if ttl <= 0:
         raise InvalidPrincipal("ttl must be positive (seconds)")
     parsed = [r if isinstance(r, Role) else Role.parse(r) for r in role_list]
@@ -199,6 +201,13 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"invalid token: {exc}") from exc
         try:
-            return Principal.from_claims(claims)
+            principal = Principal.from_claims(claims)
         except InvalidPrincipal as exc:
             raise InvalidToken(f"invalid token claims: {exc}") from exc
+        # A token that names no role or no jurisdiction authorises nothing: it is not a
+        # credential (401), not a caller who lacks a permission (403).
+        if not principal.roles:
+            raise InvalidToken("token carries no role ('roles' is empty)")
+        if not principal.jurisdictions:
+            raise InvalidToken("token carries no jurisdiction ('jurisdictions' is empty)")
+        return principal

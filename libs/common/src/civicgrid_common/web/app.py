@@ -3,13 +3,17 @@
     app = create_app(settings, title="intake", version="1.0.0", lifespan=open_pool,
                      ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)})
 
-gives problem+json errors, the request size limit, Idempotency-Key on POST (its table is
-installed once the service's lifespan has put an asyncpg pool on app.state.pool), bearer
-token verification (app.state.token_verifier, used by identity's `require`), /healthz,
-/readyz, /metrics and OpenTelemetry spans for every request.
+gives problem+json errors of the one catalogue (and its pages at /problems/), the request size
+limit, the request text guard (web.body), Idempotency-Key on POST (its table is installed once
+the service's lifespan has put an asyncpg pool on app.state.pool; declared on every POST in
+OpenAPI), bearer token verification (app.state.token_verifier, used by identity's `require`,
+whose roles every operation documents as `x-civicgrid-roles`), /healthz, /readyz, /metrics with
+the event-loop lag, and OpenTelemetry spans for every request.
 """
 from __future__ import annotations
 
+import asyncio
+import gc
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, AsyncIterator, Callable, Mapping
@@ -18,13 +22,17 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
+from civicgrid_common.calendar.working_days import warm_up as warm_up_calendar
 from civicgrid_common.db import install_schema
 from civicgrid_common.identity.tokens import TokenVerifier
 from civicgrid_common.settings import PlatformSettings
 from civicgrid_common.telemetry import instrument_app, setup_telemetry
 from civicgrid_common.web.health import ReadyCheck, health_router
+from civicgrid_common.web.body import RequestTextGuard
 from civicgrid_common.web.idempotency import IDEMPOTENCY_SCHEMA, IdempotencyMiddleware
 from civicgrid_common.web.limits import BodySizeLimitMiddleware
+from civicgrid_common.web.loop_lag import LoopLagMonitor
+from civicgrid_common.web.openapi import document_platform_rules
 from civicgrid_common.web.problems import PROBLEM_RESPONSES, install_problem_handlers
 
 Lifespan = Callable[[FastAPI], Any]  # an async context manager factory, as FastAPI takes
@@ -61,27 +69,39 @@ def create_app(
 
     @asynccontextmanager
     async def platform_lifespan(app: FastAPI) -> AsyncIterator[Any]:
-        if lifespan is None:
-            yield None
-            return
-        async with lifespan(app) as state:
-            if idempotency:
-                pool = getattr(app.state, "pool", None)
-                if pool is None:
-                    raise RuntimeError("idempotency=True needs the lifespan to set app.state.pool")
-                await install_schema(pool, [IDEMPOTENCY_SCHEMA])
-            yield state
+        # The calendar's holidays by rule, computed before serving rather than by a request.
+        await asyncio.to_thread(warm_up_calendar)
+        async with LoopLagMonitor().running() as app.state.loop_lag:
+            if lifespan is None:
+                app.state.loop_lag.serving()
+                yield None
+                return
+            async with lifespan(app) as state:
+                if idempotency:
+                    pool = getattr(app.state, "pool", None)
+                    if pool is None:
+                        raise RuntimeError("idempotency=True needs the lifespan to set app.state.pool")
+                    await install_schema(pool, [IDEMPOTENCY_SCHEMA])
+                # The OpenAPI document, built now rather than by the first GET /openapi.json.
+                await asyncio.to_thread(app.openapi)
+                if settings.gc_freeze:
+                    gc.collect()
+                    gc.freeze()
+                app.state.loop_lag.serving()
+                yield state
 
     app = FastAPI(title=title, version=version, description=description,
                   lifespan=platform_lifespan, responses=PROBLEM_RESPONSES)
     app.state.settings = settings
     app.state.token_verifier = verifier or TokenVerifier.from_settings(settings)
     install_problem_handlers(app)
+    document_platform_rules(app, idempotency=idempotency)
     app.include_router(health_router(dict(ready_checks or {})))
 
-    # Middleware added later wraps the earlier: metrics(size limit(idempotency(app))).
+    # Middleware added later wraps the earlier: metrics(size limit(text guard(idempotency(app)))).
     if idempotency:
         app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestTextGuard)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # prometheus_client's default registry, so gauges other modules define show up too.
     instrumentator = Instrumentator(excluded_handlers=list(_UNTRACED)).add(_request_metrics())

@@ -12,11 +12,10 @@ from typing import Any, Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaClient
 from fastapi import APIRouter, FastAPI, Request
 
+from civicgrid_common.problems import NOT_READY, Problem
 from civicgrid_common.settings import PlatformSettings
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
 
 ReadyCheck = Callable[[FastAPI], Awaitable[None]]
-NOT_READY = PROBLEM_TYPE_BASE + "not-ready"
 CHECK_TIMEOUT_SECONDS = 5.0
 
 
@@ -65,8 +64,8 @@ def health_router(checks: Mapping[str, ReadyCheck]) -> APIRouter:
         results = await asyncio.gather(*(_run(checks[n], request.app) for n in names))
         failed = {n: r for n, r in zip(names, results) if r is not None}
         if failed:
-            raise Problem(503, "Not ready", "Failing checks: " + ", ".join(sorted(failed)) + ".",
-                          type=NOT_READY, failed=failed, headers={"Retry-After": "5"})
+            raise Problem(NOT_READY, "Failing checks: " + ", ".join(sorted(failed)) + ".",
+                          failed=failed, headers={"Retry-After": "5"})
         return {"status": "ready", "checks": {n: "ok" for n in names}}
 
     return router

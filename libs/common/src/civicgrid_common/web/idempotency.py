@@ -14,21 +14,22 @@ sent, so a client that saw a response always gets the same one again.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+
 import asyncpg
+import rfc8785
 
 from civicgrid_common.identity.dependencies import app_token_verifier, authenticate
+from civicgrid_common.problems import IDEMPOTENCY_KEY_IN_FLIGHT, IDEMPOTENCY_KEY_INVALID, IDEMPOTENCY_KEY_REUSED, Problem
 from civicgrid_common.web.asgi import ClientDisconnected, ASGIApp, Message, Receive, Scope, Send, header, read_body, replaying
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
+from civicgrid_common.web.problems import problem_response
 
 log = logging.getLogger("civicgrid.web.idempotency")
 
-KEY_REUSED = PROBLEM_TYPE_BASE + "idempotency-key-reused"
-KEY_IN_FLIGHT = PROBLEM_TYPE_BASE + "idempotency-key-in-flight"
-KEY_INVALID = PROBLEM_TYPE_BASE + "idempotency-key-invalid"
 REPLAY_HEADER = b"idempotent-replayed"
 MAX_KEY_LENGTH = 255
 ANONYMOUS = "anonymous"
@@ -82,18 +83,26 @@ def parse_key(raw: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] == '"':
         value = value[1:-1]
     if not value or len(value) > MAX_KEY_LENGTH or not value.isascii() or not value.isprintable():
-        raise Problem(400, "Invalid Idempotency-Key",
-                      f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.",
-                      type=KEY_INVALID)
+        raise Problem(IDEMPOTENCY_KEY_INVALID,
+                      f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters.")
     return value
 
 
 def request_fingerprint(query_string: bytes, body: bytes) -> str:
-    """What makes two requests "the same" besides method and path (stored apart)."""
+    """What makes two requests "the same" besides method and path (stored apart). A JSON body
+    counts by its content, canonicalised (RFC 8785): the same members in another order or with
+    other white space are the same body; anything else counts byte for byte."""
     digest = hashlib.sha256(query_string)
     digest.update(b"\n")
-    digest.update(body)
+    digest.update(_canonical(body))
     return digest.hexdigest()
+
+
+def _canonical(body: bytes) -> bytes:
+    try:
+        return b"json:" + rfc8785.dumps(json.loads(body))
+    except (ValueError, TypeError, RecursionError, rfc8785.CanonicalizationError):
+        return b"raw:" + body
 
 
 @dataclass
@@ -125,7 +134,7 @@ class IdempotencyMiddleware:
         try:
             key = parse_key(raw_key)
         except Problem as problem:
-            await problem.response()(scope, receive, send)
+            await problem_response(problem)(scope, receive, send)
             return
         subject = await self._subject(scope)
         if subject is None:  # bad token: the route itself answers 401
@@ -141,6 +150,9 @@ class IdempotencyMiddleware:
         await self._handle(pool, scope, replaying(body, receive), send, subject, key, body)
 
     async def _subject(self, scope: Scope) -> str | None:
+        values = [v for k, v in scope.get("headers", ()) if k.lower() == b"authorization"]
+        if len(values) > 1:
+            return None  # the route refuses two Authorization headers
         authorization = header(scope, b"authorization")
         if authorization is None:
             return ANONYMOUS
@@ -165,16 +177,15 @@ class IdempotencyMiddleware:
             if row is not None:
                 await self._answer_repeat(row, scope, receive, send, fingerprint)
                 return
-        await _in_flight().response()(scope, receive, send)
+        await problem_response(_in_flight())(scope, receive, send)
 
     async def _answer_repeat(self, row: asyncpg.Record, scope: Scope, receive: Receive, send: Send,
                              fingerprint: str) -> None:
         if (row["request_hash"], row["method"], row["path"]) != (fingerprint, scope["method"], scope["path"]):
-            problem = Problem(422, "Idempotency-Key reused",
-                              "This Idempotency-Key was used for a different request.", type=KEY_REUSED)
-            await problem.response()(scope, receive, send)
+            problem = Problem(IDEMPOTENCY_KEY_REUSED, "This Idempotency-Key was used for a different request.")
+            await problem_response(problem)(scope, receive, send)
         elif row["status_code"] is None:
-            await _in_flight().response()(scope, receive, send)
+            await problem_response(_in_flight())(scope, receive, send)
         else:
             headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in row["response_headers"]]
             await send({"type": "http.response.start", "status": row["status_code"],
@@ -218,9 +229,9 @@ def _no_store(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def _in_flight() -> Problem:
-    return Problem(409, "Request in progress",
+    return Problem(IDEMPOTENCY_KEY_IN_FLIGHT,
                    "A request with this Idempotency-Key is still being processed; retry shortly.",
-                   type=KEY_IN_FLIGHT, headers={"Retry-After": "1"})
+                   headers={"Retry-After": "1"})
 
 
 async def _release(pool: asyncpg.Pool, claim: tuple[str, str, uuid.UUID]) -> None:

@@ -6,15 +6,13 @@ request is refused with 413 the moment it passes the limit, before the app sees 
 """
 from __future__ import annotations
 
+from civicgrid_common.problems import BAD_REQUEST, REQUEST_TOO_LARGE, Problem, parameter_error
 from civicgrid_common.web.asgi import ASGIApp, BodyTooLarge, ClientDisconnected, Receive, Scope, Send, header, read_body, replaying
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
-
-TOO_LARGE = PROBLEM_TYPE_BASE + "request-too-large"
+from civicgrid_common.web.problems import problem_response
 
 
 def _too_large(limit: int) -> Problem:
-    return Problem(413, "Content Too Large", f"The request body exceeds the limit of {limit} bytes.",
-                   type=TOO_LARGE, max_bytes=limit)
+    return Problem(REQUEST_TOO_LARGE, f"The request body exceeds the limit of {limit} bytes.", max_bytes=limit)
 
 
 class BodySizeLimitMiddleware:
@@ -31,15 +29,16 @@ class BodySizeLimitMiddleware:
         declared = header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                await Problem(400, detail="Content-Length is not a number.").response()(scope, receive, send)
+                await problem_response(Problem(BAD_REQUEST, "Content-Length is not a number.", errors=[
+                    parameter_error("Content-Length", "header", "not a number")]))(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
-                await _too_large(self.max_bytes).response()(scope, receive, send)
+                await problem_response(_too_large(self.max_bytes))(scope, receive, send)
                 return
         try:
             body = await read_body(receive, self.max_bytes)
         except BodyTooLarge:
-            await _too_large(self.max_bytes).response()(scope, receive, send)
+            await problem_response(_too_large(self.max_bytes))(scope, receive, send)
             return
         except ClientDisconnected:
             return  # nobody is listening for an answer

@@ -6,12 +6,14 @@ POST /v1/applicants           register a resident or an enterprise (window_clerk
 POST /v1/applicants/lookup    find an applicant by identity number (window_clerk). A POST, not a
                               GET with ?number=: a query string ends up in access logs, proxies'
                               logs and browser history; a body does not
+POST /v1/applicants/relocations  record that a registered applicant moved into the clerk's
+                              jurisdiction, with the document shown (window_clerk of the new place)
 GET  /v1/applicants/{id}      the profile (masked per role, domain/applicant.py) and the history
-                              of earlier cases and complaints inside the caller's jurisdiction
+                              of earlier cases and complaints the caller may see
 
-Every route is scoped: an applicant is served by staff whose jurisdiction holds the place the
-applicant lives or is registered in (an enterprise: its registered address). Error bodies name
-the field and the rule, never the value typed in.
+Every route is scoped (application/applicants.py says who sees whom); an applicant the caller may
+not see is answered 404 like an unknown one. Error bodies name the field and the rule, never the
+value typed in.
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     RootModel,
     ValidationError,
@@ -32,28 +33,25 @@ from pydantic import (
 
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.identity import Principal, Role
-from civicgrid_common.identity.dependencies import OUT_OF_JURISDICTION, require
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
+from civicgrid_common.identity.dependencies import require
+from civicgrid_common.web.models import Day, RequestBody
 
 from intake.adapters.applicant_store import ApplicantStore
 from intake.adapters.personal_data import Keyring, PersonalDataCipher
 from intake.application.applicants import (
+    READERS,
     ApplicantInput,
-    ApplicantInputError,
-    ApplicantNotFound,
     ApplicantService,
     EnterpriseInput,
     HistoryEntry,
     Keep,
-    OutsideJurisdiction,
+    RelocationInput,
     ResidentInput,
     StoredApplicant,
     profile_extras,
 )
-from intake.domain.applicant import IdentityKind, present, visibility_for
+from intake.domain.applicant import Evidence, IdentityKind, present, visibility_for
 
-APPLICANT_RULE = PROBLEM_TYPE_BASE + "applicant-rule"
-APPLICANT_NOT_FOUND = PROBLEM_TYPE_BASE + "applicant-not-found"
 _APPLICANT_ID = r"^ap-[0-9a-f]{32}$"
 _CODE = "district, street or community code (6, 9 or 12 digits)"
 # Answers carry personal data: no browser, proxy or cache may keep a copy.
@@ -69,8 +67,8 @@ async def start_applicants(pool: asyncpg.Pool, store: EventStore, keyring: Keyri
 # ---------------------------------------------------------------------- bodies
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(RequestBody):
+    pass
 
 
 class ResidentIn(_Body):
@@ -81,7 +79,7 @@ class ResidentIn(_Body):
                               "keep the stored one; null: the applicant has none")
     household_registration_code: str = Field(max_length=16, description="户籍: " + _CODE)
     residence_community_code: str = Field(max_length=16, description="where the resident lives: 12 digits")
-    birth_date: date | None = Field(None, description="if given, must agree with the number")
+    birth_date: Day | None = Field(None, description="if given, must agree with the number")
     sex: Literal["male", "female"] | None = Field(None, description="if given, must agree with the number")
 
     def to_input(self) -> ResidentInput:
@@ -137,6 +135,30 @@ class LookupIn(_Body):
     identity_number: str = Field(max_length=32, description="resident identity number or credit code")
 
 
+class RelocationIn(_Body):
+    """Where a registered applicant is registered from now on: a resident's new residence community
+    (and new 户籍 if it moved too), an enterprise's new registered address."""
+
+    kind: Literal["resident", "enterprise"] = "resident"
+    identity_number: str = Field(max_length=32, description="resident identity number or credit code")
+    residence_community_code: str | None = Field(None, max_length=16, description="residents: the new community, "
+                                                                                "12 digits, inside yours")
+    household_registration_code: str | None = Field(None, max_length=16, description="residents: the new 户籍 "
+                                                    "(" + _CODE + "); omitted: unchanged")
+    registered_address_code: str | None = Field(None, max_length=16, description="enterprises: the new "
+                                                "registered address (" + _CODE + "), inside yours")
+    evidence: Evidence = Field(description="the document shown: household_register 户口簿, residence_permit 居住证, "
+                                           "residence_registration 居住登记, property_certificate 不动产权证书, "
+                                           "tenancy_registration 租赁登记, business_licence 营业执照")
+
+    def to_input(self) -> RelocationInput:
+        kind = IdentityKind.RESIDENT_ID if self.kind == "resident" else IdentityKind.CREDIT_CODE
+        return RelocationInput(kind=kind, identity_number=self.identity_number, evidence=self.evidence,
+                               residence_community_code=self.residence_community_code,
+                               household_registration_code=self.household_registration_code,
+                               registered_address_code=self.registered_address_code)
+
+
 # ---------------------------------------------------------------------- answers
 
 
@@ -189,23 +211,6 @@ def _out(principal: Principal, stored: StoredApplicant, history: list[HistoryEnt
     }
 
 
-# ---------------------------------------------------------------------- errors
-
-
-def _input_problem(e: ApplicantInputError) -> Problem:
-    return Problem(422, "The applicant's data break a rule", "One or more fields are invalid; see `errors`.",
-                   type=APPLICANT_RULE,
-                   errors=[{"pointer": "#/" + p.field, "rule": p.rule, "detail": p.detail} for p in e.problems])
-
-
-def _outside(e: OutsideJurisdiction) -> Problem:
-    return Problem(403, "Outside your jurisdiction", str(e), type=OUT_OF_JURISDICTION)
-
-
-def _not_found(e: ApplicantNotFound) -> Problem:
-    return Problem(404, "No such applicant", str(e), type=APPLICANT_NOT_FOUND)
-
-
 # ---------------------------------------------------------------------- routes
 
 
@@ -222,12 +227,7 @@ def applicants_router() -> APIRouter:
                                  principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                                  svc: ApplicantService = Depends(_service)):
         data: ApplicantInput = body.root.to_input()
-        try:
-            registration = await svc.register(principal, data)
-        except ApplicantInputError as e:
-            raise _input_problem(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        registration = await svc.register(principal, data)
         applicant = registration.applicant
         response.headers.update({**_NO_STORE, "Location": f"/v1/applicants/{applicant.applicant_id}"})
         if registration.matched:
@@ -240,28 +240,26 @@ def applicants_router() -> APIRouter:
                                 principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                                 svc: ApplicantService = Depends(_service)):
         kind = IdentityKind.RESIDENT_ID if body.kind == "resident" else IdentityKind.CREDIT_CODE
-        try:
-            stored, history = await svc.look_up(principal, kind, body.identity_number)
-        except ApplicantInputError as e:
-            raise _input_problem(e) from None
-        except ApplicantNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        stored, history = await svc.look_up(principal, kind, body.identity_number)
+        response.headers.update(_NO_STORE)
+        return _out(principal, stored, history)
+
+    @router.post("/relocations", response_model=ApplicantOut)
+    async def relocate_applicant(body: RelocationIn, response: Response,
+                                 principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                                 svc: ApplicantService = Depends(_service)):
+        """A registered applicant moved into your jurisdiction: their places change (recorded as
+        civicgrid.intake.applicant.relocated.v1 with the kind of document shown); name and phone stay."""
+        stored, history = await svc.relocate(principal, body.to_input())
         response.headers.update(_NO_STORE)
         return _out(principal, stored, history)
 
     @router.get("/{applicant_id}", response_model=ApplicantOut)
     async def get_applicant(response: Response,
                             applicant_id: str = Path(pattern=_APPLICANT_ID, description="ap- and 32 hex digits"),
-                            principal: Principal = Depends(require()),
+                            principal: Principal = Depends(require(*READERS)),
                             svc: ApplicantService = Depends(_service)):
-        try:
-            stored, history = await svc.get(principal, applicant_id)
-        except ApplicantNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        stored, history = await svc.get(principal, applicant_id)
         response.headers.update(_NO_STORE)
         return _out(principal, stored, history)
 

@@ -25,38 +25,35 @@ allow it, 422 when the input is wrong (naming the field), 403 for a role or juri
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Annotated, Any, Awaitable, Callable
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from civicgrid_common.calendar.api import calendar_router
 from civicgrid_common.calendar.overrides import install_calendar_schema
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.calendar.working_days import CHINA_TZ
 from civicgrid_common.identity import Principal, Role
-from civicgrid_common.identity.dependencies import FORBIDDEN, OUT_OF_JURISDICTION, admin_of, require
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, Problem
+from civicgrid_common.identity.dependencies import admin_of, require
+from civicgrid_common.problems import VALIDATION_ERROR, Problem, parameter_error
+from civicgrid_common.web.models import Day, Flag, RequestBody
 
 from intake.adapters.case_views import CaseViewTables, QueueFilter, install_case_views, queue
 from intake.application.catalogue import CatalogueService
 from intake.application.cases import (
-    CaseHistory, CaseNotFound, CasesService, DeclaredFacts, KnownApplicants, NoIdentityOnRecord, NotEligible,
-    OutsideJurisdiction, UnknownApplicant,
+    CaseHistory, CasesService, DeclaredFacts, KnownApplicants,
 )
 from intake.domain.applicant import IdentityKind
 from intake.domain.case import (
-    GREEN_CHANNEL_ROLES, Case, CaseRuleViolation, CaseStatus, Channel, Receipt, SupplementRequest,
+    GREEN_CHANNEL_ROLES, Case, CaseStatus, Channel, Receipt, SupplementRequest,
 )
-from intake.domain.catalogue import CatalogueRuleViolation, Material, rule_to_data
+from intake.domain.catalogue import Material
 from intake.domain.rating import RatingLevel
 from intake.domain.routing import routing_to_data
 
-CASE_RULE = PROBLEM_TYPE_BASE + "case-rule"
-CASE_NOT_FOUND = PROBLEM_TYPE_BASE + "case-not-found"
 
 # The window's people; admins (a technical role) and department systems do not read cases here.
 STAFF = (Role.WINDOW_CLERK, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER)
@@ -64,16 +61,19 @@ ROUTERS = (Role.WINDOW_CLERK, Role.STREET_REVIEWER, Role.LEADER)
 GREEN_CHANNEL = tuple(Role(r) for r in sorted(GREEN_CHANNEL_ROLES))
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
+CaseId = Annotated[str, Path(max_length=64, description="the case's id (a UUID)")]
+MaterialCode = Annotated[str, Field(max_length=64)]
+
 # ---------------------------------------------------------------------- bodies
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(RequestBody):
+    pass
 
 
 class DeclaredFactsIn(_Body):
-    registered_unemployed: StrictBool | None = Field(None, description="shows a current unemployment registration (失业登记)")
-    holds_disability_certificate: StrictBool | None = Field(None, description="shows a disability certificate (残疾人证)")
+    registered_unemployed: Flag | None = Field(None, description="shows a current unemployment registration (失业登记)")
+    holds_disability_certificate: Flag | None = Field(None, description="shows a disability certificate (残疾人证)")
 
 
 class RegistrationIn(_Body):
@@ -84,7 +84,7 @@ class RegistrationIn(_Body):
     jurisdiction: str = Field(pattern=r"^[0-9]{9}([0-9]{3})?$",
                               description="the street (9 digits) or community (12 digits) the case belongs to")
     channel: Channel = Channel.WINDOW
-    materials_handed_in: list[str] = Field(default_factory=list, max_length=100,
+    materials_handed_in: list[MaterialCode] = Field(default_factory=list, max_length=100,
                                            description="material codes of the affair's checklist")
     declared_facts: DeclaredFactsIn | None = Field(
         None, description="eligibility facts the clerk declares from a document the applicant shows")
@@ -95,7 +95,7 @@ class ReasonIn(_Body):
 
 
 class MaterialsIn(_Body):
-    materials: list[str] = Field(min_length=1, max_length=100, description="material codes handed in now")
+    materials: list[MaterialCode] = Field(min_length=1, max_length=100, description="material codes handed in now")
 
 
 class CertificateIn(_Body):
@@ -315,53 +315,6 @@ def _history(h: CaseHistory) -> HistoryOut:
     )
 
 
-# ---------------------------------------------------------------------- errors
-
-# A rule about the input names the body member at fault (422); any other refusal is about the
-# case's state (409), except a role the rule does not admit (403).
-_FIELD_OF = {
-    "invalid_applicant_id": "applicant_id", "not_the_applicant": "applicant_id",
-    "invalid_affair_code": "affair_code", "invalid_affair": "affair_code",
-    "invalid_jurisdiction": "jurisdiction", "invalid_registration": "materials_handed_in",
-    "invalid_materials": "materials", "reason_required": "reason", "reason_too_long": "reason",
-    "invalid_rating": "level", "invalid_certificate_number": "certificate_number",
-}
-
-
-def case_problem(error: CaseRuleViolation, case: Case | None = None) -> Problem:
-    detail = str(error)
-    if error.code in ("not_entitled", "not_routed_to_department"):
-        return Problem(403, "Forbidden", detail, type=FORBIDDEN, code=error.code)
-    if error.code in _FIELD_OF:
-        return Problem(422, "The case's rules refuse this input", detail, type=CASE_RULE, code=error.code,
-                       errors=[{"pointer": "#/" + _FIELD_OF[error.code], "detail": detail}])
-    extra: dict[str, Any] = {}
-    if error.code == "materials_incomplete" and case is not None:
-        extra["missing_materials"] = list(case.missing_materials)
-    return Problem(409, "The case's state does not allow this", detail, type=CASE_RULE, code=error.code, **extra)
-
-
-def _not_found(e: CaseNotFound) -> Problem:
-    return Problem(404, "No such case", str(e), type=CASE_NOT_FOUND)
-
-
-def _outside(e: OutsideJurisdiction) -> Problem:
-    return Problem(403, "Outside your jurisdiction", str(e), type=OUT_OF_JURISDICTION, jurisdiction=e.code)
-
-
-@contextmanager
-def _case_problems() -> Iterator[None]:
-    """A refused command on a case as its problem+json."""
-    try:
-        yield
-    except CaseRuleViolation as e:
-        raise case_problem(e) from None
-    except CaseNotFound as e:
-        raise _not_found(e) from None
-    except OutsideJurisdiction as e:
-        raise _outside(e) from None
-
-
 # ---------------------------------------------------------------------- routes
 
 
@@ -373,9 +326,9 @@ def _cases_router() -> APIRouter:
     router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
     async def answer(svc: CasesService, call: Callable[[], Awaitable[Case]]) -> CaseOut:
-        """Run a command on a case and answer the case as it now stands, or the problem."""
-        with _case_problems():
-            case = await call()
+        """Run a command on a case and answer the case as it now stands (a refusal is answered
+        as its problem by the app's handlers)."""
+        case = await call()
         return _case(case, await svc.materials_of(case))
 
     @router.post("", response_model=CaseOut, status_code=201)
@@ -383,25 +336,9 @@ def _cases_router() -> APIRouter:
                             principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                             svc: CasesService = Depends(_service)):
         declared = DeclaredFacts(**body.declared_facts.model_dump()) if body.declared_facts else DeclaredFacts()
-        try:
-            case = await svc.register(principal, applicant_id=body.applicant_id, affair_code=body.affair_code,
-                                      jurisdiction=body.jurisdiction, channel=body.channel,
-                                      materials_handed_in=body.materials_handed_in, declared=declared)
-        except CatalogueRuleViolation as e:
-            raise Problem(422, "Unknown affair", str(e), type=CASE_RULE, code="unknown_affair",
-                          errors=[{"pointer": "#/affair_code", "detail": str(e)}]) from None
-        except UnknownApplicant as e:
-            raise Problem(422, "Unknown applicant", str(e), type=CASE_RULE, code="unknown_applicant",
-                          errors=[{"pointer": "#/applicant_id", "detail": str(e)}]) from None
-        except NotEligible as e:
-            raise Problem(422, "The applicant is not eligible for this affair", str(e), type=CASE_RULE,
-                          code="not_eligible", affair_code=e.affair_code, eligibility_rule=rule_to_data(e.rule),
-                          errors=[{"pointer": "#/applicant_id", "rule": r.rule, "detail": r.reason}
-                                  for r in e.reasons]) from None
-        except CaseRuleViolation as e:
-            raise case_problem(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        case = await svc.register(principal, applicant_id=body.applicant_id, affair_code=body.affair_code,
+                                  jurisdiction=body.jurisdiction, channel=body.channel,
+                                  materials_handed_in=body.materials_handed_in, declared=declared)
         response.headers["Location"] = f"/v1/cases/{case.id}"
         return _case(case, await svc.materials_of(case))
 
@@ -410,8 +347,8 @@ def _cases_router() -> APIRouter:
         status: CaseStatus | None = Query(None),
         affair_code: str | None = Query(None, max_length=64),
         community: str | None = Query(None, pattern=r"^[0-9]{12}$", description="a community of yours"),
-        registered_from: date | None = Query(None, description="first day (China time), inclusive"),
-        registered_to: date | None = Query(None, description="last day (China time), inclusive"),
+        registered_from: Day | None = Query(None, description="first day (China time), inclusive"),
+        registered_to: Day | None = Query(None, description="last day (China time), inclusive"),
         awaiting_supplement: bool | None = Query(None, description="only cases approval waits on a supplement for"),
         limit: int = Query(50, ge=1, le=200),
         offset: int = Query(0, ge=0, le=1_000_000),
@@ -419,9 +356,8 @@ def _cases_router() -> APIRouter:
         svc: CasesService = Depends(_service),
     ):
         if registered_from and registered_to and registered_to < registered_from:
-            raise Problem(422, "Request is not valid", "registered_to is before registered_from",
-                          errors=[{"field": "registered_to", "in": "query",
-                                   "detail": "must not be before registered_from"}])
+            raise Problem(VALIDATION_ERROR, "registered_to is before registered_from",
+                          errors=[parameter_error("registered_to", "query", "must not be before registered_from")])
         f = QueueFilter(
             jurisdictions=principal.jurisdictions,
             status=status.value if status else None, affair_code=affair_code, community=community,
@@ -435,102 +371,84 @@ def _cases_router() -> APIRouter:
                          next_offset=next_offset)
 
     @router.get("/{case_id}", response_model=CaseOut)
-    async def get_case(case_id: str, principal: Principal = Depends(require(*STAFF, Role.AUDITOR)),
+    async def get_case(case_id: CaseId, principal: Principal = Depends(require(*STAFF, Role.AUDITOR)),
                        svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.get(case_id, principal))
 
     @router.get("/{case_id}/history", response_model=HistoryOut)
-    async def case_history(case_id: str, principal: Principal = Depends(require(Role.AUDITOR, *STAFF)),
+    async def case_history(case_id: CaseId, principal: Principal = Depends(require(Role.AUDITOR, *STAFF)),
                            svc: CasesService = Depends(_service)):
-        try:
-            return _history(await svc.history(case_id, principal))
-        except CaseNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        return _history(await svc.history(case_id, principal))
 
     @router.post("/{case_id}/accept", response_model=ReceiptOut)
-    async def accept_case(case_id: str, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+    async def accept_case(case_id: CaseId, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                           svc: CasesService = Depends(_service)):
-        try:
-            case = await svc.accept(case_id, principal)
-        except CaseRuleViolation as e:
-            # Say again, completely, what is missing: the applicant is told once and in full.
-            raise case_problem(e, await _quietly_load(svc, case_id, principal)) from None
-        except CaseNotFound as e:
-            raise _not_found(e) from None
-        except OutsideJurisdiction as e:
-            raise _outside(e) from None
+        case = await svc.accept(case_id, principal)
         assert case.receipt is not None
         return _receipt(case, case.receipt)
 
     @router.post("/{case_id}/refuse", response_model=CaseOut)
-    async def refuse_case(case_id: str, body: ReasonIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+    async def refuse_case(case_id: CaseId, body: ReasonIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                           svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.refuse(case_id, principal, body.reason))
 
     @router.post("/{case_id}/supplements", response_model=CaseOut)
-    async def supplement_case(case_id: str, body: MaterialsIn,
+    async def supplement_case(case_id: CaseId, body: MaterialsIn,
                               principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                               svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.supplement(case_id, principal, body.materials))
 
     @router.post("/{case_id}/route", response_model=CaseOut)
-    async def route_case(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+    async def route_case(case_id: CaseId, principal: Principal = Depends(require(*ROUTERS)),
                          svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.route(case_id, principal))
 
     @router.post("/{case_id}/green-channel", response_model=CaseOut)
-    async def green_channel(case_id: str, body: ReasonIn, principal: Principal = Depends(require(*GREEN_CHANNEL)),
+    async def green_channel(case_id: CaseId, body: ReasonIn, principal: Principal = Depends(require(*GREEN_CHANNEL)),
                             svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.put_on_green_channel(case_id, principal, body.reason))
 
     @router.post("/{case_id}/withdraw", response_model=CaseOut)
-    async def withdraw_case(case_id: str, body: WithdrawalIn,
+    async def withdraw_case(case_id: CaseId, body: WithdrawalIn,
                             principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                             svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.withdraw(case_id, principal, applicant_id=body.applicant_id,
                                                       reason=body.reason))
 
     @router.post("/{case_id}/certificate", response_model=CaseOut)
-    async def issue_certificate(case_id: str, body: CertificateIn,
+    async def issue_certificate(case_id: CaseId, body: CertificateIn,
                                 principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                                 svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.issue_certificate(case_id, principal, body.certificate_number))
 
     @router.post("/{case_id}/archive", response_model=CaseOut)
-    async def archive_case(case_id: str, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+    async def archive_case(case_id: CaseId, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                            svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.archive(case_id, principal))
 
     @router.post("/{case_id}/applicant-identity", response_model=DisclosureOut)
-    async def disclose_identity(case_id: str, body: DisclosureIn, response: Response,
+    async def disclose_identity(case_id: CaseId, body: DisclosureIn, response: Response,
                                 principal: Principal = Depends(require(Role.DEPARTMENT)),
                                 svc: CasesService = Depends(_service)):
         """A department system whose department the case is routed to obtains the applicant's
         identity number; every disclosure is recorded as an event (civicgrid.intake.case.identity_disclosed.v1)."""
-        try:
-            with _case_problems():
-                disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
-        except NoIdentityOnRecord as e:
-            raise Problem(409, "No identity number on record", str(e), type=CASE_RULE,
-                          code="no_identity_on_record") from None
+        disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
         response.headers["Cache-Control"] = "no-store"
         return DisclosureOut(**vars(disclosure))
 
     @router.post("/{case_id}/rating", response_model=CaseOut)
-    async def rate_case(case_id: str, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+    async def rate_case(case_id: CaseId, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
                         svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.rate(case_id, principal, applicant_id=body.applicant_id,
                                                   level=body.level.value))
 
     @router.post("/{case_id}/follow-up/call-back", response_model=CaseOut)
-    async def call_back(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+    async def call_back(case_id: CaseId, principal: Principal = Depends(require(*ROUTERS)),
                         svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.record_call_back(case_id, principal))
 
     @router.post("/{case_id}/follow-up/close", response_model=CaseOut)
-    async def close_follow_up(case_id: str, principal: Principal = Depends(require(*ROUTERS)),
+    async def close_follow_up(case_id: CaseId, principal: Principal = Depends(require(*ROUTERS)),
                               svc: CasesService = Depends(_service)):
         return await answer(svc, lambda: svc.close_follow_up(case_id, principal))
 
@@ -539,13 +457,6 @@ def _cases_router() -> APIRouter:
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=CHINA_TZ)
-
-
-async def _quietly_load(svc: CasesService, case_id: str, principal: Principal) -> Case | None:
-    try:
-        return await svc.get(case_id, principal)
-    except (CaseNotFound, OutsideJurisdiction):
-        return None
 
 
 # ---------------------------------------------------------------------- the calendar's overrides

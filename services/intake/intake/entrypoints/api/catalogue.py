@@ -9,17 +9,21 @@ DELETE /v1/affairs/{code}?reason=...        retire an entry (admin)
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from civicgrid_common.identity import Principal, Role
 from civicgrid_common.identity.dependencies import require
-from civicgrid_common.web.problems import Problem
+from civicgrid_common.problems import FORBIDDEN, NotFound, Problem
+from civicgrid_common.web.models import RequestBody
 
 from intake.application.catalogue import CatalogueService
 from intake.domain.catalogue import AffairRevision, CatalogueRuleViolation, affair_to_data, parse_affair
+
+
+AffairCode = Annotated[str, Path(max_length=64, description="the affair's code, e.g. civil.minimum_living_allowance")]
 
 
 class AffairOut(BaseModel):
@@ -34,7 +38,7 @@ class AffairOut(BaseModel):
     level: str
 
 
-class RevisionIn(BaseModel):
+class RevisionIn(RequestBody):
     reason: str = Field(min_length=1, max_length=500, description="why the entry changes (kept in its history)")
     affair: dict[str, Any] = Field(description="the whole entry as it is to read from now on")
 
@@ -43,9 +47,8 @@ def _out(revision: AffairRevision) -> dict[str, Any]:
     return {"version": revision.version, **affair_to_data(revision.affair)}
 
 
-def catalogue_problem(error: CatalogueRuleViolation, status: int = 422) -> Problem:
-    return Problem(status, "The catalogue refused this change" if status == 422 else "No such affair",
-                   error.message, errors=[{"field": error.field, "detail": error.message}])
+def _no_such_affair(code: str) -> NotFound:
+    return NotFound("affair", code)
 
 
 def catalogue_router() -> APIRouter:
@@ -57,25 +60,25 @@ def catalogue_router() -> APIRouter:
     def in_district(principal: Principal, svc: CatalogueService) -> None:
         # An admin of another district (or of one street) does not edit this district's list.
         if svc.district not in principal.jurisdictions:
-            raise Problem(403, "Forbidden", f"changing the catalogue needs an admin of district {svc.district}")
+            raise Problem(FORBIDDEN, f"changing the catalogue needs an admin of district {svc.district}")
 
     @router.get("", response_model=list[AffairOut])
     async def list_affairs(_: Principal = Depends(require()), svc: CatalogueService = Depends(service)):
         return [_out(r) for r in await svc.active()]
 
     @router.get("/{code}", response_model=AffairOut)
-    async def get_affair(code: str, _: Principal = Depends(require()), svc: CatalogueService = Depends(service)):
+    async def get_affair(code: AffairCode, _: Principal = Depends(require()), svc: CatalogueService = Depends(service)):
         try:
             return _out(await svc.current(code))
-        except CatalogueRuleViolation as e:
-            raise catalogue_problem(e, 404) from None
+        except CatalogueRuleViolation:
+            raise _no_such_affair(code) from None
 
     @router.get("/{code}/versions", response_model=list[AffairOut])
-    async def get_versions(code: str, _: Principal = Depends(require()), svc: CatalogueService = Depends(service)):
+    async def get_versions(code: AffairCode, _: Principal = Depends(require()), svc: CatalogueService = Depends(service)):
         try:
             return [_out(r) for r in await svc.revisions(code)]
-        except CatalogueRuleViolation as e:
-            raise catalogue_problem(e, 404) from None
+        except CatalogueRuleViolation:
+            raise _no_such_affair(code) from None
 
     @router.post("", response_model=AffairOut, status_code=201)
     async def add_affair(
@@ -84,14 +87,11 @@ def catalogue_router() -> APIRouter:
         svc: CatalogueService = Depends(service),
     ):
         in_district(principal, svc)
-        try:
-            return _out(await svc.add(parse_affair(affair)))
-        except CatalogueRuleViolation as e:
-            raise catalogue_problem(e) from None
+        return _out(await svc.add(parse_affair(affair)))
 
     @router.put("/{code}", response_model=AffairOut)
     async def revise_affair(
-        code: str,
+        code: AffairCode,
         body: RevisionIn,
         principal: Principal = Depends(require(Role.ADMIN)),
         svc: CatalogueService = Depends(service),
@@ -100,14 +100,15 @@ def catalogue_router() -> APIRouter:
         try:
             affair = parse_affair(body.affair)
             if affair.code != code:
-                raise CatalogueRuleViolation("affair.code", f"the body is for {affair.code}, the path for {code}")
+                raise CatalogueRuleViolation("code", f"the body is for {affair.code}, the path for {code}")
             return _out(await svc.revise(affair, body.reason))
         except CatalogueRuleViolation as e:
-            raise catalogue_problem(e) from None
+            # The entry is the body's `affair` member: point inside it.
+            raise CatalogueRuleViolation(f"affair.{e.field}", e.message) from None
 
     @router.delete("/{code}", status_code=204)
     async def retire_affair(
-        code: str,
+        code: AffairCode,
         reason: str = Query(min_length=1, max_length=500),
         principal: Principal = Depends(require(Role.ADMIN)),
         svc: CatalogueService = Depends(service),
@@ -116,6 +117,8 @@ def catalogue_router() -> APIRouter:
         try:
             await svc.retire(code, reason)
         except CatalogueRuleViolation as e:
-            raise catalogue_problem(e) from None
+            if e.field == "code":
+                raise _no_such_affair(code) from None
+            raise
 
     return router

@@ -28,8 +28,8 @@ model of intake.entrypoints.open311, and layers only import downwards.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime
-from typing import Any, Callable, Literal, Sequence
+from datetime import datetime
+from typing import Annotated, Any, Callable, Literal, Sequence
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
@@ -37,11 +37,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from civicgrid_common.calendar import CHINA_TZ
 from civicgrid_common.calendar.overrides import install_calendar_schema, load_calendar
+from civicgrid_common.contracts import Departments
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.identity import Principal, Role
-from civicgrid_common.identity.dependencies import OUT_OF_JURISDICTION, require
+from civicgrid_common.identity.dependencies import require
 from civicgrid_common.identity.principal import InvalidPrincipal, validate_jurisdiction
-from civicgrid_common.web.problems import PROBLEM_TYPE_BASE, VALIDATION_ERROR, Problem
+from civicgrid_common.problems import (
+    OUTSIDE_JURISDICTION, VALIDATION_ERROR, Problem, body_error, parameter_error,
+)
+from civicgrid_common.web.models import Day, RequestBody
 
 from intake.adapters import complaint_views as views
 from intake.application.complaints import STREET, ComplaintNotFound, ComplaintService, NewComplaint
@@ -67,8 +71,6 @@ from intake.entrypoints.open311.model import (
 )
 from intake.entrypoints.open311.router import open311_router
 
-COMPLAINT_REFUSED = PROBLEM_TYPE_BASE + "complaint-refused"
-COMPLAINT_CONFLICT = PROBLEM_TYPE_BASE + "complaint-conflict"
 
 FILERS = (Role.WINDOW_CLERK, Role.GRID_WORKER)
 READERS = (Role.WINDOW_CLERK, Role.GRID_WORKER, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER,
@@ -79,51 +81,10 @@ RATING_RECORDERS = (Role.WINDOW_CLERK, Role.GRID_WORKER)
 # Channels a clerk may file by; open311 is the Open311 endpoint's, grid_worker the grid worker's.
 CLERK_CHANNELS = (Channel.WINDOW, Channel.PHONE, Channel.WEB)
 
-# The field of the request body each domain refusal is about.
-_FIELD_OF_CODE: dict[str, str] = {
-    "complaint.unknown_category": "category",
-    "complaint.unknown_channel": "channel",
-    "complaint.unknown_urgency": "urgency",
-    "complaint.unknown_rating": "rating",
-    "complaint.invalid_location": "location",
-    "complaint.location_required": "location",
-    "complaint.location_outside_china": "location",
-    "complaint.description_too_long": "description",
-    "complaint.answer_required": "answer",
-    "complaint.answer_too_long": "answer",
-    "complaint.invalid_answer": "resolved",
-    "complaint.invalid_routing": "routing",
-    "complaint.invalid_unit": "by",
-    "complaint.unit_not_routed": "by",
-    "complaint.applicant_required": "applicant_id",
-    "complaint.anonymous_with_applicant": "applicant_id",
-    "complaint.unknown_applicant": "applicant_id",
-    "complaint.invalid_media_url": "media_url",
-    "complaint.invalid_jurisdiction": "jurisdiction",
-    "complaint.unknown_channel_for_role": "channel",
-}
-# Refusals about the complaint's state, not the request's content.
-_CONFLICT_CODES = {"complaint.illegal_transition", "complaint.time_goes_backwards"}
-
-
-def complaint_problem(error: ComplaintError) -> Problem:
-    if error.code in _CONFLICT_CODES:
-        return Problem(409, "The complaint is not in a state for this", str(error), type=COMPLAINT_CONFLICT,
-                       code=error.code)
-    field = _FIELD_OF_CODE.get(error.code)
-    errors = [{"pointer": f"#/{field}", "detail": str(error)}] if field else [{"detail": str(error)}]
-    return Problem(422, "The complaint was refused", str(error), type=COMPLAINT_REFUSED, code=error.code,
-                   errors=errors)
-
-
-def not_found(complaint_id: str) -> Problem:
-    return Problem(404, "No such complaint", f"complaint {complaint_id!r} was not found")
-
-
 # ---------------------------------------------------------------------------- bodies
 
 
-class _Body(BaseModel):
+class _Body(RequestBody):
     # Strict: "true" is not a boolean, "32.0" not a number; unknown fields are mistakes.
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -131,17 +92,17 @@ class _Body(BaseModel):
 class LocationIn(_Body):
     address: str | None = Field(None, max_length=c.MAX_ADDRESS, description="the address as told")
     address_id: str | None = Field(None, max_length=c.MAX_ADDRESS, description="an id of the address register")
-    lat: float | None = Field(None, description="WGS84 latitude")
-    long: float | None = Field(None, description="WGS84 longitude")
+    lat: float | None = Field(None, ge=-90, le=90, description="WGS84 latitude")
+    long: float | None = Field(None, ge=-180, le=180, description="WGS84 longitude")
 
 
 class ComplaintIn(_Body):
-    category: str = Field(description="urban_construction, planning, municipal_works, environmental_protection, "
+    category: str = Field(max_length=40, description="urban_construction, planning, municipal_works, environmental_protection, "
                                       "housing_management, epidemic_prevention, public_order or other")
-    channel: str = Field("window", description="window, phone (the 12345 hotline) or web; grid workers: grid_worker")
-    urgency: str = Field("general", description="life_or_property (2 h), utilities (24 h), general (7 working days), "
+    channel: str = Field("window", max_length=20, description="window, phone (the 12345 hotline) or web; grid workers: grid_worker")
+    urgency: str = Field("general", max_length=20, description="life_or_property (2 h), utilities (24 h), general (7 working days), "
                                                 "complex (15 working days)")
-    jurisdiction: str = Field(description="the street, community or grid code where it happened")
+    jurisdiction: str = Field(max_length=15, description="the street, community or grid code where it happened")
     location: LocationIn
     description: str = Field("", max_length=c.MAX_TEXT)
     anonymous: bool = False
@@ -153,7 +114,7 @@ class RoutingIn(_Body):
     kind: Literal["street", "department", "lead"]
     department: str | None = Field(None, max_length=40)
     lead: str | None = Field(None, max_length=40)
-    co_departments: list[str] = Field(default_factory=list, max_length=20)
+    co_departments: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=20)
 
 
 class ResponseIn(_Body):
@@ -167,7 +128,7 @@ class AnswerIn(ResponseIn):
 
 
 class RatingIn(_Body):
-    rating: str = Field(description="very_satisfied, satisfied, basically_satisfied, dissatisfied, very_dissatisfied")
+    rating: str = Field(max_length=30, description="very_satisfied, satisfied, basically_satisfied, dissatisfied, very_dissatisfied")
 
 
 # ---------------------------------------------------------------------------- views
@@ -285,32 +246,8 @@ def row_out(row: dict[str, Any]) -> ComplaintListItem:
 # ---------------------------------------------------------------------------- staff API
 
 
-def _routed_to(principal: Principal, cp: Complaint) -> bool:
-    return cp.routing is not None and principal.department in cp.routing.departments()
-
-
-def _authorize(principal: Principal, cp: Complaint) -> None:
-    """Inside the caller's jurisdiction; a department system sees only what was routed to it."""
-    if not principal.may_act_in(cp.jurisdiction):
-        raise Problem(403, "Outside your jurisdiction", f"complaint {cp.id} is not inside your jurisdiction.",
-                      type=OUT_OF_JURISDICTION)
-    if principal.roles == {Role.DEPARTMENT} and not _routed_to(principal, cp):
-        raise Problem(403, "Forbidden", f"complaint {cp.id} was not routed to department {principal.department}.")
-
-
-def _unit(principal: Principal, asked: str | None) -> str:
-    """Who gives the feedback: a department system only for itself; staff for the street or a department."""
-    if principal.roles == {Role.DEPARTMENT}:
-        if asked not in (None, principal.department):
-            raise Problem(403, "Forbidden", f"department {principal.department} answers only for itself.")
-        assert principal.department is not None
-        return principal.department
-    return asked or STREET
-
-
 def _field_problem(field: str, detail: str) -> Problem:
-    return Problem(422, "Request is not valid", detail, type=VALIDATION_ERROR,
-                   errors=[{"field": field, "in": "query", "detail": detail}])
+    return Problem(VALIDATION_ERROR, detail, errors=[parameter_error(field, "query", detail)])
 
 
 def complaints_router() -> APIRouter:
@@ -319,57 +256,41 @@ def complaints_router() -> APIRouter:
     def service(request: Request) -> ComplaintService:
         return request.app.state.complaints
 
-    async def load(svc: ComplaintService, complaint_id: str, principal: Principal) -> Complaint:
-        try:
-            cp = await svc.get(complaint_id)
-        except ComplaintNotFound:
-            raise not_found(complaint_id) from None
-        _authorize(principal, cp)
-        return cp
-
-    async def act(svc: ComplaintService, complaint_id: str, principal: Principal, command) -> ComplaintOut:
-        await load(svc, complaint_id, principal)
-        try:
-            return complaint_out(await command())
-        except ComplaintError as e:
-            raise complaint_problem(e) from None
-
     @router.post("", status_code=201, response_model=ComplaintOut)
     async def file_complaint(body: ComplaintIn, principal: Principal = Depends(require(*FILERS)),
                              svc: ComplaintService = Depends(service)):
         try:
             validate_jurisdiction(body.jurisdiction)
         except InvalidPrincipal as e:
-            raise Problem(422, "Request is not valid", str(e), type=VALIDATION_ERROR,
-                          errors=[{"pointer": "#/jurisdiction", "detail": str(e)}]) from None
+            raise Problem(VALIDATION_ERROR, str(e), errors=[body_error("jurisdiction", str(e))]) from None
         if not principal.may_act_in(body.jurisdiction):
-            raise Problem(403, "Outside your jurisdiction", f"{body.jurisdiction} is not inside your jurisdiction.",
-                          type=OUT_OF_JURISDICTION, jurisdiction=body.jurisdiction)
-        try:
-            new = NewComplaint(
-                category=c.parse_category(body.category),
-                channel=_channel_for(principal, body.channel),
-                urgency=c.parse_urgency(body.urgency),
-                jurisdiction=body.jurisdiction,
-                location=_location(body.location),
-                description=body.description,
-                anonymous=body.anonymous,
-                applicant_id=body.applicant_id,
-                media_url=body.media_url,
-            )
-            return complaint_out(await svc.file(new))
-        except ComplaintError as e:
-            raise complaint_problem(e) from None
+            detail = f"{body.jurisdiction} is not inside your jurisdiction."
+            raise Problem(OUTSIDE_JURISDICTION, detail, jurisdiction=body.jurisdiction,
+                          errors=[body_error("jurisdiction", detail)])
+        new = NewComplaint(
+            category=c.parse_category(body.category),
+            channel=_channel_for(principal, body.channel),
+            urgency=c.parse_urgency(body.urgency),
+            jurisdiction=body.jurisdiction,
+            location=_location(body.location),
+            description=body.description,
+            anonymous=body.anonymous,
+            applicant_id=body.applicant_id,
+            media_url=body.media_url,
+        )
+        return complaint_out(await svc.file(new))
 
     @router.get("", response_model=ComplaintPage)
     async def list_complaints(
         request: Request,
-        status: list[str] = Query(default_factory=list, description="received, routed, responded, answered, "
-                                                                    "closed, rated, reopened (repeatable)"),
-        category: str | None = Query(None),
-        community: str | None = Query(None, description="a community (or street, grid) code inside yours"),
-        received_from: date | None = Query(None, description="first day received (China time)"),
-        received_to: date | None = Query(None, description="last day received (China time), inclusive"),
+        status: list[Annotated[str, Query(max_length=20)]] = Query(
+            default_factory=list, max_length=7,
+            description="received, routed, responded, answered, closed, rated, reopened (repeatable)"),
+        category: str | None = Query(None, max_length=40),
+        community: str | None = Query(None, max_length=15,
+                                      description="a community (or street, grid) code inside yours"),
+        received_from: Day | None = Query(None, description="first day received (China time)"),
+        received_to: Day | None = Query(None, description="last day received (China time), inclusive"),
         limit: int = Query(50, ge=1, le=200),
         offset: int = Query(0, ge=0, le=100_000),
         principal: Principal = Depends(require(*READERS, jurisdiction_param="community")),
@@ -397,7 +318,7 @@ def complaints_router() -> APIRouter:
     async def get_complaint(complaint_id: str = Path(max_length=64),
                             principal: Principal = Depends(require(*READERS)),
                             svc: ComplaintService = Depends(service)):
-        return complaint_out(await load(svc, complaint_id, principal))
+        return complaint_out(await svc.get(complaint_id, principal))
 
     @router.post("/{complaint_id}/route", response_model=ComplaintOut)
     async def route_complaint(body: RoutingIn | None = None, complaint_id: str = Path(max_length=64),
@@ -405,42 +326,38 @@ def complaints_router() -> APIRouter:
                               svc: ComplaintService = Depends(service)):
         """Route by the body's rule; without a body, by the default of the complaint's category."""
         if body is None:
-            return await act(svc, complaint_id, principal, lambda: svc.route(complaint_id, None))
+            return complaint_out(await svc.route(complaint_id, None, principal))
         try:
-            routing = routing_from_data(body.model_dump())
+            routing = routing_from_data(body.model_dump(exclude_unset=True))
         except InvalidRouting as e:
-            raise Problem(422, "The complaint was refused", str(e), type=COMPLAINT_REFUSED,
-                          code="complaint.invalid_routing", errors=[{"pointer": "#", "detail": str(e)}]) from None
-        return await act(svc, complaint_id, principal, lambda: svc.route(complaint_id, routing))
+            raise ComplaintError("complaint.invalid_routing", str(e),
+                                 errors=[{"pointer": f"#/{e.member}" if e.member else "#", "detail": str(e)}]) from None
+        return complaint_out(await svc.route(complaint_id, routing, principal))
 
     @router.post("/{complaint_id}/response", response_model=ComplaintOut)
     async def respond(body: ResponseIn, complaint_id: str = Path(max_length=64),
                       principal: Principal = Depends(require(*HANDLERS)),
                       svc: ComplaintService = Depends(service)):
-        by = _unit(principal, body.by)
-        return await act(svc, complaint_id, principal, lambda: svc.respond(complaint_id, by))
+        return complaint_out(await svc.respond(complaint_id, body.by, principal))
 
     @router.post("/{complaint_id}/answer", response_model=ComplaintOut)
     async def answer(body: AnswerIn, complaint_id: str = Path(max_length=64),
                      principal: Principal = Depends(require(*HANDLERS)),
                      svc: ComplaintService = Depends(service)):
-        by = _unit(principal, body.by)
-        return await act(svc, complaint_id, principal,
-                         lambda: svc.answer(complaint_id, body.answer, resolved=body.resolved, by=by))
+        return complaint_out(await svc.answer(complaint_id, body.answer, resolved=body.resolved, by=body.by,
+                                              principal=principal))
 
     @router.post("/{complaint_id}/close", response_model=ComplaintOut)
     async def close(complaint_id: str = Path(max_length=64),
                     principal: Principal = Depends(require(*DISPATCHERS)),
                     svc: ComplaintService = Depends(service)):
-        return await act(svc, complaint_id, principal, lambda: svc.close(complaint_id))
+        return complaint_out(await svc.close(complaint_id, principal))
 
     @router.post("/{complaint_id}/rating", response_model=ComplaintOut)
     async def rate(body: RatingIn, complaint_id: str = Path(max_length=64),
                    principal: Principal = Depends(require(*RATING_RECORDERS)),
                    svc: ComplaintService = Depends(service)):
-        async def command() -> Complaint:
-            return await svc.rate(complaint_id, c.parse_rating(body.rating))
-        return await act(svc, complaint_id, principal, command)
+        return complaint_out(await svc.rate(complaint_id, c.parse_rating(body.rating), principal=principal))
 
     return router
 
@@ -611,9 +528,10 @@ def complaints_open311_router(app: FastAPI, settings: IntakeSettings) -> APIRout
     return open311_router(port, jurisdiction=open311_jurisdiction(settings), discovery=open311_discovery(settings))
 
 
-async def start_complaints(pool: asyncpg.Pool, store: EventStore,
+async def start_complaints(pool: asyncpg.Pool, store: EventStore, departments: Departments,
                            clock: Callable[[], datetime] = lambda: datetime.now(CHINA_TZ)) -> ComplaintService:
     """The complaint service, with its read model's tables (and the calendar's) installed."""
     await install_calendar_schema(pool)
     await views.install_complaint_views(pool)
-    return ComplaintService(store, views.ComplaintViews(), calendar=lambda: load_calendar(pool), clock=clock)
+    return ComplaintService(store, views.ComplaintViews(), calendar=lambda: load_calendar(pool), clock=clock,
+                            departments=departments)

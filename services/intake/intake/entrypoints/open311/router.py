@@ -8,11 +8,11 @@ found, 400 anything else); an unknown format extension is a 404 in XML, the requ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Protocol, Sequence
+from typing import Annotated, Callable, Protocol, Sequence
 from urllib.parse import parse_qsl
 
 from civicgrid_common.calendar import CHINA_TZ
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from intake.domain.complaint import ComplaintError
 from intake.entrypoints.open311 import parsing, render
@@ -54,6 +54,11 @@ class Open311Port(Protocol):
 
     async def post_update(self, update: NewRequestUpdate) -> str | None:
         """Record the resident's update; the update_id it gets, None if there is no such request."""
+
+
+# Path segments a request controls, bounded (a format extension, codes and ids of GeoReport v2).
+Extension = Annotated[str, Path(max_length=8, description="json or xml")]
+Open311Code = Annotated[str, Path(max_length=64)]
 
 
 def _format(ext: str) -> Format:
@@ -117,20 +122,20 @@ def open311_router(
         return {s.service_code: s for s in await port.services()}
 
     @router.get("/discovery.{ext}")
-    async def get_discovery(ext: str) -> Response:
+    async def get_discovery(ext: Extension) -> Response:
         async def handle(fmt: Format) -> Response:
             return _respond(render.render_discovery(discovery, fmt))
         return await guarded(ext, handle)
 
     @router.get("/services.{ext}")
-    async def get_services(ext: str, request: Request) -> Response:
+    async def get_services(ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             parsing.check_jurisdiction(query(request), jurisdiction)
             return _respond(render.render_services(await port.services(), fmt))
         return await guarded(ext, handle)
 
     @router.get("/services/{service_code}.{ext}")
-    async def get_service_definition(service_code: str, ext: str, request: Request) -> Response:
+    async def get_service_definition(service_code: Open311Code, ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             parsing.check_jurisdiction(query(request), jurisdiction)
             service = (await services_by_code()).get(service_code)
@@ -140,7 +145,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.post("/requests.{ext}")
-    async def post_request(ext: str, request: Request) -> Response:
+    async def post_request(ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             form = await _form(request)
             new = parsing.parse_create(form, await services_by_code(), jurisdiction)
@@ -148,7 +153,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.get("/requests.{ext}")
-    async def get_requests(ext: str, request: Request) -> Response:
+    async def get_requests(ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             q = parsing.parse_requests_query(query(request), clock(), jurisdiction)
             found = list(await port.requests(q))[: min(q.limit, MAX_RESULTS)]
@@ -156,7 +161,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.get("/requests/{service_request_id}.{ext}")
-    async def get_request(service_request_id: str, ext: str, request: Request) -> Response:
+    async def get_request(service_request_id: Open311Code, ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             parsing.check_jurisdiction(query(request), jurisdiction)
             found = await port.request(service_request_id)
@@ -166,7 +171,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.get("/tokens/{token}.{ext}")
-    async def get_token(token: str, ext: str, request: Request) -> Response:
+    async def get_token(token: Open311Code, ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             parsing.check_jurisdiction(query(request), jurisdiction)
             found = await port.token(token)
@@ -176,7 +181,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.get("/servicerequestupdates.{ext}")
-    async def get_updates(ext: str, request: Request) -> Response:
+    async def get_updates(ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
             q = parsing.parse_updates_query(query(request), clock(), jurisdiction)
             found = list(await port.updates(q))[: min(q.limit, MAX_RESULTS)]
@@ -184,7 +189,7 @@ def open311_router(
         return await guarded(ext, handle)
 
     @router.post("/servicerequestupdates.{ext}")
-    async def post_update(ext: str, request: Request) -> Response:
+    async def post_update(ext: Extension, request: Request) -> Response:
         """FixMyStreet's extension: the resident's update on a closed request, taken as a rating."""
         async def handle(fmt: Format) -> Response:
             update = parsing.parse_update_post(await _form(request), jurisdiction)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 from civicgrid_common.identity.dependencies import require
 from civicgrid_common.identity.principal import Principal, Role
-from civicgrid_common.web.problems import VALIDATION_ERROR, Problem
+from civicgrid_common.problems import VALIDATION_ERROR, Problem, parameter_error
+from civicgrid_common.web.models import Day, Instant
 
 from civicgrid_statistics.application.kpis import KpiService
 from civicgrid_statistics.domain.figures import Filters
@@ -45,20 +45,15 @@ class Common:
         request: Request,
         jurisdiction: str | None = Query(None, pattern=CODE, description="district, street, community or grid code (prefix)"),
         channel: str | None = Query(None, pattern=NAME),
-        date_from: date | None = Query(None, alias="from", description="first day (China date), inclusive"),
-        date_to: date | None = Query(None, alias="to", description="last day (China date), inclusive"),
-        as_of: datetime | None = Query(None, description="the figures as they stood at this instant (with offset)"),
+        date_from: Day | None = Query(None, alias="from", description="first day (China date), inclusive"),
+        date_to: Day | None = Query(None, alias="to", description="last day (China date), inclusive"),
+        as_of: Instant | None = Query(None, description="the figures as they stood at this instant (with offset)"),
         format: Format | None = Query(None, description="json (default) or csv; or send Accept: text/csv"),
         who: Principal = Depends(require(*READERS, jurisdiction_param="jurisdiction")),
     ) -> None:
-        errors = []
         if date_from and date_to and date_from > date_to:
-            errors.append({"field": "from", "detail": "must not be after `to`"})
-        if as_of is not None and as_of.tzinfo is None:
-            errors.append({"field": "as_of", "detail": "needs a UTC offset, e.g. 2026-10-01T00:00:00+08:00"})
-        if errors:
-            raise Problem(422, "Request is not valid", "Some parameters are not valid.", type=VALIDATION_ERROR,
-                          errors=errors)
+            raise Problem(VALIDATION_ERROR, "Some parameters are not valid.",
+                          errors=[parameter_error("from", "query", "must not be after `to`")])
         self.jurisdiction, self.channel, self.date_from, self.date_to = jurisdiction, channel, date_from, date_to
         self.as_of, self.who = as_of, who
         accept = request.headers.get("accept", "")
