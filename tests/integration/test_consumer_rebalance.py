@@ -18,10 +18,11 @@ async def test_members_joining_and_leaving_the_group_lose_and_repeat_nothing(set
     await pool.execute(EFFECTS_DDL)
     group = unique("rebalance")
     bs = settings.kafka_bootstrap
+    dead_letters = await new_topic("deadletter", partitions=1)
 
     def member() -> EventConsumer:
         return EventConsumer(settings, pool, topics=[topic], group_id=group, handler=record_effect,
-                             poll_timeout=0.2, max_records=5)
+                             poll_timeout=0.2, max_records=5, dead_letter_topic=dead_letters)
 
     first = member()
     tasks = [asyncio.create_task(first.run())]

@@ -66,7 +66,8 @@ async def test_a_handler_that_swallows_a_database_error_is_retried_not_lost(sett
                 pass
 
     consumer = EventConsumer(settings, pool, topics=[topic], group_id=unique("swallow"), handler=careless,
-                             backoff=(0.05, 0.1), poll_timeout=0.2)
+                             backoff=(0.05, 0.1), poll_timeout=0.2,
+                             dead_letter_topic=await new_topic("deadletter", partitions=1))
     task = asyncio.create_task(consumer.run())
     await produce(settings.kafka_bootstrap, topic, numbered_events(1))
     try:
@@ -90,7 +91,8 @@ async def test_a_replayed_dead_letter_is_handled_once_its_cause_is_fixed(setting
 
     group = unique("replay")
     consumer = EventConsumer(settings, pool, topics=[topic], group_id=group, handler=handler,
-                             max_attempts=2, backoff=(0.05, 0.1), poll_timeout=0.2)
+                             max_attempts=2, backoff=(0.05, 0.1), poll_timeout=0.2,
+                             dead_letter_topic=await new_topic("deadletter", partitions=1))
     task = asyncio.create_task(consumer.run())
     event = numbered_events(1)
     try:

@@ -79,7 +79,8 @@ async def test_window_to_consumer_once_with_one_trace(fresh_db, pool, new_topic)
             NewEvent("civicgrid.test.ledger.credited.v1", {"amount": 5, "memo": "second"}),
         ])
 
-    consumer = EventConsumer(fresh_db, pool, topics=[topic], group_id="e2e-handlers", handler=handle)
+    consumer = EventConsumer(fresh_db, pool, topics=[topic], group_id="e2e-handlers", handler=handle,
+                             dead_letter_topic=await new_topic("e2e.deadletter", partitions=1))
     relay = OutboxRelay(pool, fresh_db, poll_interval=0.05, name="e2e")
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     try:

@@ -2,6 +2,8 @@
 
     civicgrid token --role window_clerk --jurisdiction 320104001
         prints a JWT the local stack accepts (signed with .local/keys/signing-key.pem)
+    civicgrid dead-letters
+        lists every record of the dead-letter topic: what it was, from where, who gave up and why
 
 Subcommands register themselves in `build_parser`; later tools (e.g. `civicgrid rebuild`)
 add theirs the same way.
@@ -88,11 +90,38 @@ def _add_rebuild_command(commands: argparse._SubParsersAction) -> None:
     cmd.set_defaults(run=_rebuild)
 
 
+def _dead_letters(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from civicgrid_common.consumer.deadletter import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(args.bootstrap, args.topic))
+    for d in letters:
+        print(f"{d.failed_at}  {d.event_type} from {d.source}, off {d.original_topic} ({d.consumer_group}): "
+              f"{d.error_type.rsplit('.', 1)[-1]}: {d.error_message}")
+    print(f"{len(letters)} dead letter(s) on {args.topic}")
+    return 0
+
+
+def _add_dead_letters_command(commands: argparse._SubParsersAction) -> None:
+    from civicgrid_common.consumer.runtime import DEAD_LETTER_TOPIC
+    from civicgrid_common.settings import PlatformSettings
+
+    cmd = commands.add_parser(
+        "dead-letters", help="list the dead-letter topic's records with the reason each was given up on",
+        description="Read the dead-letter topic from its beginning (without a consumer group) and print each "
+                    "record's event type, source, original topic, consumer group and error.")
+    cmd.add_argument("--bootstrap", default=PlatformSettings().kafka_bootstrap, help="the Kafka bootstrap servers")
+    cmd.add_argument("--topic", default=DEAD_LETTER_TOPIC)
+    cmd.set_defaults(run=_dead_letters)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civicgrid", description="civicgrid platform tools")
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
     _add_token_command(commands)
     _add_rebuild_command(commands)
+    _add_dead_letters_command(commands)
     return parser
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Sequence
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 DLQ_PREFIX = "x-dlq-"
 # A Kafka header has no size limit of its own, but a whole record does; a stack of nested
 # exception messages must not make the dead letter itself unproducible.
@@ -75,3 +77,50 @@ def read_dlq_headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, str]:
         for n, v in headers
         if n.lower().startswith(DLQ_PREFIX)
     }
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record of the dead-letter topic, as an operator reads it: what it was, where it came
+    from, which consumer gave up on it and why."""
+
+    event_type: str  # the record's ce_type ("?" if it was no CloudEvent)
+    source: str  # its ce_source
+    original_topic: str
+    consumer_group: str
+    error_type: str
+    error_message: str
+    failed_at: str
+    offset: int  # on the dead-letter topic
+
+
+async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+    """Every record the dead-letter topic holds now, oldest first (reads without a group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, n) for n in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: list[DeadLetter] = []
+
+        async def unread() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+        while await unread():
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    headers = {k: v.decode("utf-8", errors="replace") for k, v in record.headers or ()}
+                    why = read_dlq_headers(record.headers or ())
+                    found.append(DeadLetter(
+                        event_type=headers.get("ce_type", "?"), source=headers.get("ce_source", "?"),
+                        original_topic=why.get("original-topic", "?"), consumer_group=why.get("consumer-group", "?"),
+                        error_type=why.get("error-type", "?"), error_message=why.get("error-message", "?"),
+                        failed_at=why.get("failed-at", "?"), offset=record.offset))
+        return sorted(found, key=lambda d: d.failed_at)
+    finally:
+        await consumer.stop()

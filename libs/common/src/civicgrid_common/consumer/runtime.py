@@ -63,7 +63,9 @@ class EventConsumer:
         handler: Handler,
         max_attempts: int = 5,
         backoff: Backoff | tuple[float, float] = (0.2, 10.0),
-        dead_letter_topic: str = DEAD_LETTER_TOPIC,
+        # Required: a consumer says where its dead letters go, so that no test (or tool) drops its
+        # poison into the running system's shared civicgrid.deadletter by default.
+        dead_letter_topic: str,
         stall_after: float = 60.0,
         watchdog_interval: float = 5.0,
         poll_timeout: float = 1.0,
