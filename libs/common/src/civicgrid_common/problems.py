@@ -290,3 +290,15 @@ class NotFound(RuleViolation):
     def __init__(self, what: str, id: str) -> None:
         super().__init__("not_found", f"no {what} {id!r}")
         self.what, self.id = what, id
+
+
+class OutsideJurisdiction(RuleViolation):
+    """A code the input names (a case's jurisdiction, an applicant's places) is not inside the
+    caller's jurisdiction: 403, naming each field. One class for every service."""
+
+    refusal = Refusal.OUTSIDE_JURISDICTION
+
+    def __init__(self, fields: str | Sequence[str], message: str | None = None, **extra: Any) -> None:
+        names = [fields] if isinstance(fields, str) else list(fields)
+        message = message or f"{', '.join(names)}: not inside your jurisdiction"
+        super().__init__("outside_jurisdiction", message, errors=[body_error(f, message) for f in names], **extra)

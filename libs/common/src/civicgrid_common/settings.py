@@ -30,6 +30,12 @@ class PlatformSettings(BaseSettings):
     pg_database: str | None = None
     pg_pool_min: int = 1
     pg_pool_max: int = 10
+    # The unit of work's retry policy: a command that loses to a concurrent one (a concurrency
+    # conflict, a deadlock, a serialization failure) is tried this many times in all, then
+    # answered 503 with Retry-After (CIVICGRID_COMMAND_ATTEMPTS).
+    command_attempts: int = Field(3, ge=1, le=10)
+    # The district's working-day calendar, which intake owns and every other service applies.
+    calendar_topic: str = "civicgrid.intake.calendar"
 
     # Kafka
     kafka_bootstrap: str = "127.0.0.1:9092"

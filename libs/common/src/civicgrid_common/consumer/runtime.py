@@ -82,6 +82,7 @@ class EventConsumer:
         self.settings = settings
         self.pool = pool
         self.group_id = group_id
+        self.name = f"consumer-{group_id}"  # a runner's name (civicgrid_common.service)
         self.handler = handler
         self.max_attempts = max_attempts
         self.backoff = Backoff.of(backoff)

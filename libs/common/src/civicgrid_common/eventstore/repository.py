@@ -30,17 +30,23 @@ class Repository(Generic[A]):
     def __init__(self, store: EventStore, aggregate_cls: type[A], *, snapshot_every: int | None = None) -> None:
         self.store = store
         self.aggregate_cls = aggregate_cls
-        self.snapshot_every = snapshot_every if snapshot_every is not None else store.snapshot_every
+        if snapshot_every is None:
+            snapshot_every = store.snapshot_every if store.snapshot_every is not None else aggregate_cls.snapshot_every
+        self.snapshot_every = snapshot_every
         if self.snapshot_every is not None and self.snapshot_every < 1:
             raise ValueError("snapshot_every must be a positive number of versions")
         if self.snapshot_every and not aggregate_cls.supports_snapshots():
             raise TypeError(f"{aggregate_cls.__name__} implements no snapshot_state/from_snapshot")
 
     async def load(self, stream_id: str, *, conn: asyncpg.Connection | None = None) -> A:
+        """The aggregate its stream holds; AggregateNotFound if there is no such stream, or if
+        the stream is another aggregate's (a case's id is no complaint)."""
         start = await self._usable_snapshot(stream_id, conn)
         from_version = start.version + 1 if start else 1
         events = await self.store.read_stream(stream_id, from_version, conn=conn)
         if start is None and not events:
+            raise AggregateNotFound(stream_id)
+        if events and events[0].stream_type != self.aggregate_cls.stream_type:
             raise AggregateNotFound(stream_id)
         return self.aggregate_cls.replay(stream_id, events, start=start)
 
@@ -48,7 +54,8 @@ class Repository(Generic[A]):
         if not self.snapshot_every:
             return None
         snapshot = await self.store.load_snapshot(stream_id)
-        if snapshot is None or snapshot.revision != self.aggregate_cls.snapshot_revision:
+        if snapshot is None or snapshot.revision != self.aggregate_cls.snapshot_revision \
+                or snapshot.stream_type != self.aggregate_cls.stream_type:
             return None
         stream_version = await self.store.stream_version(stream_id, conn=conn)
         if snapshot.version > stream_version:

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS events (
     CONSTRAINT events_first_has_no_prev CHECK ((version = 1) = (prev_hash IS NULL))
 );
 CREATE INDEX IF NOT EXISTS events_commit_order ON events (tx, position);
+-- Every stream of a type, by its first event (EventStore.stream_ids, count_events).
+CREATE INDEX IF NOT EXISTS events_stream_starts ON events (stream_type, stream_id) WHERE version = 1;
+CREATE INDEX IF NOT EXISTS events_by_stream_type ON events (stream_type);
 
 -- History is never changed: corrections are new events. Only a superuser who disables
 -- these triggers can alter a row, and the hash chain then shows it (verify_stream).

@@ -149,6 +149,13 @@ class EventStore:
         self.snapshot_every = snapshot_every
         self.upcasters = upcasters or Upcasters()
 
+    @classmethod
+    def for_service(cls, pool: asyncpg.Pool, settings: Any, **options: Any) -> "EventStore":
+        """A service's event store: its database, the contracts, its CloudEvents source and
+        the base URL its events' dataschema points under (all from the service's settings)."""
+        return cls(pool, Contracts(settings.contracts_dir), source=settings.source,
+                   schema_base_url=settings.schema_base_url, **options)
+
     async def install(self) -> None:
         await install_schema(self.pool, [EVENTS_DDL, SNAPSHOTS_DDL, OUTBOX_DDL])
         # Parsing the contracts takes long enough to stall a serving loop: do it now, in a thread.
@@ -355,6 +362,16 @@ class EventStore:
         if conn is not None:
             return await conn.fetchval(query, stream_id)
         return await self.pool.fetchval(query, stream_id)
+
+    async def stream_ids(self, stream_type: str, *, conn: asyncpg.Connection | None = None) -> list[str]:
+        """Every stream of a type, by id (from their first events: an index, not a scan)."""
+        query = "SELECT stream_id FROM events WHERE stream_type = $1 AND version = 1 ORDER BY stream_id"
+        rows = await (conn or self.pool).fetch(query, stream_type)
+        return [r["stream_id"] for r in rows]
+
+    async def count_events(self, stream_type: str, *, conn: asyncpg.Connection | None = None) -> int:
+        """How many events the streams of a type hold (what a rebuild expects to replay)."""
+        return await (conn or self.pool).fetchval("SELECT count(*) FROM events WHERE stream_type = $1", stream_type)
 
     async def position_of(self, position: int) -> GlobalPosition:
         """The commit-order place of the event at a plain `position` (StoredEvent.position)."""

@@ -1,6 +1,6 @@
 """Who is calling: roles and jurisdictions, and the pure rules about them.
 
-A jurisdiction is an administrative prefix code (DOMAIN.md, "Levels and codes"): district
+A jurisdiction is an administrative prefix code (docs/domain.md, "Units and jurisdiction codes"): district
 6 digits, street 9, community 12, grid 15. "Inside my jurisdiction" is a prefix test, so a
 street reviewer holding `320104001` may act on community `320104001001` and on every grid
 under it, but on nothing of street `320104002`.

@@ -24,12 +24,10 @@ Standalone: `python -m civicgrid_common.outbox.relay` with settings from CIVICGR
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections import deque
 from datetime import timedelta
-from typing import AsyncIterator
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -90,19 +88,6 @@ class OutboxRelay:
 
     def stop(self) -> None:
         self._stopping.set()
-
-    @contextlib.asynccontextmanager
-    async def running(self, enabled: bool = True) -> AsyncIterator["OutboxRelay"]:
-        """Publish in the background for the life of the block (a service's lifespan): started
-        on entry when `enabled`, stopped on exit and given 10 s to finish its batch."""
-        task = asyncio.create_task(self.run(), name=f"{self.name}-outbox-relay") if enabled else None
-        try:
-            yield self
-        finally:
-            self.stop()
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, timeout=10)
 
     async def run(self) -> None:
         """Publish until stop(); any failure restarts from the stored checkpoint."""

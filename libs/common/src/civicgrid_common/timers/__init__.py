@@ -15,10 +15,12 @@ See scheduling.py for what scheduling a fired key does (it is refused), worker.p
 guarantees, metrics.py for what /metrics shows. Platform code: no domain in here.
 """
 from civicgrid_common.timers.schema import TIMERS_DDL, install_timers
-from civicgrid_common.timers.scheduling import CHANNEL, Timer, TimerRecord, cancel, lookup, retry, schedule
+from civicgrid_common.timers.scheduling import (
+    CHANNEL, Timer, TimerRecord, cancel, cancel_unless, lookup, retry, schedule,
+)
 from civicgrid_common.timers.worker import Handler, TimerWorker
 
 __all__ = [
-    "CHANNEL", "Handler", "TIMERS_DDL", "Timer", "TimerRecord", "TimerWorker", "cancel", "install_timers",
+    "CHANNEL", "Handler", "TIMERS_DDL", "Timer", "TimerRecord", "TimerWorker", "cancel", "cancel_unless", "install_timers",
     "lookup", "retry", "schedule",
 ]

@@ -13,9 +13,10 @@ needs a new key (put a visit number or the due date in it).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import asyncpg
 
@@ -132,6 +133,19 @@ async def cancel(conn: asyncpg.Connection, *, owner: str, key: str) -> bool:
         owner, key,
     )
     return bool(deleted)
+
+
+async def cancel_unless(conn: asyncpg.Connection, *, owner: str, prefix: str, keep: Iterable[str] = ()) -> int:
+    """Remove every unfired timer of `owner` whose key starts with `prefix`, except those in
+    `keep`, in the caller's transaction: what a command does that replaces a thing's deadlines
+    without knowing which it had (e.g. prefix `approval/<id>/`). Returns how many went."""
+    _require_text(owner=owner, prefix=prefix)
+    pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"  # the prefix literally, then anything
+    return len(await conn.fetch(
+        f"DELETE FROM civicgrid_timers WHERE owner = $1 AND key LIKE $2 AND status <> '{FIRED}' "
+        "AND NOT key = ANY($3::text[]) RETURNING key",
+        owner, pattern, list(keep),
+    ))
 
 
 async def lookup(conn: asyncpg.Connection, *, owner: str, key: str) -> TimerRecord | None:

@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS civicgrid_timers (
 );
 CREATE INDEX IF NOT EXISTS civicgrid_timers_next ON civicgrid_timers (owner, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS civicgrid_timers_due ON civicgrid_timers (owner, due_at) WHERE status = 'pending';
+-- cancel_unless: the unfired timers under a key prefix, whatever the database's collation.
+CREATE INDEX IF NOT EXISTS civicgrid_timers_prefix ON civicgrid_timers (owner, key text_pattern_ops)
+    WHERE status <> 'fired';
 CREATE INDEX IF NOT EXISTS civicgrid_timers_parked ON civicgrid_timers (owner) WHERE status = 'failed';
 """
 

@@ -37,6 +37,7 @@ from typing import Awaitable, Callable
 
 import asyncpg
 
+from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.consumer.backoff import Backoff
 from civicgrid_common.timers import metrics
 from civicgrid_common.timers.scheduling import _COLUMNS, CHANNEL, FAILED, FIRED, PENDING, Timer, timer_from_row
@@ -44,11 +45,6 @@ from civicgrid_common.timers.scheduling import _COLUMNS, CHANNEL, FAILED, FIRED,
 log = logging.getLogger(__name__)
 
 Handler = Callable[[asyncpg.Connection, Timer], Awaitable[None]]
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class TimerWorker:

@@ -3,9 +3,10 @@ request controls is bounded and unknown input is refused:
 
 - `RequestBody`: the base of every JSON body model. Unknown members are refused (a misspelt
   field is a mistake the client must hear about, not something silently ignored). Booleans and
-  integers are declared `Flag` and `Count`-like strict types: "yes" is no boolean, "1" no integer
+  integers are declared `Flag` and `StrictInt`: "yes" is no boolean, "1" no integer
   (FastAPI validates the decoded JSON in Python mode, so a model-wide `strict=True` would refuse
   ISO dates and enum values too; the tests check every boolean and integer of every body).
+- `QueryFlag`: a boolean query parameter; only `true` or `false`.
 - `Day` and `Instant`: a date or an instant within the calendar's range (`MIN_DATE`..`MAX_DATE`),
   so no request can make a computation overflow or run for years of days; OpenAPI carries the
   range as `formatMinimum` / `formatMaximum`.
@@ -13,15 +14,29 @@ request controls is bounded and unknown input is refused:
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, WithJsonSchema
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, WithJsonSchema,
+)
 
 from civicgrid_common.calendar.working_days import MAX_DATE, MIN_DATE
 
-__all__ = ["Day", "Flag", "Instant", "MAX_DATE", "MIN_DATE", "RequestBody", "StrictInt"]
+__all__ = ["Day", "Flag", "Instant", "MAX_DATE", "MIN_DATE", "QueryFlag", "RequestBody", "StrictInt"]
 
 Flag = StrictBool
+
+
+def _query_flag(value: Any) -> bool:
+    # A query carries text: only the JSON spellings of a boolean, never "yes", "1" or "on".
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+QueryFlag = Annotated[bool, BeforeValidator(_query_flag), WithJsonSchema({"type": "boolean"})]
 
 _MIN_INSTANT = datetime.combine(MIN_DATE, time.min, timezone.utc)
 _MAX_INSTANT = datetime.combine(MAX_DATE, time.max, timezone.utc)

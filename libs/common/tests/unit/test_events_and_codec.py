@@ -16,7 +16,7 @@ from civicgrid_common.cloudevents import (
 from civicgrid_common.contracts import Contracts, SchemaViolation, UnknownEventType
 from civicgrid_common.events import NewEvent, StoredEvent, major_version, new_event_id
 
-FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "contracts"
+FIXTURES = Path(__file__).resolve().parents[4] / "tests" / "fixtures" / "contracts"
 
 
 def stored(**over) -> StoredEvent:

@@ -9,8 +9,10 @@ package covers from 2008 (the first year of the 2007 edition of the regulation).
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
+from itertools import accumulate
 
 import chinese_calendar
 import pytest
@@ -39,37 +41,43 @@ def rule_holidays(year: int) -> frozenset[date]:
     return frozenset(statutory_holidays(year))
 
 
+# The years the package has data for (it raises NotImplementedError for any other; asking it
+# first for each of 110 000 days would spend seconds on raising).
+PACKAGE_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
+
+
 def reference_is_working(day: date, overrides: dict[date, bool]) -> bool:
     if day in overrides:
         return overrides[day]
-    try:
+    if day.year in PACKAGE_YEARS:
         return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        return day.weekday() < 5 and day not in rule_holidays(day.year)
+    return day.weekday() < 5 and day not in rule_holidays(day.year)
 
 
 class Reference:
-    """Every supported day's status, found one by one; counts and due dates by walking."""
+    """Every supported day's status, found one by one; counts and due dates from the running
+    count of working days up to each day (what a walk day by day would add up, at once)."""
 
     def __init__(self, overrides: dict[date, bool]) -> None:
         self.first = MIN_DATE.toordinal()
         self.working = [reference_is_working(date.fromordinal(o), overrides)
                         for o in range(self.first, MAX_DATE.toordinal() + 1)]
+        self.counted = list(accumulate(self.working, initial=0))  # counted[i]: working days before day i
 
     def between(self, start: date, end: date) -> int:
+        """Working days after `start` up to and including `end`."""
         if end < start:
             return -self.between(end, start)
-        return sum(self.working[start.toordinal() - self.first + 1:end.toordinal() - self.first + 1])
+        return self.counted[end.toordinal() - self.first + 1] - self.counted[start.toordinal() - self.first + 1]
 
     def nth_after(self, day: date, n: int) -> date | None:
-        """None when the walk runs off the supported dates."""
-        i, counted = day.toordinal() - self.first, 0
-        while counted < n:
-            i += 1
-            if i == len(self.working):
-                return None
-            counted += self.working[i]
-        return date.fromordinal(self.first + i)
+        """The day the n-th working day after `day` is counted on; None when that runs off the
+        supported dates."""
+        wanted = self.counted[day.toordinal() - self.first + 1] + n
+        reached = bisect_left(self.counted, wanted)  # first i with counted[i] >= wanted: day i-1 counted it
+        if reached == len(self.counted):
+            return None
+        return date.fromordinal(self.first + reached - 1)
 
 
 def random_day(rng: random.Random, first: date, last: date) -> date:
@@ -352,7 +360,8 @@ def test_the_lunar_dates_are_the_right_lunar_days(year: int) -> None:
         for name in names.split(" / "):
             by_name.setdefault(name.split()[0], []).append(day)
 
-    def lunar(day: date):
+    @cache
+    def lunar(day: date):  # lunar-python takes milliseconds a conversion
         return Solar.fromYmd(day.year, day.month, day.day).getLunar()
 
     spring = by_name["春节"]

@@ -19,7 +19,8 @@ Two independent checks compare each earlier revision with the newest one:
 
 `check_contracts(contracts_dir)` runs everything over a contracts folder, including schema
 validity (draft 2020-12), file name vs `$id`, and agreement with the AsyncAPI document's
-messages. `python -m civicgrid_common.compat contracts/` prints the findings, exit 1 if any.
+messages. `python tools/contract_evolution.py contracts/` prints the findings, exit 1 if any. A tool of the
+repository (the contract tests run it), not part of the runtime library.
 """
 from __future__ import annotations
 
@@ -408,7 +409,7 @@ def check_contracts(contracts_dir: Path, *, generated: bool = True, max_examples
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m civicgrid_common.compat",
+        prog="python tools/contract_evolution.py",
         description="Check event schemas in a contracts folder (BACKWARD_TRANSITIVE within a major).",
     )
     parser.add_argument("contracts_dir", type=Path, nargs="?", default=Path("contracts"))
