@@ -2,13 +2,21 @@
 PostgreSQL, with tokens signed by the local stack's key, called in-process over ASGI."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
 
 from civicgrid_common.identity.tokens import mint_local_token
 
-from intake.config import IntakeSettings
-from intake.entrypoints.main import build_app
+from civicgrid_intake.config import IntakeSettings
+from civicgrid_intake.entrypoints.main import build_app
+
+# The integration tests build on the unit tests' histories (test_case_lifecycle's registered
+# case, test_complaint's received complaint): both layers' modules are importable by name.
+for layer in ("unit", "integration"):
+    sys.path.insert(0, str(Path(__file__).parent / layer))
 
 
 @pytest.fixture

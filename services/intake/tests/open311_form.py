@@ -1,6 +1,6 @@
 """The Open311 service request both Open311 test modules post (a resident reporting a missing
 manhole cover in the demo district), with personal fields that must never leak back out."""
-from intake.entrypoints.open311.model import DEMO_API_KEY
+from civicgrid_intake.entrypoints.open311.model import DEMO_API_KEY
 
 FORM = {
     "api_key": DEMO_API_KEY,

@@ -7,7 +7,7 @@ import itertools
 import random
 from datetime import date
 
-from intake.domain.identity_numbers import resident_id_check_character
+from civicgrid_intake.domain.identity_numbers import resident_id_check_character
 
 STREET = "320104001"  # Huaihai Road street
 COMMUNITY = "320104001001"
