@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from civicgrid_common.calendar import WorkingCalendar
 from civicgrid_common.identity.principal import Principal, Role
 
-from approval.domain.approval import Approval, Subject, approval_id_for
-from approval.domain.definition import Definition, expand_defaults, parse_definition
-from approval.domain.seals import Ed25519Signer
+from civicgrid_approval.domain.approval import Approval, Subject, approval_id_for
+from civicgrid_approval.domain.definition import Definition, expand_defaults, parse_definition
+from civicgrid_approval.domain.seals import Ed25519Signer
 
 CASE_ID = "0190f6a2-1b2c-7d3e-8f40-5a6b7c8d9e0f"
 STREET = "320104001"
@@ -79,7 +79,7 @@ def started(data: dict | None = None, jurisdiction: str = COMMUNITY) -> Approval
 
 
 def act(a: Approval, step_actor: tuple | None = None, action: str = "approve", **kw) -> None:
-    from approval.domain.definition import Action
+    from civicgrid_approval.domain.definition import Action
 
     principal, branch = step_actor or ACTORS[a.step.id]
     kw.setdefault("branch", branch)

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from civicgrid_common.cloudevents import CloudEvent
 
-from approval.domain.approval import approval_id_for
-from approval.entrypoints.consumers import intake_cases_handler
+from civicgrid_approval.domain.approval import approval_id_for
+from civicgrid_approval.entrypoints.consumers import intake_cases_handler
 
 from approval_builders import COMMUNITY
 

@@ -9,8 +9,8 @@ import pytest
 
 from civicgrid_common.identity.tokens import mint_local_token
 
-from approval.config import ApprovalSettings
-from approval.entrypoints.main import build_app
+from civicgrid_approval.config import ApprovalSettings
+from civicgrid_approval.entrypoints.main import build_app
 
 from approval_builders import COMMUNITY, STREET, T0
 
