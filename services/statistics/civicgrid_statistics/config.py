@@ -24,6 +24,10 @@ class StatisticsSettings(PlatformSettings):
     alert_overdue_threshold: int = 3
     alert_overdue_window_minutes: int = 1440
     alerts_topic: str = "civicgrid.statistics.alerts"
+    # Apply the district's calendar (intake's topic) to statistics' copy, from the API process.
+    consume_calendar: bool = True
+    consumer_group: str = "statistics"
+    dead_letter_topic: str = "civicgrid.deadletter"
     # Publish statistics' outbox (its alerts) to Kafka from the API process.
     outbox_relay: bool = True
     # Start the faust worker as a child process of the API process (the local stack); in

@@ -39,7 +39,7 @@ async def stats_settings(fresh_db, topics, tmp_path, new_topic) -> StatisticsSet
     return StatisticsSettings(pg_database=fresh_db.pg_database, topics=list(topics.values()),
                               alerts_topic=await new_topic("stats-alerts", 1),
                               faust_app_id=f"stats-test-{uuid.uuid4().hex[:8]}", faust_datadir=tmp_path / "faust",
-                              run_worker=False, outbox_relay=False)
+                              run_worker=False, outbox_relay=False, consume_calendar=False)
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ class Worker:
                    CIVICGRID_ALERT_OVERDUE_WINDOW_MINUTES=str(self.settings.alert_overdue_window_minutes),
                    CIVICGRID_LOG_LEVEL="WARNING")
         out = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.worker"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "civicgrid_statistics.entrypoints.consumers"],
                                      env=env, stdout=out, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:

@@ -1,31 +1,48 @@
-"""Window alerts over the facts, decided in the worker's transaction and appended to
-statistics' own event store (its outbox publishes them): exactly once per surge, because the
-decision, the alert event and the key's covered span commit together with the fact that
-caused them, a key's decisions are serialised by an advisory lock, and a redelivered event
-inserts no fact and so decides nothing."""
+"""The SQL behind window alerts (application/alerts.py): which facts a key counts, its earliest
+full window, the lock that serialises a key's decisions, and every surge's span per key."""
 from __future__ import annotations
 
 import zlib
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Sequence
 
 import asyncpg
 
-from civicgrid_common.eventstore import EventStore
-from civicgrid_common.events import NewEvent
+from civicgrid_common.db import install_schema
 from civicgrid_common.projections import ident
+from civicgrid_common.unit_of_work import UnitOfWork
 
-from civicgrid_statistics.domain.alerts import AlertKey, Covered, WindowRule, community_of, complaint_key, same_surge
+from civicgrid_statistics.domain.alerts import AlertKey, Span, WindowRule, community_of, complaint_key
 from civicgrid_statistics.domain.facts import Fact
 
 DDL = [
     """
-    CREATE TABLE IF NOT EXISTS statistics_alert_cover (
-        stream_id text PRIMARY KEY,
-        covered_from timestamptz NOT NULL,
-        covered_until timestamptz NOT NULL
+    CREATE TABLE IF NOT EXISTS statistics_alert_spans (
+        stream_id     text        NOT NULL,   -- the key's AlertLog stream
+        alert         integer     NOT NULL,   -- which of its alerts (its surge)
+        covered_from  timestamptz NOT NULL,
+        covered_until timestamptz NOT NULL,
+        PRIMARY KEY (stream_id, alert)
     )
     """,
+    # The first release kept only the last surge's span per key: carried over once.
+    """
+    DO $$ BEGIN
+        IF to_regclass('statistics_alert_cover') IS NOT NULL THEN
+            INSERT INTO statistics_alert_spans (stream_id, alert, covered_from, covered_until)
+            SELECT c.stream_id, coalesce((SELECT max(version) FROM events e WHERE e.stream_id = c.stream_id), 1),
+                   c.covered_from, c.covered_until
+            FROM statistics_alert_cover c ON CONFLICT DO NOTHING;
+            DROP TABLE statistics_alert_cover;
+        END IF;
+    END $$
+    """,
 ]
+
+
+async def install_alerts(pool: asyncpg.Pool) -> None:
+    await install_schema(pool, DDL)
+
 
 # Which facts a key counts, as SQL over the version's facts (f) joined to the registration (r).
 _MATCH = {
@@ -88,41 +105,34 @@ async def _first_full_window(conn: asyncpg.Connection, schema: str, key: AlertKe
     return row["window_end"], row["n"], row["event_id"]
 
 
-async def evaluate(conn: asyncpg.Connection, schema: str, store: EventStore, rules: dict[str, WindowRule],
-                   fresh: list[Fact]) -> list[AlertKey]:
-    """Decide the alerts the newly inserted facts cause; append them in the caller's transaction."""
-    raised = []
-    triggers = [t for fact in fresh for t in await _triggers(conn, schema, fact)]
-    for key, at in triggers:
-        if key.kind not in rules:
-            continue
-        rule = rules[key.kind]
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(key.stream_id.encode()))
-        found = await _first_full_window(conn, schema, key, at, rule)
-        if found is None:
-            continue
-        window_end, count, trigger = found
-        window_start = window_end - rule.window
-        row = await conn.fetchrow("SELECT covered_from, covered_until FROM statistics_alert_cover WHERE stream_id = $1",
-                                  key.stream_id)
-        covered = Covered(row["covered_from"], row["covered_until"]) if row else None
-        if not same_surge(covered, window_start, window_end, rule.window):
-            version = await store.stream_version(key.stream_id, conn=conn)
-            await store.append(key.stream_id, "alert", version, [NewEvent(
-                type="civicgrid.statistics.alert.raised.v1",
-                data={"alert_kind": key.kind, "community": key.community, "category": key.category, "count": count,
-                      "threshold": rule.threshold, "window_minutes": int(rule.window / timedelta(minutes=1)),
-                      "window_start": window_start.isoformat(), "window_end": window_end.isoformat(),
-                      "triggering_event": trigger})], conn=conn)
-            raised.append(key)
-            covered = None
-        await conn.execute(
-            """
-            INSERT INTO statistics_alert_cover (stream_id, covered_from, covered_until) VALUES ($1, $2, $3)
-            ON CONFLICT (stream_id) DO UPDATE SET
-                covered_from = CASE WHEN $4 THEN LEAST(statistics_alert_cover.covered_from, EXCLUDED.covered_from)
-                                    ELSE EXCLUDED.covered_from END,
-                covered_until = CASE WHEN $4 THEN GREATEST(statistics_alert_cover.covered_until, EXCLUDED.covered_until)
-                                     ELSE EXCLUDED.covered_until END
-            """, key.stream_id, window_start, window_end, covered is not None)
-    return raised
+class SqlWindows:
+    """The application's Windows port."""
+
+    async def triggers(self, uow: UnitOfWork, schema: str, fact: Fact) -> list[tuple[AlertKey, datetime]]:
+        return await _triggers(uow.conn, schema, fact)
+
+    async def lock(self, uow: UnitOfWork, key: AlertKey) -> None:
+        await uow.conn.execute("SELECT pg_advisory_xact_lock($1)", zlib.crc32(key.stream_id.encode()))
+
+    async def first_full_window(self, uow: UnitOfWork, schema: str, key: AlertKey, at: datetime,
+                                rule: WindowRule) -> tuple[datetime, int, str] | None:
+        return await _first_full_window(uow.conn, schema, key, at, rule)
+
+
+class SurgeSpans:
+    """The application's Surges port: statistics_alert_spans."""
+
+    async def of(self, uow: UnitOfWork, key: AlertKey) -> list[Span]:
+        rows = await uow.conn.fetch("SELECT alert, covered_from, covered_until FROM statistics_alert_spans "
+                                    "WHERE stream_id = $1 ORDER BY alert", key.stream_id)
+        return [Span(r["alert"], r["covered_from"], r["covered_until"]) for r in rows]
+
+    async def keep(self, uow: UnitOfWork, key: AlertKey, span: Span, absorbed: Sequence[Span] = ()) -> None:
+        if absorbed:
+            await uow.conn.execute("DELETE FROM statistics_alert_spans WHERE stream_id = $1 AND alert = ANY($2::int[])",
+                                   key.stream_id, [s.alert for s in absorbed])
+        await uow.conn.execute(
+            """INSERT INTO statistics_alert_spans (stream_id, alert, covered_from, covered_until) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (stream_id, alert) DO UPDATE SET covered_from = EXCLUDED.covered_from,
+                                                            covered_until = EXCLUDED.covered_until""",
+            key.stream_id, span.alert, span.start, span.until)

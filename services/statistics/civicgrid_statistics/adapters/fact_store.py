@@ -14,7 +14,7 @@ worker at a transaction boundary while it finishes exactly at those offsets and 
 from __future__ import annotations
 
 import json
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -23,6 +23,7 @@ from civicgrid_common.cloudevents import CloudEvent
 from civicgrid_common.projections import ident, rows_digest
 from civicgrid_common.projections import store as projection_store
 from civicgrid_common.projections.runner import ensure_active_version, install
+from civicgrid_common.unit_of_work import UnitOfWork
 
 from civicgrid_statistics.domain.facts import Fact, fact_of
 
@@ -120,9 +121,6 @@ async def open_store(pool: asyncpg.Pool) -> int:
     return await ensure_active_version(pool, projection)
 
 
-Alerts = Callable[[asyncpg.Connection, str, list[Fact]], Awaitable[object]]
-
-
 async def _insert_fresh(conn: asyncpg.Connection, schema: str, facts: Sequence[Fact]) -> list[Fact]:
     """Insert the facts; those that were not there yet."""
     fresh = []
@@ -132,19 +130,17 @@ async def _insert_fresh(conn: asyncpg.Connection, schema: str, facts: Sequence[F
     return fresh
 
 
-async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dict[TopicPartition, int],
-                 alerts: Alerts | None = None) -> int:
-    """Write facts and advance the checkpoints (next offsets) into the active version, in the
-    caller's transaction, and let `alerts` decide on the facts that are new; returns the
-    version written to."""
+async def record(conn: asyncpg.Connection, facts: Sequence[Fact],
+                 positions: Mapping[tuple[str, int], int]) -> tuple[str, list[Fact]]:
+    """Write facts and advance the checkpoints (next offsets per (topic, partition)) into the
+    active version, in the caller's transaction; returns that version's schema and the facts
+    that were new."""
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", projection_store.lock_key(NAME))
     version = await projection_store.active_version(conn, NAME)
     if version is None:
         raise RuntimeError("the statistics fact store has no active version; open_store() first")
     schema = projection_store.version_schema(NAME, version)
     fresh = await _insert_fresh(conn, schema, facts)
-    if alerts is not None and fresh:
-        await alerts(conn, schema, fresh)
     if positions:
         await conn.executemany(
             """
@@ -153,9 +149,24 @@ async def record(conn: asyncpg.Connection, facts: Sequence[Fact], positions: dic
             ON CONFLICT (projection, version, topic, kafka_partition)
             DO UPDATE SET next_offset = GREATEST(civicgrid_projection_checkpoints.next_offset, EXCLUDED.next_offset)
             """,
-            [(NAME, version, tp.topic, tp.partition, off) for tp, off in positions.items()],
+            [(NAME, version, topic, partition, off) for (topic, partition), off in positions.items()],
         )
-    return version
+    return schema, fresh
+
+
+class FactTables:
+    """The application's FactLog port: the active version's facts and checkpoints."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def record(self, uow: UnitOfWork, facts: Sequence[Fact],
+                     positions: Mapping[tuple[str, int], int]) -> tuple[str, list[Fact]]:
+        return await record(uow.conn, facts, positions)
+
+    async def checkpoint(self, topic: str, partition: int) -> int | None:
+        async with self.pool.acquire() as conn:
+            return await checkpoint(conn, TopicPartition(topic, partition))
 
 
 async def checkpoint(conn: asyncpg.Connection, tp: TopicPartition) -> int | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from civicgrid_common.calendar import WorkingCalendar
 
@@ -31,12 +31,19 @@ def _spans(raw: Sequence[str]) -> list[tuple[date, date]]:
 
 
 class KpiService:
-    def __init__(self, reader: KpiReader, calendar: WorkingCalendar | None = None) -> None:
+    def __init__(self, reader: KpiReader, calendar: Callable[[], Awaitable[WorkingCalendar]] | None = None) -> None:
+        """`calendar`: the district's calendar with its overrides (applied from intake's events),
+        loaded for each request; None: the official calendar alone."""
         self.reader = reader
-        self.calendar = calendar or WorkingCalendar()
+        self.calendar = calendar
 
-    def _case_row(self, label: str, counts: dict[str, int], spans: list[tuple[date, date]]) -> dict[str, Any]:
-        days = handling_days(spans, self.calendar)
+    async def _working_calendar(self) -> WorkingCalendar:
+        return await self.calendar() if self.calendar is not None else WorkingCalendar()
+
+    @staticmethod
+    def _case_row(label: str, counts: dict[str, int], spans: list[tuple[date, date]],
+                  calendar: WorkingCalendar) -> dict[str, Any]:
+        days = handling_days(spans, calendar)
         return {"label": label, **counts,
                 "on_time_rate": rate(counts["completed_on_time"], counts["completed"]),
                 "handling_working_days_median": percentile(days, 0.5),
@@ -44,6 +51,7 @@ class KpiService:
 
     async def cases(self, filters: Filters, group_by: str, measure: str, as_of: datetime | None) -> dict[str, Any]:
         raw = await self.reader.cases(filters, group_by, as_of)
+        calendar = await self._working_calendar()
         groups, all_spans = [], []
         totals = {k: 0 for k in COUNTS_CASES}
         for r in raw:
@@ -52,8 +60,8 @@ class KpiService:
             counts = {k: int(r[k]) for k in COUNTS_CASES}
             for k in COUNTS_CASES:
                 totals[k] += counts[k]
-            groups.append(self._case_row(r["label"], counts, spans))
-        total = self._case_row("all", totals, all_spans)
+            groups.append(self._case_row(r["label"], counts, spans, calendar))
+        total = self._case_row("all", totals, all_spans, calendar)
         total.pop("label")
         return {"kpi": "cases", "group_by": group_by, "totals": total, "groups": groups, "chart": chart(groups, measure)}
 

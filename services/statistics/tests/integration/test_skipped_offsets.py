@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from civicgrid_statistics.entrypoints.worker import FactWriter
+from civicgrid_statistics.entrypoints.consumers import FactWriter
 
 from event_stream import generate
 from statistics_stack import publish

@@ -1,6 +1,6 @@
-"""The faust-streaming workers: each event of the domain topics becomes a fact in PostgreSQL.
+"""statistics' consumers: the faust-streaming workers, each event of the domain topics a fact in PostgreSQL.
 
-    python -m civicgrid_statistics.entrypoints.worker      (one worker; run several, they share the group)
+    python -m civicgrid_statistics.entrypoints.consumers      (one worker; run several, they share the group)
 
 Exactness does not rest on faust. The agent writes each event's fact with ON CONFLICT
 (event_id) DO NOTHING and the partition's next offset in one PostgreSQL transaction, and only
@@ -24,12 +24,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from civicgrid_common.cloudevents import MalformedEvent, from_kafka_message
-from civicgrid_common.db import create_pool, ensure_database
+from civicgrid_common.unit_of_work import Contended
 
-from civicgrid_common.eventstore import ConcurrencyConflict
-
-from civicgrid_statistics.adapters.event_store import open_alerts
-from civicgrid_statistics.adapters.fact_store import Alerts, checkpoint, fact_from_event, open_store, record
+from civicgrid_statistics.adapters.fact_store import fact_from_event
+from civicgrid_statistics.application.facts import FactService
+from civicgrid_statistics.bootstrap import Statistics, open_statistics
 from civicgrid_statistics.config import StatisticsSettings
 from civicgrid_statistics.domain.facts import Fact
 
@@ -61,25 +60,21 @@ class FactWriter:
 
     def __init__(self, settings: StatisticsSettings) -> None:
         self.settings = settings
-        self._pool: asyncpg.Pool | None = None
-        self._alerts: Alerts | None = None
+        self._opened: Statistics | None = None
         self._reader: AIOKafkaConsumer | None = None
         self.gaps_filled = 0  # records read by the writer itself (seen in tests and logs)
 
-    async def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            await ensure_database(self.settings)
-            pool = await create_pool(self.settings)
-            await open_store(pool)
-            self._alerts = await open_alerts(pool, self.settings)
-            self._pool = pool
-        return self._pool
+    async def service(self) -> FactService:
+        """Opened on the first record, in faust's event loop (the bootstrap's open_statistics)."""
+        if self._opened is None:
+            self._opened = await open_statistics(self.settings)
+        return self._opened.facts
 
     async def close(self) -> None:
         if self._reader is not None:
             await self._reader.stop()
-        if self._pool is not None:
-            await self._pool.close()
+        if self._opened is not None:
+            await self._opened.pool.close()
 
     async def _gap(self, tp: TopicPartition, start: int, end: int) -> list[Fact]:
         """Facts of the records [start, end) of a partition, read directly."""
@@ -112,17 +107,14 @@ class FactWriter:
         failures = 0
         while True:  # a fact must not be skipped: retry until PostgreSQL takes it
             try:
-                pool = await self.pool()
-                async with pool.acquire() as conn:
-                    expected = await checkpoint(conn, tp)
+                service = await self.service()
+                expected = await service.checkpoint(topic, partition)
                 facts = await self._gap(tp, expected, offset) if expected is not None and offset > expected else []
                 if fact is not None:
                     facts.append(fact)
-                async with pool.acquire() as conn:
-                    async with conn.transaction():
-                        await record(conn, facts, {tp: offset + 1}, self._alerts)
+                await service.keep(facts, {(topic, partition): offset + 1})
                 return
-            except (asyncpg.PostgresError, OSError, ConcurrencyConflict, KafkaError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, Contended, KafkaError) as exc:
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                 log.error("statistics: writing %s@%d failed (%r), retry in %.1fs", tp, offset, exc, delay)
