@@ -11,17 +11,26 @@ import no I/O). Services come and go, so their contracts are generated from the
   not even indirectly (through civicgrid_common, say);
 - civicgrid_common imports no service;
 - civicgrid_common.aggregate, eventstore.hashing and eventstore.upcasting, when they exist,
-  are pure like events.
+  are pure like events;
+- deploy/ and tools/ (scripts, not services) import no service (`civicgrid_<name>` for every
+  folder in services/), and put no services/ folder on sys.path: a deployment runs a
+  service's code from that service's own image, never from the platform's.
 
-A service's package is `services/<name>/<name>/` (or `services/<name>/src/<name>/`).
+A service's package is `services/<name>/civicgrid_<name>/` (or under `services/<name>/src/`).
+
+import-linter sees deploy/ and tools/ as namespace packages (the project root goes on the
+path), so the import rule is an import-linter contract like the others. A sys.path change is
+not an import, so that half is an `ast` scan here, reported beside import-linter's contracts.
 
     .venv/bin/python tools/archcheck.py [PROJECT_ROOT]    # exit status 1 if a contract is broken
 """
 from __future__ import annotations
 
+import ast
 import configparser
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +42,10 @@ BASE_CONFIG = REPO / ".importlinter"
 LAYERS = ("entrypoints", "adapters", "application", "domain")  # highest first
 IO_LIBRARIES = ("asyncpg", "psycopg", "aiokafka", "faust", "fastapi", "starlette", "httpx", "uvicorn",
                 "opentelemetry")
+# Folders of scripts that are platform code and must not reach into a service.
+SCRIPT_FOLDERS = ("deploy", "tools")
+SCRIPTS_IMPORT_NO_SERVICE = "deploy and tools import no service"
+SCRIPTS_PATH_NO_SERVICE = "deploy and tools put no service folder on sys.path"
 
 
 @dataclass(frozen=True)
@@ -52,13 +65,23 @@ class Result:
     config: str
 
 
+def service_packages(project_root: Path) -> list[str]:
+    """civicgrid_<folder> for every folder in services/, whether its package exists yet or not."""
+    return [f"civicgrid_{folder.name}" for folder in sorted((project_root / "services").glob("*/"))
+            if not folder.name.startswith((".", "_"))]
+
+
+def script_folders(project_root: Path) -> list[str]:
+    """The SCRIPT_FOLDERS of the project that hold Python files."""
+    return [name for name in SCRIPT_FOLDERS if any((project_root / name).rglob("*.py"))]
+
+
 def find_services(project_root: Path) -> list[Service]:
     services = []
     for folder in sorted((project_root / "services").glob("*/")):
-        # The package is named like its folder, or civicgrid_<folder> where the plain name is a
-        # standard-library module (services/statistics holds civicgrid_statistics).
-        candidates = [(parent, package) for parent in (folder, folder / "src")
-                      for package in (folder.name, f"civicgrid_{folder.name}")]
+        # Every service's package is civicgrid_<folder> (services/statistics holds
+        # civicgrid_statistics: a plain `statistics` would shadow the standard library's).
+        candidates = [(parent, f"civicgrid_{folder.name}") for parent in (folder, folder / "src")]
         for parent, package in candidates:
             if (parent / package / "__init__.py").is_file():
                 services.append(Service(package, parent))
@@ -89,8 +112,9 @@ def build_config(project_root: Path, base_config: Path = BASE_CONFIG) -> str:
     cfg.read(base_config, encoding="utf-8")
     services = find_services(project_root)
     names = [s.name for s in services]
+    scripts = script_folders(project_root)
     root = cfg["importlinter"]
-    root["root_packages"] = _lines(*dict.fromkeys(root["root_packages"].split() + names))
+    root["root_packages"] = _lines(*dict.fromkeys(root["root_packages"].split() + names + scripts))
 
     common_src = project_root / "libs" / "common" / "src" / "civicgrid_common"
     # Pure platform modules join the contract once they exist (throwaway test projects lack them).
@@ -105,6 +129,14 @@ def build_config(project_root: Path, base_config: Path = BASE_CONFIG) -> str:
             "type": "forbidden",
             "source_modules": _lines("civicgrid_common"),
             "forbidden_modules": _lines(*names),
+        }
+    every_service = list(dict.fromkeys(names + service_packages(project_root)))
+    if scripts and every_service:
+        cfg["importlinter:contract:scripts-import-no-service"] = {
+            "name": SCRIPTS_IMPORT_NO_SERVICE,
+            "type": "forbidden",
+            "source_modules": _lines(*scripts),
+            "forbidden_modules": _lines(*every_service),
         }
     if len(names) > 1:
         cfg["importlinter:contract:services-independent"] = {
@@ -132,14 +164,115 @@ def build_config(project_root: Path, base_config: Path = BASE_CONFIG) -> str:
     return out.getvalue()
 
 
+# ------------------------------------------------------------------ services/ on sys.path
+
+# A path that has a `services` folder in it: "services", "services/intake", "/app/services".
+_SERVICES_FOLDER = re.compile(r"(?:^|[/\\])services(?:[/\\]|$)")
+
+
+@dataclass(frozen=True)
+class PathFinding:
+    file: str  # relative to the project root
+    line: int
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.code}"
+
+
+class _SysPathScan(ast.NodeVisitor):
+    """Where a module adds to sys.path (insert, append, extend, assignment, site.addsitedir) a
+    value that names a services/ folder, following the module's own names to what they were
+    assigned (`SERVICES = ROOT / "services"`, then `sys.path.append(str(SERVICES / "x"))`)."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.assigned: dict[str, list[ast.expr]] = {}
+        self.sys_names, self.path_names, self.addsitedir_names = {"sys"}, set(), set()
+        self.hits: list[ast.AST] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                self.sys_names |= {a.asname for a in node.names if a.name == "sys" and a.asname}
+            elif isinstance(node, ast.ImportFrom) and node.module in ("sys", "site"):
+                wanted = "path" if node.module == "sys" else "addsitedir"
+                names = self.path_names if node.module == "sys" else self.addsitedir_names
+                names |= {a.asname or a.name for a in node.names if a.name == wanted}
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Name) and node.value is not None:
+                        self.assigned.setdefault(target.id, []).append(node.value)
+
+    def _is_sys_path(self, node: ast.AST) -> bool:
+        if isinstance(node, ast.Subscript):
+            node = node.value
+        return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                and node.value.id in self.sys_names) or (isinstance(node, ast.Name) and node.id in self.path_names)
+
+    def _names_services(self, node: ast.AST, seen: set[str]) -> bool:
+        for part in ast.walk(node):
+            if isinstance(part, ast.Constant) and isinstance(part.value, str) and _SERVICES_FOLDER.search(part.value):
+                return True
+            if isinstance(part, ast.Name) and part.id in self.assigned and part.id not in seen:
+                seen.add(part.id)
+                if any(self._names_services(value, seen) for value in self.assigned[part.id]):
+                    return True
+        return False
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        adds = (isinstance(func, ast.Attribute) and func.attr in ("insert", "append", "extend")
+                and self._is_sys_path(func.value))
+        adds = adds or (isinstance(func, ast.Attribute) and func.attr == "addsitedir"
+                        and isinstance(func.value, ast.Name) and func.value.id == "site")
+        adds = adds or (isinstance(func, ast.Name) and func.id in self.addsitedir_names)
+        if adds and any(self._names_services(arg, set()) for arg in node.args):
+            self.hits.append(node)
+        self.generic_visit(node)
+
+    def _visit_assignment(self, node: ast.Assign | ast.AugAssign) -> None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if any(self._is_sys_path(t) for t in targets) and self._names_services(node.value, set()):
+            self.hits.append(node)
+        self.generic_visit(node)
+
+    visit_Assign = visit_AugAssign = _visit_assignment
+
+
+def services_on_sys_path(project_root: Path) -> list[PathFinding]:
+    """Every place a script under deploy/ or tools/ puts a services/ folder on sys.path."""
+    findings = []
+    for folder in SCRIPT_FOLDERS:
+        for path in sorted((project_root / folder).rglob("*.py")):
+            source = path.read_text("utf-8")
+            tree = ast.parse(source, str(path))
+            scan = _SysPathScan(tree)
+            scan.visit(tree)
+            rel = path.relative_to(project_root).as_posix()
+            findings += [PathFinding(rel, hit.lineno, ast.get_source_segment(source, hit) or "") for hit in scan.hits]
+    return findings
+
+
+def _path_report(findings: list[PathFinding]) -> str:
+    if not findings:
+        return f"\n{SCRIPTS_PATH_NO_SERVICE} KEPT\n"
+    lines = [f"\n{SCRIPTS_PATH_NO_SERVICE} BROKEN", ""] + [f"-   {f}" for f in findings]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ the check
+
+
 def check(project_root: Path = REPO, base_config: Path = BASE_CONFIG) -> Result:
-    """Run import-linter over the project in a fresh interpreter (no stale imported modules)."""
+    """Run import-linter over the project in a fresh interpreter (no stale imported modules),
+    and the sys.path scan of deploy/ and tools/."""
     project_root = Path(project_root).resolve()
     config = build_config(project_root, base_config)
     paths = [str(s.package_dir) for s in find_services(project_root)]
     common_src = project_root / "libs" / "common" / "src"
     if common_src.is_dir():
         paths.append(str(common_src))
+    if script_folders(project_root):
+        paths.append(str(project_root))  # deploy/ and tools/ as namespace packages
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]))
     lint_imports = Path(sys.executable).parent / "lint-imports"
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False, encoding="utf-8") as f:
@@ -149,7 +282,9 @@ def check(project_root: Path = REPO, base_config: Path = BASE_CONFIG) -> Result:
                               cwd=project_root, env=env, capture_output=True, text=True, timeout=300)
     finally:
         os.unlink(f.name)
-    return Result(ok=proc.returncode == 0, report=proc.stdout + proc.stderr, config=config)
+    on_path = services_on_sys_path(project_root)
+    return Result(ok=proc.returncode == 0 and not on_path, report=proc.stdout + proc.stderr + _path_report(on_path),
+                  config=config)
 
 
 def main(argv: list[str]) -> int:

@@ -48,4 +48,4 @@ EXPOSE 8000
 # Liveness only: /readyz (dependencies reachable) is for orchestrators that route traffic.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['CIVICGRID_HTTP_PORT'], timeout=2)"]
-CMD ["python", "-m", "__SERVICE__.entrypoints.main"]
+CMD ["python", "-m", "civicgrid___SERVICE__.entrypoints.main"]

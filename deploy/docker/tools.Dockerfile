@@ -3,8 +3,11 @@
 # the one source of the topics and .local/keys the one local signing key.
 #
 #   python deploy/docker/platform_tasks.py topics   create the topics asyncapi declares
-#   python deploy/docker/platform_tasks.py keys     create the local signing key and JWKS, and
-#                                                   approval's and intake's key files
+#   python deploy/docker/platform_tasks.py keys     create the local signing key and JWKS
+#
+# Platform code only (libs/common, contracts, deploy/): no service's sources. A service's own
+# key files are made by its key command in its own image (docker-compose.yml's <service>-keys
+# jobs); tests/architecture/test_deploy_agreement.py checks that nothing here copies a service.
 #
 # Build from the repository root: docker build -f deploy/docker/tools.Dockerfile .
 FROM python:3.11-slim
@@ -22,9 +25,6 @@ COPY libs/common ./libs/common
 RUN pip install -c constraints.txt ./libs/common
 COPY contracts ./contracts
 COPY deploy/local/localstack.py deploy/local/services.yaml ./deploy/local/
-# intake's sources, not installed: the keys job writes its keyring with intake's own code
-# (intake.adapters.personal_data needs only libs/common); platform_tasks puts them on sys.path.
-COPY services/intake/intake ./services/intake/intake
 COPY deploy/docker/platform_tasks.py ./deploy/docker/
 RUN groupadd --system --gid 10001 civicgrid \
  && useradd --system --uid 10001 --gid civicgrid --home-dir /app --no-create-home civicgrid

@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,9 @@ class DemoContext:
     settings: PlatformSettings
     http: httpx.AsyncClient
     facts: dict = field(default_factory=dict)  # what one part hands to the next
+    # When this run began: the stack keeps every earlier run's events, so a part that shows
+    # figures tells this run's apart from what was there before (make clean starts afresh).
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def say(self, line: str) -> None:
         print(line, flush=True)

