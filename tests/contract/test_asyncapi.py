@@ -20,7 +20,7 @@ import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
-from civicgrid_common.compat import SCHEMA_SUFFIX
+from contract_evolution import SCHEMA_SUFFIX
 from civicgrid_common.events import EVENT_TYPE_RE
 from civicgrid_common.paths import contracts_dir
 

@@ -5,7 +5,7 @@ within its major version fails here with the event type, revision and JSON point
 """
 from __future__ import annotations
 
-from civicgrid_common.compat import check_contracts, current_schemas
+from contract_evolution import check_contracts, current_schemas
 from civicgrid_common.paths import contracts_dir
 
 

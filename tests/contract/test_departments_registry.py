@@ -25,9 +25,9 @@ def test_every_entry_is_well_formed():
 
 
 def test_every_department_the_seeds_name_is_registered():
-    from approval.domain.seed import seed_definitions
-    from intake.application.catalogue import demo_seed
-    from intake.domain.complaint import DEFAULT_ROUTING
+    from civicgrid_approval.domain.seed import seed_definitions
+    from civicgrid_intake.application.catalogue import demo_seed
+    from civicgrid_intake.domain.complaint import DEFAULT_ROUTING
 
     named = set()
     for affair in demo_seed():

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from civicgrid_common.compat import (
+from contract_evolution import (
     check_contracts,
     generated_breaks,
     structural_breaks,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "evolution"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "contract_evolution.py"
 EVENT_TYPE = "civicgrid.test.parcel.registered.v1"
 BREAKING = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("breaking_"))
 COMPATIBLE = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("compatible_"))
@@ -155,7 +156,7 @@ def test_asyncapi_and_schema_files_must_agree(tmp_path: Path) -> None:
 
 
 def run_cli(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "civicgrid_common.compat", str(folder), "--examples", "20"],
+    return subprocess.run([sys.executable, str(TOOL), str(folder), "--examples", "20"],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -51,18 +51,26 @@ def operations(document: dict[str, Any]) -> list[Operation]:
     return found
 
 
-def resolve(document: dict[str, Any], schema: Any) -> Any:
-    """The schema with every local $ref replaced by what it names (the documents have no cycles
-    in request schemas)."""
+# Where a recursive schema refers to itself (an eligibility rule's all_of holds rules): the
+# reference is left as {CYCLE: ref}, its schema being resolved, and checked, where it begins.
+CYCLE = "x-cycle"
+
+
+def resolve(document: dict[str, Any], schema: Any, _within: tuple[str, ...] = ()) -> Any:
+    """The schema with every local $ref replaced by what it names, but a $ref inside what it
+    names (a cycle) replaced by {CYCLE: ref}."""
     if isinstance(schema, dict):
         if "$ref" in schema:
+            ref = schema["$ref"]
+            if ref in _within:
+                return {CYCLE: ref}
             target: Any = document
-            for part in schema["$ref"].lstrip("#/").split("/"):
+            for part in ref.lstrip("#/").split("/"):
                 target = target[part]
-            return resolve(document, {**target, **{k: v for k, v in schema.items() if k != "$ref"}})
-        return {k: resolve(document, v) for k, v in schema.items()}
+            return resolve(document, {**target, **{k: v for k, v in schema.items() if k != "$ref"}}, (*_within, ref))
+        return {k: resolve(document, v, _within) for k, v in schema.items()}
     if isinstance(schema, list):
-        return [resolve(document, v) for v in schema]
+        return [resolve(document, v, _within) for v in schema]
     return schema
 
 
@@ -71,6 +79,8 @@ def unbounded(schema: dict[str, Any], where: str = "#") -> Iterator[tuple[str, s
     if not schema or schema == {}:
         yield where, "no schema: anything goes"
         return
+    if CYCLE in schema:
+        return  # checked where the recursion begins
     for combinator in ("anyOf", "oneOf", "allOf"):
         if combinator in schema:
             for i, branch in enumerate(schema[combinator]):
@@ -133,3 +143,12 @@ def body_properties(schema: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[t
 
 def pointer(path: tuple[str | int, ...]) -> str:
     return "#" + "".join(f"/{p}" for p in path)
+
+
+def json_kind(schema: dict[str, Any]) -> str | None:
+    """The JSON type a schema takes, unions with null included ('integer', 'boolean', ...)."""
+    for combinator in ("anyOf", "oneOf"):
+        if combinator in schema:
+            kinds = {json_kind(branch) for branch in schema[combinator]} - {"null", None}
+            return kinds.pop() if len(kinds) == 1 else None
+    return schema.get("type")

@@ -29,6 +29,7 @@ NOT_OBJECTS = {
     "code": "an entry of the district's affairs catalogue, which everyone signed in reads",
     "affair_code": "a workflow definition, which every reader of approvals reads",
     "day": "a day of the working-day calendar",
+    "year": "a year of the working-day calendar (its announced schedule)",
     "slug": "a type of the public problem catalogue",
     "ext": "Open311's format extension (json, xml)",
     "service_code": "an Open311 service, public by the standard",

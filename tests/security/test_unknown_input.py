@@ -48,7 +48,16 @@ NOT_REFERENCES = {
     "declared_facts", "registered_unemployed", "holds_disability_certificate",  # declared by the clerk
     "is_working_day", "expected_version", "finish", "new_due_date", "valid_from", "valid_until",
     "documents", "sha256",  # an access application's documents and their digests
-    "affair",  # a catalogue entry in the seed file's form, checked by its parser
+    "source",  # the announcement a confirmed calendar schedule was entered from (text)
+    "affair",  # a catalogue entry (its members below)
+    # A catalogue entry's (intake's Affair): its own code and texts, enums, numbers, the rule's
+    # vocabulary; its departments are references above.
+    "code", "name_zh", "name_en", "form", "copies", "required", "time_limit_working_days", "eligibility", "rule",
+    "rules", "years", "routing", "fee_fen", "open311", "service_code", "service_name", "type", "keywords", "group",
+    "source_note",
+    "approval_workflow",  # approval's workflow: intake cannot look it up (services meet only through events)
+    # A workflow definition's (approval's DefinitionIn): ids and texts of its own, enums, numbers.
+    "steps", "id", "roles", "branches", "actions", "may_finish", "max_extensions", "max_extension_working_days",
 }
 _EXTRA = "unexpected_member"
 

@@ -32,7 +32,7 @@ DIBAO_MATERIALS = ["id_card", "household_register", "application_form", "verific
 
 def resident_number() -> str:
     """A GB 11643 number of a resident of Qinhuai born 1950-1989, with its check character."""
-    from intake.domain.identity_numbers import resident_id_check_character
+    from civicgrid_intake.domain.identity_numbers import resident_id_check_character
 
     pick = random.Random()
     body = f"320104{pick.randint(1950, 1989)}{pick.randint(1, 12):02d}{pick.randint(1, 28):02d}{pick.randint(0, 999):03d}"
@@ -101,7 +101,7 @@ class World:
         """What a refused request must not change: the event store, the outbox, the read tables."""
         counts = [await self.pool.fetchval("SELECT count(*) FROM events"),
                   await self.pool.fetchval("SELECT count(*) FROM outbox")]
-        for table in ("applicants", "calendar_overrides", "case_view", "complaint_view", "approval_view",
+        for table in ("applicants", "calendar_overrides", "calendar_schedules", "case_view", "complaint_view", "approval_view",
                       "access_grants"):
             if await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
                 counts.append(await self.pool.fetchval(f"SELECT count(*) FROM {table}"))
@@ -152,8 +152,8 @@ def _ok(r: httpx.Response) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def intake_world(database: str) -> AsyncIterator[World]:
-    from intake.config import IntakeSettings
-    from intake.entrypoints.main import build_app
+    from civicgrid_intake.config import IntakeSettings
+    from civicgrid_intake.entrypoints.main import build_app
 
     settings = IntakeSettings(pg_database=database, outbox_relay=False, approval_consumer=False)
     app = build_app(settings)
@@ -170,11 +170,10 @@ async def intake_world(database: str) -> AsyncIterator[World]:
         _ok(await client.post(f"/v1/cases/{case}/accept", headers=clerk))
         _ok(await client.post(f"/v1/cases/{case}/route", headers=clerk))
         # Approval asks for a supplement (as its event would): the window's supplement is then due.
-        async with app.state.pool.acquire() as conn, conn.transaction():
-            await app.state.cases.record_supplement_request(
-                conn, case, approval_reference="approval-1", step="community_review",
-                materials=["income_statement"], comment="请补交收入证明", requested_by="cr-wang",
-                requested_at=datetime.now(timezone.utc))
+        await app.state.transactions(app.state.cases.record_supplement_request(
+            case, approval_reference="approval-1", step="community_review",
+            materials=["income_statement"], comment="请补交收入证明", requested_by="cr-wang",
+            requested_at=datetime.now(timezone.utc)))
         complaint = _ok(await client.post("/v1/complaints", headers=clerk, json={
             "category": "public_order", "channel": "phone", "jurisdiction": COMMUNITY, "anonymous": False,
             "applicant_id": applicant, "location": {"address": "淮海路 30 号", "lat": 32.0312, "long": 118.7895},
@@ -183,7 +182,7 @@ async def intake_world(database: str) -> AsyncIterator[World]:
                               json={"kind": "department", "department": ROUTED_TO}))
         pool = app.state.pool
         ids = {"applicant_id": applicant, "case_id": case, "complaint_id": complaint, "code": DIBAO,
-               "day": "2026-12-24", "slug": "not-found", "ext": "json", "service_code": "public_order",
+               "day": "2026-12-24", "year": "2027", "slug": "not-found", "ext": "json", "service_code": "public_order",
                "service_request_id": complaint, "token": "no-such-token"}
         bodies: dict[tuple[str, str], Any] = {
             ("POST", "/v1/affairs"): _affair_entry(),
@@ -211,6 +210,7 @@ async def intake_world(database: str) -> AsyncIterator[World]:
             ("POST", "/v1/cases/{case_id}/follow-up/call-back"): None,
             ("POST", "/v1/cases/{case_id}/follow-up/close"): None,
             ("PUT", "/v1/calendar/overrides/{day}"): {"is_working_day": False, "reason": "台风停工"},
+            ("PUT", "/v1/calendar/schedules/{year}"): {"source": "国务院办公厅关于2027年部分节假日安排的通知"},
             ("POST", "/v1/complaints"): {"category": "public_order", "channel": "phone", "urgency": "general",
                                          "jurisdiction": COMMUNITY, "anonymous": False, "applicant_id": applicant,
                                          "location": {"address": "淮海路 30 号", "lat": 32.0312, "long": 118.7895},
@@ -229,7 +229,7 @@ def _affair_entry(code: str = "civil.test_affair") -> dict[str, Any]:
     """A catalogue entry in the seed file's form (a new one, or a revision of `code`)."""
     from importlib import resources
 
-    seed = json.loads(resources.files("intake.domain.seed").joinpath("affairs.json").read_text(encoding="utf-8"))
+    seed = json.loads(resources.files("civicgrid_intake.domain.seed").joinpath("affairs.json").read_text(encoding="utf-8"))
     entry = dict(next(a for a in seed["affairs"] if a["code"] == DIBAO))
     entry["code"] = code
     if code != DIBAO:
@@ -249,10 +249,10 @@ def _event(type_: str, subject: str, data: dict[str, Any]) -> CloudEvent:
 
 @contextlib.asynccontextmanager
 async def approval_world(database: str) -> AsyncIterator[World]:
-    from approval.config import ApprovalSettings
-    from approval.domain.approval import approval_id_for
-    from approval.entrypoints.consumers import intake_cases_handler
-    from approval.entrypoints.main import build_app
+    from civicgrid_approval.config import ApprovalSettings
+    from civicgrid_approval.domain.approval import approval_id_for
+    from civicgrid_approval.entrypoints.consumers import intake_cases_handler
+    from civicgrid_approval.entrypoints.main import build_app
 
     settings = ApprovalSettings(pg_database=database, outbox_relay=False, consume=False, timers=False)
     app = build_app(settings)
@@ -282,10 +282,9 @@ async def approval_world(database: str) -> AsyncIterator[World]:
                 "action": "request_supplement", "comment": "请补交户口簿", "task": task, "expected_version": 1,
                 "materials": ["household_register"]},
             ("POST", "/v1/access-applications"): {
-                "department": "market_regulation", "title": "食品安全入户宣传", "purpose": "宣传", "work_kind": "survey",
+                "department": ROUTED_TO, "title": "低保政策入户宣传", "purpose": "宣传", "work_kind": "survey",
                 "documents": [{"name": "申请函", "sha256": "a" * 64}], "communities": [COMMUNITY],
                 "cost_bearer": "区市场监管局", "valid_from": "2026-05-01", "valid_until": "2026-06-30"},
-            ("PUT", "/v1/calendar/overrides/{day}"): {"is_working_day": False, "reason": "台风停工"},
         }
         yield World("approval", app, client, app.state.pool, ids, bodies, schema)
 

@@ -37,16 +37,16 @@ from fuzz_harness import (
 
 
 def _intake_app(pg_database: str):
-    from intake.config import IntakeSettings
-    from intake.entrypoints.main import build_app
+    from civicgrid_intake.config import IntakeSettings
+    from civicgrid_intake.entrypoints.main import build_app
 
     # No relay, no consumer: the fuzzer must not publish into, nor join, the stack's topics.
     return build_app(IntakeSettings(pg_database=pg_database, outbox_relay=False, approval_consumer=False))
 
 
 def _approval_app(pg_database: str):
-    from approval.config import ApprovalSettings
-    from approval.entrypoints.main import build_app
+    from civicgrid_approval.config import ApprovalSettings
+    from civicgrid_approval.entrypoints.main import build_app
 
     return build_app(ApprovalSettings(pg_database=pg_database, outbox_relay=False, consume=False, timers=False))
 
@@ -123,6 +123,6 @@ def test_every_known_failure_still_fails(request):
         response = replay(target, known)
         assert known.still_fails(response), (
             f"{known.key} no longer fails ({response.status_code} {response.text[:300]!r}): "
-            "move it from KNOWN_FAILURES to the fixed findings in tests/contract/fuzz_harness.py"
+            "move it from KNOWN_FAILURES to the fixed findings in tests/integration/fuzz_harness.py"
         )
         assert known_failure_for(known.service, known.method, known.path, known.check) is known
