@@ -31,8 +31,9 @@ from civicgrid_statistics.entrypoints.rebuild import rebuild_fact_store
 
 from harness import Result, Timer, fresh_database, fresh_topic, raw_consume_rate, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "services" / "statistics" / "tests"))
-from event_stream import CHINA, generate  # noqa: E402  (the tests' generator of valid events)
+# The tests' generator of valid events lives with the shared test fixtures, not in a service.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fixtures"))
+from event_stream import CHINA, generate  # noqa: E402
 
 CHUNK_CASES, CHUNK_COMPLAINTS = 1500, 1000  # about 15,000 events a chunk
 FULL = 1_000_000

@@ -129,16 +129,25 @@ async def test_the_document_names_each_operations_roles_and_its_problems(client)
 
 async def test_the_loop_lag_is_measured_and_the_callback_holding_it_is_logged(caplog):
     monitor = LoopLagMonitor(interval=0.01, log_after=0.05)
+
+    def hold_the_loop() -> None:
+        time.sleep(0.3)  # a callback computing for 300 ms: six times the watcher's threshold
+
+    def held() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "held for" in r.getMessage()]
+
     with caplog.at_level(logging.WARNING, logger="civicgrid.web.loop_lag"):
         async with monitor.running():
             monitor.serving()
-            await asyncio.sleep(0.05)
-
-            def hold_the_loop() -> None:
-                time.sleep(0.2)  # a callback computing for 200 ms
-
-            hold_the_loop()
-            await asyncio.sleep(0.05)
+            # On a loaded machine (a fresh-clone CI run on 2 cores, once) one hold went unlogged:
+            # the watcher thread reports a stall once per heartbeat and may itself not be
+            # scheduled in time. The hold is tried again on a fresh heartbeat until it is named;
+            # a watcher that never names it still fails.
+            for _ in range(5):
+                await asyncio.sleep(0.05)
+                hold_the_loop()
+                await asyncio.sleep(0.05)
+                if any("hold_the_loop" in message for message in held()):
+                    break
     assert monitor.worst >= 0.15
-    held = [r for r in caplog.records if "held for" in r.getMessage()]
-    assert held and "hold_the_loop" in held[0].getMessage()
+    assert any("hold_the_loop" in message for message in held()), (held(), [r.getMessage() for r in caplog.records])

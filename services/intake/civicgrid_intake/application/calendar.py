@@ -60,13 +60,10 @@ class CalendarService:
     async def adopt_earlier_overrides(self) -> int:
         """Overrides set before the calendar was an aggregate (rows of intake's table with no
         event behind them) become events once, so the other services receive them too."""
-        existing = await list_overrides(self.transactions.store.pool)
-        if not existing:
-            return 0
-
         async def adopt(uow: UnitOfWork) -> int:
             calendar = await self._calendar(uow)
-            if calendar.version > 0:
+            existing = await list_overrides(uow.conn)  # read in the same transaction as the events
+            if calendar.version > 0 or not existing:
                 return 0
             for o in existing:
                 calendar.set_override(o.day, o.is_working_day, reason=o.reason, by=o.set_by, at=o.set_at)

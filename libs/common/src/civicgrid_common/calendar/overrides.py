@@ -65,8 +65,8 @@ async def install_calendar_schema(pool: asyncpg.Pool) -> None:
     await install_schema(pool, [SCHEMA_SQL])
 
 
-async def list_overrides(pool: asyncpg.Pool) -> list[Override]:
-    rows = await pool.fetch(
+async def list_overrides(db: asyncpg.Pool | asyncpg.Connection) -> list[Override]:
+    rows = await db.fetch(
         "SELECT day, is_working_day, reason, set_by, set_at FROM calendar_overrides ORDER BY day")
     return [Override(**dict(r)) for r in rows]
 
