@@ -24,7 +24,9 @@ from civicgrid_common.aggregate import applies
 
 from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.rates import Rate
-from civicgrid_grid.domain.rules import PREFIX, GridAggregate, InvalidInput, StateConflict, iso, subject, text, utc
+from civicgrid_grid.domain.rules import (
+    PREFIX, GridAggregate, InvalidInput, StateConflict, instant, iso, subject, text, utc,
+)
 from civicgrid_grid.domain.rules import client_id as _client_id
 
 _P = PREFIX + "dispute."
@@ -94,6 +96,7 @@ class Dispute(GridAggregate):
         self.mediations: list[dict[str, Any]] = []  # who, when, outcome
         self.follow_ups = 0
         self.referred_to: ReferredTo | None = None
+        self.filed_at: datetime | None = None
 
     @property
     def mediated(self) -> bool:
@@ -187,6 +190,7 @@ class Dispute(GridAggregate):
         self.grid = GridCode(d["grid"])
         self.nature = Nature(d["nature"])
         self.urgency = Urgency(d["urgency"])
+        self.filed_at = instant(d["at"])
 
     @applies(MEDIATED)
     def _mediated(self, d: Mapping[str, Any]) -> None:

@@ -207,6 +207,7 @@ class GridMap:
 
     def __init__(self, grids: Mapping[str, Polygon]) -> None:
         self._codes = np.array(sorted(grids), dtype=object)
+        self._code_list = self._codes.tolist()  # one code by index, without a numpy scalar
         self._polygons = [grids[c] for c in self._codes]
         self._by_code = dict(grids)
         self._tree = STRtree(self._polygons)
@@ -221,12 +222,23 @@ class GridMap:
 
     def locate_point(self, point: Point) -> str | None:
         found = self._tree.query(point, predicate="intersects")
-        return None if len(found) == 0 else str(self._codes[found.min()])
+        n = len(found)
+        if n == 0:
+            return None
+        # Inside a grid one hit; only on a shared edge or corner several, and then the lowest code.
+        return self._code_list[found[0] if n == 1 else found.min()]
 
     def locate(self, lat: Any, lon: Any) -> str | None:
         """The grid of (lat, lon), or None outside every grid. Refuses a bad coordinate
-        (InvalidGeometry naming `lat` or `lon`)."""
-        return self.locate_point(GeoPoint.parse(lat, lon, field="").point)
+        (InvalidGeometry naming `lat` or `lon`).
+
+        The hot path of every report: GeoPoint.parse's checks inline, without building a
+        GeoPoint. China's box lies inside -90..90 and -180..180, so a point in it passes every
+        check; any other is handed to GeoPoint.parse, which refuses it with its reason."""
+        la, lo = _number(lat, "lat"), _number(lon, "lon")
+        if not (CHINA_LAT[0] <= la <= CHINA_LAT[1] and CHINA_LON[0] <= lo <= CHINA_LON[1]):
+            GeoPoint.parse(lat, lon, field="")  # raises
+        return self.locate_point(Point(lo, la))
 
     def overlapping(self, polygon: Polygon, *, ignore: Sequence[str] = ()) -> list[str]:
         """The grids whose interiors overlap this polygon's (touching is not overlapping)."""

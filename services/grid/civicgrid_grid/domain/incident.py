@@ -63,7 +63,19 @@ FED_BACK = _P + "fed_back.v1"
 CLOSED = _P + "closed.v1"
 REWORK_ORDERED = _P + "rework_ordered.v1"
 EVALUATED = _P + "evaluated.v1"
-EVENT_TYPES = (REPORTED, CREATED, DISPATCHED, DEFERRED, FED_BACK, CLOSED, REWORK_ORDERED, EVALUATED)
+DEADLINE_WARNED = _P + "deadline_warned.v1"
+OVERDUE = _P + "overdue.v1"
+EVENT_TYPES = (REPORTED, CREATED, DISPATCHED, DEFERRED, FED_BACK, CLOSED, REWORK_ORDERED, EVALUATED, DEADLINE_WARNED,
+               OVERDUE)
+LIMITS = ("create", "dispatch", "handling", "verification")
+# Departments whose own systems take grid tasks on Kafka (the others answer through the API);
+# each has civicgrid.departments.<code>.tasks and .results in contracts/asyncapi.yaml.
+TASK_SYSTEMS = ("urban_management",)
+
+
+def department_task_type(department: str) -> str:
+    """The task a department's own system takes on its topic (civicgrid.departments.<code>.tasks)."""
+    return f"{PREFIX}{department}_task.issued.v1"
 
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 _REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:-]{0,99}$")
@@ -182,6 +194,8 @@ class Incident(GridAggregate):
         self.rework_count = 0
         self.evaluation: Evaluation | None = None
         self._reported: dict[str, Any] = {}  # the report as recorded: what the reporter saw
+        self.deadline_marks: set[tuple[str, str]] = set()  # (limit, warned or overdue) recorded
+        self.overdue: set[str] = set()  # the limits that passed unmet
 
     # ------------------------------------------------------------------ due instants
 
@@ -275,9 +289,11 @@ class Incident(GridAggregate):
 
     def dispatch(self, handler: Handler, *, calendar: Calendar, by: str, at: datetime,
                  office_hours: OfficeHours = DEFAULT_OFFICE_HOURS, note: str | None = None,
-                 client_id: str | None = None) -> bool:
+                 client_id: str | None = None, task_systems: Collection[str] = ()) -> bool:
         """派遣: to a department or the street's squad. The handling clock starts now; its due
-        instant is fixed in the event, on the calendar as it is now."""
+        instant is fixed in the event, on the calendar as it is now. A department whose own
+        system takes tasks (`task_systems`) also gets the task on its topic: what it needs to
+        act, never who reported it."""
         if self._seen(client_id, DISPATCHED):
             return False
         at = self._at(at)
@@ -288,6 +304,27 @@ class Incident(GridAggregate):
                                 "on_time": at <= self.dispatch_due,  # type: ignore[operator]
                                 "note": text(note, "note", required=False), "client_id": client_id,
                                 "by": subject(by), "at": iso(at)})
+        if handler.kind is HandlerKind.DEPARTMENT and handler.code in task_systems:
+            r = self._reported
+            self._emit(department_task_type(handler.code), {
+                "incident_id": self.id, "grid": r["grid"], "classification": self.classification.to_data(),
+                "location": r["location"], "component_id": r["component_id"], "description": r["description"],
+                "urgent": self.urgent, "photos": r["photos"], "handling_due": iso(due), "at": iso(at)})
+        return True
+
+    def deadline_reached(self, limit: str, due: datetime, *, overdue: bool, at: datetime) -> bool:
+        """A durable timer of a limit fired: a warning before `due`, or overdue after it.
+        Recorded only while that limit still runs with that due instant (an incident dispatched
+        in time, or a rework that moved the verification, makes the old timer moot)."""
+        if limit not in LIMITS:
+            raise ValueError(f"unknown limit {limit!r}")
+        due = utc(due, "due")
+        if self.deadlines().get(limit) != due:
+            return False
+        kind = OVERDUE if overdue else DEADLINE_WARNED
+        if (limit, kind) in self.deadline_marks:
+            return False
+        self._emit(kind, {"limit": limit, "due": iso(due), "at": iso(utc(at))})
         return True
 
     def defer(self, *, reason: str, by: str, at: datetime, client_id: str | None = None) -> bool:
@@ -368,6 +405,11 @@ class Incident(GridAggregate):
                                 state=self.state.value)
 
     @property
+    def reported_class(self) -> ClassKey:
+        """The class the reporter chose (the centre may correct it at creation)."""
+        return self._reported_class
+
+    @property
     def _reported_class(self) -> ClassKey:
         return ClassKey.from_data(self._reported["classification"])
 
@@ -418,8 +460,22 @@ class Incident(GridAggregate):
     def _rework_ordered(self, d: Mapping[str, Any]) -> None:
         self.state = State.DEFERRED if self.deferred else State.DISPATCHED
         self.rework_count = d["rework"]
+        self.deadline_marks = {m for m in self.deadline_marks if m[0] != "verification"}
         self.fed_back_at = None
         self.feedback_on_time = None
+
+    @applies(DEADLINE_WARNED)
+    def _deadline_warned(self, d: Mapping[str, Any]) -> None:
+        self.deadline_marks.add((d["limit"], DEADLINE_WARNED))
+
+    @applies(OVERDUE)
+    def _overdue(self, d: Mapping[str, Any]) -> None:
+        self.deadline_marks.add((d["limit"], OVERDUE))
+        self.overdue.add(d["limit"])
+
+    @applies(*(department_task_type(d) for d in TASK_SYSTEMS))
+    def _task_issued(self, d: Mapping[str, Any]) -> None:
+        """The department's copy of the dispatch: nothing changes here."""
 
     @applies(EVALUATED)
     def _evaluated(self, d: Mapping[str, Any]) -> None:

@@ -51,13 +51,16 @@ GRIDS_MERGED = _P + "grids_merged.v1"
 GRID_RETIRED = _P + "grid_retired.v1"
 BUILDING_REGISTERED = _P + "building_registered.v1"
 COMPONENT_REGISTERED = _P + "component_registered.v1"
+WORKERS_ASSIGNED = _P + "workers_assigned.v1"
 EVENT_TYPES = (BOUNDARY_SET, GRID_DEFINED, GRID_REVISED, GRID_REDRAWN, GRID_SPLIT, GRIDS_MERGED, GRID_RETIRED,
-               BUILDING_REGISTERED, COMPONENT_REGISTERED)
+               BUILDING_REGISTERED, COMPONENT_REGISTERED,
+               WORKERS_ASSIGNED)
 
 HOUSEHOLDS_NORM = (250, 500)  # a residential grid's households, as the reform's guidance draws them
 MAX_HOUSEHOLDS = 100_000
 MAX_RESIDENTS = 1_000_000
 MAX_PARTS = 20
+MAX_WORKERS = 20  # a grid's workers: a full-time worker (专职网格员) and part-time helpers
 
 
 class GridKind(str, enum.Enum):
@@ -186,6 +189,7 @@ class GridRegistry(GridAggregate):
         self.retired: dict[str, str] = {}  # code -> why (split, merged, retired)
         self.buildings: dict[str, Building] = {}  # by the 20-digit building id
         self.components: dict[str, Component] = {}
+        self.workers: dict[str, tuple[str, ...]] = {}  # grid code -> its workers, the lead first
         self._map: GridMap | None = None
 
     @staticmethod
@@ -408,6 +412,24 @@ class GridRegistry(GridAggregate):
                                           "location": location.to_data(), "by": subject(by), "at": iso(at)})
         return grids[0]
 
+    # ------------------------------------------------------------------ grid workers
+
+    def assign_workers(self, code: str, workers: Sequence[str], *, lead: str, by: str, at: datetime) -> None:
+        """The grid's workers (网格员), one of them its lead (the full-time worker who answers
+        for the daily report); the whole list each time, so the event says who is assigned."""
+        at = self._at(at)
+        self.grid(code, "grid")
+        if not isinstance(workers, (list, tuple)) or not 1 <= len(workers) <= MAX_WORKERS:
+            raise InvalidInput("invalid_workers", f"a grid has 1 to {MAX_WORKERS} workers", field="workers")
+        named = [subject(w, f"workers/{i}") for i, w in enumerate(workers)]
+        if len(set(named)) != len(named):
+            raise InvalidInput("worker_twice", "a worker is named twice", field="workers")
+        if subject(lead, "lead") not in named:
+            raise InvalidInput("lead_not_a_worker", "the lead is one of the grid's workers", field="lead")
+        ordered = [lead] + [w for w in named if w != lead]
+        self._emit(WORKERS_ASSIGNED, {"community": self.community.value, "grid": code, "workers": ordered,
+                                      "lead": lead, "by": subject(by), "at": iso(at)})
+
     # ------------------------------------------------------------------ rules
 
     def _at(self, at: datetime) -> datetime:
@@ -508,6 +530,10 @@ class GridRegistry(GridAggregate):
         self.components[d["id"]] = Component(ComponentId(d["id"]), GridCode(d["grid"]),
                                              GeoPoint.from_data(d["location"]))
 
+    @applies(WORKERS_ASSIGNED)
+    def _workers_assigned(self, d: Mapping[str, Any]) -> None:
+        self.workers[d["grid"]] = tuple(d["workers"])
+
     def _add(self, data: Mapping[str, Any]) -> None:
         self.grids[data["code"]] = Grid.from_stored(data)
         self.revisions[data["code"]] = 1
@@ -515,6 +541,7 @@ class GridRegistry(GridAggregate):
 
     def _retire(self, code: str, why: str) -> None:
         del self.grids[code]
+        self.workers.pop(code, None)
         self.retired[code] = why
         self._changed()
 

@@ -26,7 +26,8 @@ from civicgrid_grid.domain.rules import client_id as _client_id
 from civicgrid_grid.domain.time_limits import Calendar
 
 SUBMITTED = PREFIX + "daily_report.submitted.v1"
-EVENT_TYPES = (SUBMITTED,)
+MISSING = PREFIX + "daily_report.missing.v1"
+EVENT_TYPES = (SUBMITTED, MISSING)
 
 MAX_INCIDENTS = 50
 DEFAULT_CHECK_HOUR = time(17, 0)  # China time; a district configures its own
@@ -44,6 +45,7 @@ class DailyReport(GridAggregate):
         self.incidents: tuple[str, ...] = ()
         self.late = False
         self.submitted_at: datetime | None = None
+        self.missing_at: datetime | None = None  # when the day's check found no report
 
     @staticmethod
     def stream_for(grid: GridCode | str, day: date) -> str:
@@ -85,10 +87,27 @@ class DailyReport(GridAggregate):
                 raise InvalidInput("invalid_incident_id", "an incident id is 1 to 64 letters, digits or _.:-",
                                    field=f"incidents/{i}")
         self._emit(SUBMITTED, {"grid": grid.value, "date": day.isoformat(), "all_safe": all_safe,
-                               "incidents": found, "late": day < today,
+                               "incidents": found, "late": day < today or self.missing_at is not None,
                                "patrol_id": _client_id(patrol_id, "patrol_id") if patrol_id else None,
                                "client_id": _client_id(client_id), "by": subject(by), "at": iso(at)})
         return True
+
+    def mark_missing(self, *, grid: GridCode, day: date, check_at: datetime, at: datetime) -> bool:
+        """The day's check (the durable timer at the configured hour) found no report: raised
+        once per grid and day; a report that comes later is still taken, marked late."""
+        if self.id != self.stream_for(grid, day):
+            raise ValueError(f"grid {grid}'s day {day} does not belong in {self.id}")
+        if self.submitted or self.missing_at is not None:
+            return False
+        self._emit(MISSING, {"grid": grid.value, "date": day.isoformat(), "check_at": iso(utc(check_at, "check_at")),
+                             "at": iso(utc(at))})
+        return True
+
+    @applies(MISSING)
+    def _missing(self, d: Any) -> None:
+        self.grid = d["grid"]
+        self.day = date.fromisoformat(d["date"])
+        self.missing_at = datetime.fromisoformat(d["at"]).astimezone(timezone.utc)
 
     @applies(SUBMITTED)
     def _submitted(self, d: Any) -> None:

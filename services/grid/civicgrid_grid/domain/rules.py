@@ -37,6 +37,12 @@ class InvalidInput(GridRuleViolation):
         super().__init__(code, message, field=field, **extra)
 
 
+class InvalidParameter(GridRuleViolation):
+    """A path or query parameter breaks a rule: 422, naming it (`parameter=(name, "path")`)."""
+
+    refusal = Refusal.INVALID
+
+
 class StateConflict(GridRuleViolation):
     """The aggregate's current state does not allow the command: 409."""
 
