@@ -8,6 +8,7 @@ import sys
 from harness import median_run, print_table, write_results
 
 import bench_eventstore
+import bench_grid_locate
 import bench_rebuild
 import bench_relay
 import bench_statistics
@@ -17,6 +18,7 @@ BENCHES = {
     "relay": bench_relay.run,
     "rebuild": bench_rebuild.run,
     "statistics": bench_statistics.run,
+    "grid_locate": bench_grid_locate.run,
 }
 # Runs per benchmark when --repeat is not given. Statistics at its full million events takes
 # tens of minutes a run: once by default (a smaller STATISTICS_BENCH_EVENTS=N runs 3 times).
