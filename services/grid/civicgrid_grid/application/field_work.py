@@ -117,7 +117,7 @@ class FieldWorkService:
             raise GridNotFound("grid", code.value)
         calendar = await self.calendar()
         at = self.clock()
-        unknown = await self.grids.unknown_incidents(code.value, list(incidents))
+        unknown = await self.grids.unknown_incidents(code.value, list(incidents)) if incidents else []
         if unknown:
             raise InvalidInput("unknown_incident", f"no incident {unknown[0]!r} was filed in grid {code}",
                                field=f"incidents/{list(incidents).index(unknown[0])}")
