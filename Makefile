@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STACK := $(PY) deploy/local/localstack.py
 SERVICE_DIRS := $(wildcard services/*/pyproject.toml)
 
-.PHONY: help setup up down status logs clean demo test test-unit bench k8s psql
+.PHONY: help setup up down status logs clean demo test test-unit bench load k8s psql
 
 help:
 	@echo "make up      start PostgreSQL, Kafka and every service (idempotent)"
@@ -17,6 +17,7 @@ help:
 	@echo "make down    stop everything;  make clean  also delete the data"
 	@echo "make demo    a scripted day of the demo district through the public APIs"
 	@echo "make bench   benchmarks side by side with their peers -> load-tests/results/latest.json"
+	@echo "make load    the grid evening peak: a 50,000-grid city's daily reports against one grid process"
 	@echo "make logs    the logs of every process"
 	@echo "make psql    psql on the stack's PostgreSQL (DB=intake|approval|statistics; ARGS='-c \"...\"')"
 
@@ -62,6 +63,13 @@ test-unit: setup
 
 bench: up
 	$(PY) load-tests/run.py
+
+# The load scenario: the evening peak of daily reports of a 50,000-grid city against one grid
+# process on loopback -> load-tests/results/grid_evening_peak.json (LOAD_ARGS='--reports 5000',
+# '--rate 100', '--duration 120'; load-tests/grid_evening_peak.py --help).
+LOAD_ARGS ?=
+load: up
+	$(PY) load-tests/grid_evening_peak.py $(LOAD_ARGS)
 
 # Regenerate deploy/k8s from contracts/asyncapi.yaml and services/ (a test checks they agree).
 k8s: setup

@@ -9,6 +9,7 @@ from harness import median_run, print_table, write_results
 
 import bench_eventstore
 import bench_grid_locate
+import bench_grid_report
 import bench_rebuild
 import bench_relay
 import bench_statistics
@@ -19,6 +20,7 @@ BENCHES = {
     "rebuild": bench_rebuild.run,
     "statistics": bench_statistics.run,
     "grid_locate": bench_grid_locate.run,
+    "grid_report": bench_grid_report.run,
 }
 # Runs per benchmark when --repeat is not given. Statistics at its full million events takes
 # tens of minutes a run: once by default (a smaller STATISTICS_BENCH_EVENTS=N runs 3 times).

@@ -23,7 +23,8 @@ from worlds import ROLES, insider, outsiders
 pytestmark = pytest.mark.integration
 
 # Path parameters that name an object of a jurisdiction: only those inside may know it exists.
-OBJECTS = {"applicant_id", "case_id", "complaint_id", "approval_id"}
+OBJECTS = {"applicant_id", "case_id", "complaint_id", "approval_id", "incident_id", "dispute_id", "patrol_id",
+           "sha256"}
 # Path parameters that name nothing of a jurisdiction, and why anyone admitted may name them.
 NOT_OBJECTS = {
     "code": "an entry of the district's affairs catalogue, which everyone signed in reads",
@@ -35,6 +36,13 @@ NOT_OBJECTS = {
     "service_code": "an Open311 service, public by the standard",
     "service_request_id": "an Open311 request: public by the standard, showing only what residents published",
     "token": "an Open311 token, public by the standard",
+    "community": "a community's code: the route checks it against the caller's jurisdictions (403)",
+    "grid": "a grid's code: the route checks it against the caller's jurisdictions (403)",
+    "jurisdiction": "a unit's code: the route checks it against the caller's jurisdictions (403)",
+    "month": "a month of the stability sweeps",
+    "kind": "a class of the district's classification table, which everyone signed in reads",
+    "major": "a class of the district's classification table, which everyone signed in reads",
+    "minor": "a class of the district's classification table, which everyone signed in reads",
 }
 
 

@@ -35,6 +35,14 @@ REFERENCES: dict[str, Any] = {
     "applicant_id": "ap-" + "0" * 32,  # the applicants intake knows
     "task": "no_such_step.9",  # the approval's current task
     "branch": "no_such_branch",  # a parallel step's branch
+    # grid's
+    "incidents": ["no-such-incident"],  # incidents filed in the grid (a daily report's)
+    "patrol_id": "00000000-0000-4000-8000-000000000000",  # the reporter's patrol in the grid
+    "photos": ["0" * 64],  # photos uploaded before
+    "component_id": "3201040101999999",  # a component registered in the grid
+    "codes": ["320104001001998", "320104001001999"],  # active grids of the community (a merge's)
+    "classification": {"kind": "event", "major": "99", "minor": "99"},  # the district's classification table
+    "grid": "320104001001999",  # an active grid of the community (a sweep's factor)
 }
 # Members that name nothing else (values, codes of the caller's own choosing, enums), and why.
 NOT_REFERENCES = {
@@ -58,6 +66,12 @@ NOT_REFERENCES = {
     "approval_workflow",  # approval's workflow: intake cannot look it up (services meet only through events)
     # A workflow definition's (approval's DefinitionIn): ids and texts of its own, enums, numbers.
     "steps", "id", "roles", "branches", "actions", "may_finish", "max_extensions", "max_extension_working_days",
+    # grid's: geometry, a grid's own details, a phone's client id and instants, texts, enums, flags.
+    "polygon", "coordinates", "place", "lon", "unit_type", "households", "residents", "responsible_party",
+    "parts", "into", "workers", "client_id", "points", "at", "date", "all_safe", "observed_at", "urgent",
+    "source_ref", "note", "result", "passed", "nature", "summary", "parties", "mediator", "outcome", "holding",
+    "to", "factors", "major", "minor", "limit", "hours", "working_hours", "working_days",
+    "handler",  # {kind, code}: the department's code is checked (unknown_department) by the dispatch
 }
 _EXTRA = "unexpected_member"
 

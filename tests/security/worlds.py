@@ -304,5 +304,140 @@ async def statistics_world(database: str) -> AsyncIterator[World]:
         yield World("statistics", app, client, app.state.pool, {"slug": "not-found"}, {}, schema)
 
 
+# ------------------------------------------------------------------------------------ grid
+
+
+def _box(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north], [west, north],
+                                                [west, south]]]}
+
+
+def _grid_body(code: str, polygon: dict[str, Any]) -> dict[str, Any]:
+    return {"code": code, "kind": "residential", "name": f"网格 {code[-3:]}", "polygon": polygon, "households": 300,
+            "residents": 800, "responsible_party": "home-grid_worker"}
+
+
+def _report_day() -> str:
+    """The latest working day up to today, China time: a daily report's valid date."""
+    from datetime import timedelta
+
+    from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
+
+    day, calendar = local_date(datetime.now(timezone.utc)), WorkingCalendar()
+    while not calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return day.isoformat()
+
+
+def _jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+@contextlib.asynccontextmanager
+async def grid_world(database: str) -> AsyncIterator[World]:
+    """HOME's community cut into two grids (001 west, 002 east); in grid 001 a registered
+    manhole cover, a photo, an incident reported by HOME's grid worker and dispatched to civil
+    affairs (ROUTED_TO), a dispute and a patrol."""
+    from civicgrid_grid.config import GridSettings
+    from civicgrid_grid.entrypoints.main import build_app
+
+    settings = GridSettings(pg_database=database, outbox_relay=False, consume=False, timers=False)
+    app = build_app(settings)
+    schema = app.openapi()
+    g1, g2, g3 = (f"{COMMUNITY}{n:03d}" for n in (1, 2, 3))
+    west, south, mid, east, north = 118.78, 32.02, 118.79, 118.80, 32.04
+    component = "320104" "01" "01" "000001"
+    async with _running(app, "http://grid") as client:
+        admin, worker, centre = insider("admin"), insider("grid_worker"), insider("street_reviewer")
+        r = await client.put(f"/v1/communities/{COMMUNITY}/boundary", headers=admin,
+                             json={"polygon": _box(west, south, east, north)})
+        assert r.status_code == 204, r.text
+        for code, polygon in ((g1, _box(west, south, mid, north)), (g2, _box(mid, south, east, 32.03))):
+            _ok(await client.post(f"/v1/communities/{COMMUNITY}/grids", headers=admin, json=_grid_body(code, polygon)))
+        _ok(await client.post(f"/v1/communities/{COMMUNITY}/components", headers=admin,
+                              json={"id": component, "location": {"lat": 32.03, "lon": 118.785}}))
+        photo = _ok(await client.post(f"/v1/grids/{g1}/photos", content=_jpeg(),
+                                      headers={**worker, "Content-Type": "image/jpeg"}))["sha256"]
+        incident = _ok(await client.post("/v1/incidents", headers=worker, json={
+            "client_id": "seed-incident", "classification": {"kind": "part", "major": "01", "minor": "01"},
+            "location": {"lat": 32.03, "lon": 118.785}, "description": "井盖破损", "photos": [photo],
+            "component_id": component}))["id"]
+        _ok(await client.post(f"/v1/incidents/{incident}/create", headers=centre, json={}))
+        _ok(await client.post(f"/v1/incidents/{incident}/dispatch", headers=centre,
+                              json={"handler": {"kind": "department", "code": ROUTED_TO}}))
+        dispute = _ok(await client.post(f"/v1/grids/{g1}/disputes", headers=worker, json={
+            "client_id": "seed-dispute", "nature": "neighbourhood", "urgency": "general", "summary": "漏水",
+            "parties": 2}))["id"]
+        patrol = str(uuid.uuid4())
+        _ok(await client.post(f"/v1/grids/{g1}/patrols", headers=worker, json={"id": patrol, "client_id": "seed-p"}))
+        now = datetime.now(timezone.utc).isoformat()
+        day = _report_day()
+        ids = {"community": COMMUNITY, "grid": g1, "jurisdiction": COMMUNITY, "patrol_id": patrol, "day": day,
+               "sha256": photo, "incident_id": incident, "dispute_id": dispute, "month": day[:7], "kind": "part",
+               "major": "01", "minor": "01", "slug": "not-found"}
+        point = {"lat": 32.03, "lon": 118.785, "at": now}
+        limit = {"working_days": 3}
+        bodies: dict[tuple[str, str], Any] = {
+            ("PUT", "/v1/communities/{community}/boundary"): {"polygon": _box(west, south, east, north)},
+            ("POST", "/v1/communities/{community}/grids"): _grid_body(g3, _box(mid, 32.03, east, north)),
+            ("PATCH", "/v1/grids/{grid}"): {"name": "网格一", "reason": "更名"},
+            ("POST", "/v1/grids/{grid}/redraw"): {"polygon": _box(west, south, mid, 32.039), "reason": "调整"},
+            ("POST", "/v1/grids/{grid}/split"): {"parts": [
+                _grid_body(g3, _box(west, south, mid, 32.03)),
+                _grid_body(f"{COMMUNITY}004", _box(west, 32.03, mid, north))], "reason": "拆分"},
+            ("POST", "/v1/communities/{community}/merges"): {
+                "codes": [g1, g2], "into": _grid_body(g3, {"type": "Polygon", "coordinates": [[
+                    [west, south], [east, south], [east, 32.03], [mid, 32.03], [mid, north], [west, north],
+                    [west, south]]]}), "reason": "合并"},
+            ("POST", "/v1/grids/{grid}/retire"): {"reason": "撤销"},
+            ("PUT", "/v1/grids/{grid}/workers"): {"workers": ["home-grid_worker", "gw-2"], "lead": "home-grid_worker"},
+            ("POST", "/v1/grids/{grid}/buildings"): {"code": "00001", "name": "1 栋",
+                                                     "place": {"type": "Point", "coordinates": [118.785, 32.031]}},
+            ("POST", "/v1/communities/{community}/components"): {"id": "320104" "01" "01" "000002",
+                                                                 "location": {"lat": 32.031, "lon": 118.785}},
+            ("POST", "/v1/grids/{grid}/patrols"): {"id": str(uuid.uuid4()), "client_id": "p-2"},
+            ("POST", "/v1/patrols/{patrol_id}/track"): {"client_id": "t-1", "points": [point]},
+            ("POST", "/v1/patrols/{patrol_id}/end"): {"client_id": "t-2", "points": [point]},
+            ("POST", "/v1/grids/{grid}/daily-reports"): {"date": day, "all_safe": False, "incidents": [incident],
+                                                         "patrol_id": patrol, "client_id": "r-1"},
+            ("POST", "/v1/incidents"): {
+                "client_id": "i-2", "classification": {"kind": "part", "major": "01", "minor": "01"},
+                "location": {"lat": 32.03, "lon": 118.785}, "description": "井盖缺失", "photos": [photo],
+                "component_id": component},
+            ("POST", "/v1/incidents/{incident_id}/create"): {
+                "classification": {"kind": "part", "major": "01", "minor": "01"}, "urgent": False, "client_id": "c-1"},
+            ("POST", "/v1/incidents/{incident_id}/dispatch"): {"handler": {"kind": "department", "code": ROUTED_TO},
+                                                               "note": "请处理", "client_id": "d-1"},
+            ("POST", "/v1/incidents/{incident_id}/defer"): {"reason": "等待配件", "client_id": "f-1"},
+            ("POST", "/v1/incidents/{incident_id}/feedback"): {"result": "已修复", "photos": [photo], "client_id": "b-1"},
+            ("POST", "/v1/incidents/{incident_id}/verify"): {"passed": True, "photos": [photo], "client_id": "v-1"},
+            ("POST", "/v1/incidents/{incident_id}/evaluate"): {"level": "good", "client_id": "e-1"},
+            ("POST", "/v1/grids/{grid}/disputes"): {"client_id": "d-2", "nature": "family", "urgency": "general",
+                                                    "summary": "家庭纠纷", "parties": 2},
+            ("POST", "/v1/disputes/{dispute_id}/mediate"): {"mediator": "home-grid_worker", "outcome": "agreed"},
+            ("POST", "/v1/disputes/{dispute_id}/follow-up"): {"note": "回访", "holding": True},
+            ("POST", "/v1/disputes/{dispute_id}/settle"): {"note": "已调解"},
+            ("POST", "/v1/disputes/{dispute_id}/refer"): {"to": "judicial_office", "reason": "需司法调解"},
+            ("PUT", "/v1/communities/{community}/stability-sweeps/{month}"): {
+                "factors": [{"category": "labour", "level": "low", "grid": g1, "summary": "工资拖欠苗头"}],
+                "client_id": "s-1"},
+            ("POST", "/v1/communities/{community}/department-work"): {"work_kind": "survey", "title": "入户调查",
+                                                                     "client_id": "w-1"},
+            ("POST", "/v1/classification/classes"): {"kind": "event", "major": "06", "minor": "98", "name_zh": "其他",
+                                                     "name_en": "other", "department": "urban_management",
+                                                     "limit": limit},
+            ("PUT", "/v1/classification/classes/{kind}/{major}/{minor}"): {
+                "kind": "part", "major": "01", "minor": "01", "name_zh": "井盖", "name_en": "manhole cover",
+                "department": "urban_management", "limit": {"working_hours": 8}, "reason": "放宽时限"},
+        }
+        yield World("grid", app, client, app.state.pool, ids, bodies, schema)
+
+
 WORLDS: dict[str, Callable[[str], Any]] = {"intake": intake_world, "approval": approval_world,
-                                          "statistics": statistics_world}
+                                          "statistics": statistics_world, "grid": grid_world}

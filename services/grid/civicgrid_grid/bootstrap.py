@@ -10,9 +10,10 @@ Nothing else constructs services or adapters; entry points ask for what they nee
 """
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time, timedelta
 
-from civicgrid_common.calendar.overrides import install_calendar_schema, load_calendar
+from civicgrid_common.calendar.working_days import CHINA_TZ, local_date
+from civicgrid_common.calendar.overrides import install_calendar_schema
 from civicgrid_common.calendar.sync import CalendarWatch, calendar_events_handler
 from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.consumer import EventConsumer
@@ -23,6 +24,7 @@ from civicgrid_common.service import Runner, Wired
 from civicgrid_common.timers import TimerWorker, install_timers
 from civicgrid_common.unit_of_work import Transactions
 
+from civicgrid_grid.adapters.calendar import CachedCalendar
 from civicgrid_grid.adapters.deadlines import OWNER, IncidentDeadlineProjector, schedule_missing_check
 from civicgrid_grid.adapters.grants import AccessGrants, install_grants
 from civicgrid_grid.adapters.locator import GridLocator
@@ -52,8 +54,7 @@ async def bootstrap(settings: GridSettings, *, clock: Clock = utc_now) -> Wired:
     for install in (install_views, install_grants, install_calendar_schema, install_timers, install_photos):
         await install(pool)
 
-    def calendar():
-        return load_calendar(pool)
+    calendar = CachedCalendar(pool, ttl_seconds=settings.calendar_cache_seconds)
 
     reads = GridReads(pool)
     locator = GridLocator(reads, refresh_seconds=settings.locate_refresh_seconds)
@@ -72,8 +73,10 @@ async def bootstrap(settings: GridSettings, *, clock: Clock = utc_now) -> Wired:
     stability = StabilityService(transactions, locator, grants, clock=clock)
     if settings.seed_classification:
         await classification.seed(seed_document())
-    # The daily check: armed for the next check hour; each firing arms the next (exactly once).
-    nxt = field_work.next_check(clock(), await calendar())
+    # The daily check: today's (due at once if its hour has passed and it never fired, e.g. the
+    # first start after 17:00), else the next; each firing arms the next (exactly once).
+    today = datetime.combine(local_date(clock()), time(0), CHINA_TZ) - timedelta(microseconds=1)
+    nxt = field_work.next_check(today, await calendar())
     async with pool.acquire() as conn:
         await schedule_missing_check(conn, nxt, field_work.day_of(nxt).isoformat())
 

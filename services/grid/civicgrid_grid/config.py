@@ -31,5 +31,8 @@ class GridSettings(PlatformSettings):
     warning_share: float = Field(0.8, gt=0, lt=1)
     timers: bool = True
     timer_poll_seconds: float = 5.0
+    # How long the working-day calendar read from grid's copy is reused (seconds): overrides are
+    # set days ahead of the days they change.
+    calendar_cache_seconds: float = Field(5.0, ge=0, le=300)
     # How stale a plain locate may be after another replica changed the registry (seconds).
     locate_refresh_seconds: float = Field(1.0, ge=0, le=60)

@@ -294,6 +294,13 @@ CREATE TABLE IF NOT EXISTS grid_photos (
     uploaded_at timestamptz NOT NULL,
     grid        text        NOT NULL CHECK (grid ~ '^[0-9]{{15}}$')
 );
+-- Every grid a photo was uploaded for: the same bytes uploaded in two grids are stored once,
+-- and those over either grid may see them.
+CREATE TABLE IF NOT EXISTS grid_photo_uploads (
+    sha256 text NOT NULL REFERENCES grid_photos (sha256),
+    grid   text NOT NULL CHECK (grid ~ '^[0-9]{{15}}$'),
+    PRIMARY KEY (sha256, grid)
+);
 """
 
 
@@ -330,13 +337,21 @@ class PhotoStore:
         by = subject(uploaded_by, "uploaded_by")
         code = GridCode.parse(grid, "grid").value
         when = utc(at, "at")
-        await self.pool.execute(
-            """INSERT INTO grid_photos (sha256, media_type, content, size, width, height, uploaded_by,
-                                        uploaded_at, grid)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (sha256) DO NOTHING""",
-            photo.sha256, photo.media_type, photo.content, photo.size, photo.width, photo.height, by, when, code)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO grid_photos (sha256, media_type, content, size, width, height, uploaded_by,
+                                            uploaded_at, grid)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT (sha256) DO NOTHING""",
+                photo.sha256, photo.media_type, photo.content, photo.size, photo.width, photo.height, by, when, code)
+            await conn.execute("INSERT INTO grid_photo_uploads VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                               photo.sha256, code)
         return photo.sha256
+
+    async def grids(self, sha256: str) -> list[str]:
+        """Every grid the photo was uploaded for (the first uploader's first)."""
+        rows = await self.pool.fetch("SELECT grid FROM grid_photo_uploads WHERE sha256 = $1 ORDER BY grid", sha256)
+        return [r["grid"] for r in rows]
 
     async def get(self, sha256: str) -> StoredPhoto | None:
         """The photo of this digest; None for an unknown digest and for anything that is not one."""

@@ -70,6 +70,11 @@ CREATE TABLE IF NOT EXISTS incident_view (
 );
 CREATE INDEX IF NOT EXISTS incident_view_grid ON incident_view (grid, reported_at DESC);
 CREATE INDEX IF NOT EXISTS incident_view_handler ON incident_view (handler_code, state);
+CREATE TABLE IF NOT EXISTS photo_links (
+    sha256      text NOT NULL,
+    incident_id text NOT NULL,
+    PRIMARY KEY (sha256, incident_id)
+);
 CREATE TABLE IF NOT EXISTS daily_report_view (
     grid         text        NOT NULL,
     day          date        NOT NULL,
@@ -144,6 +149,9 @@ class IncidentProjector:
             i.id, i.version, str(i.grid), i.state.value, i.source.value if i.source else "", str(key), i.urgent,
             h.kind.value if h else None, h.code if h else None, i.reported_at, i.dispatched_at, i.handling_due,
             i.closed_at, i.closed_on_time, i.deferred, i.rework_count, sorted(i.overdue))
+        photos = {(p, i.id) for e in stored for p in (e.data.get("photos") or ())}
+        if photos:  # which incident names which photo: a department sees those of its incidents
+            await conn.executemany("INSERT INTO photo_links VALUES ($1, $2) ON CONFLICT DO NOTHING", sorted(photos))
 
 
 class DailyReportProjector:
@@ -215,6 +223,17 @@ class GridReads:
             "ORDER BY reported_at DESC, id LIMIT $5 OFFSET $6", list(prefixes), department, grid, state, limit, offset)
         return [dict(r) for r in rows]
 
+    async def photo_of_department(self, sha256: str, department: str) -> bool:
+        return bool(await self.pool.fetchval(
+            "SELECT true FROM photo_links l JOIN incident_view i ON i.id = l.incident_id WHERE l.sha256 = $1 "
+            "AND i.handler_kind = 'department' AND i.handler_code = $2 LIMIT 1", sha256, department))
+
+    async def unknown_incidents(self, grid: str, ids: Sequence[str]) -> list[str]:
+        """Of `ids`, those that are no incident filed in `grid`."""
+        known = {r["id"] for r in await self.pool.fetch(
+            "SELECT id FROM incident_view WHERE grid = $1 AND id = ANY($2::text[])", grid, list(ids))}
+        return [i for i in ids if i not in known]
+
     async def generation(self) -> int:
         return await self.pool.fetchval("SELECT generation FROM grid_generation")
 
@@ -227,3 +246,25 @@ def _grid(row: asyncpg.Record) -> dict[str, Any]:
     d = dict(row)
     d["workers"] = list(d["workers"])
     return d
+
+
+VIEW_TABLES = ("grid_view", "community_boundary", "incident_view", "photo_links", "daily_report_view", "dispute_view")
+
+
+async def rebuild_views(pool: asyncpg.Pool, store: Any) -> dict[str, int]:
+    """Rewrite grid's read tables from the log, in one transaction that locks them (commands
+    that would write them wait); returns the streams replayed per stream type."""
+    projectors: list[tuple[type, Any]] = [(GridRegistry, RegistryProjector()), (Incident, IncidentProjector()),
+                                          (DailyReport, DailyReportProjector()), (Dispute, DisputeProjector())]
+    seen: dict[str, int] = {}
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"LOCK TABLE {', '.join(VIEW_TABLES)}, grid_generation IN ACCESS EXCLUSIVE MODE")
+        for table in VIEW_TABLES:
+            await conn.execute(f"DELETE FROM {table}")
+        for cls, projector in projectors:
+            ids = await store.stream_ids(cls.stream_type, conn=conn)
+            for stream_id in ids:
+                events = await store.read_stream(stream_id, conn=conn)
+                await projector.project(conn, cls.replay(stream_id, events), events)
+            seen[cls.stream_type] = len(ids)
+    return seen

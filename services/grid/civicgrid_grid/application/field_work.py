@@ -20,7 +20,7 @@ from civicgrid_grid.application.ports import ActiveGrids, Calendars, GridNotFoun
 from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.patrol import Patrol, TrackPoint
 from civicgrid_grid.domain.reports import DailyReport, next_missing_check
-from civicgrid_grid.domain.rules import InvalidParameter, StateConflict
+from civicgrid_grid.domain.rules import InvalidInput, InvalidParameter, StateConflict
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,17 @@ class FieldWorkService:
             raise GridNotFound("grid", code.value)
         calendar = await self.calendar()
         at = self.clock()
+        unknown = await self.grids.unknown_incidents(code.value, list(incidents)) if incidents else []
+        if unknown:
+            raise InvalidInput("unknown_incident", f"no incident {unknown[0]!r} was filed in grid {code}",
+                               field=f"incidents/{list(incidents).index(unknown[0])}")
 
         async def submit(uow: UnitOfWork) -> ReportState:
+            if patrol_id is not None:
+                patrol = await uow.find(Patrol, patrol_id)
+                if patrol is None or patrol.worker != principal.subject or str(patrol.grid) != code.value:
+                    raise InvalidInput("unknown_patrol", f"no patrol {patrol_id!r} of yours in grid {code}",
+                                       field="patrol_id")
             stream = DailyReport.stream_for(code, day)
             report = await uow.find(DailyReport, stream) or uow.add(DailyReport(stream))
             recorded = report.submit(grid=code, day=day, all_safe=all_safe, incidents=incidents, calendar=calendar,

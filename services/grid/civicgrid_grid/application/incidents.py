@@ -30,7 +30,8 @@ from civicgrid_grid.domain.classification import ClassKey, Classification
 from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.geometry import GeoPoint
 from civicgrid_grid.domain.incident import TASK_SYSTEMS, Handler, HandlerKind, Incident
-from civicgrid_grid.domain.rules import InvalidInput, NotYours
+from civicgrid_grid.domain.registry import GridRegistry
+from civicgrid_grid.domain.rules import InvalidInput, NotYours, StateConflict, instant, iso
 
 # Incident ids are UUID 5 in this namespace: of "<reporter>:<client id>" or "complaint:<id>".
 INCIDENT_NAMESPACE = uuid.UUID("6f1c3a52-2b1e-4c44-9d7e-3f0a9b1d5e21")
@@ -111,8 +112,16 @@ class IncidentService:
         incident_id = incident_id_for(principal.subject, body["client_id"])
         at = self.clock()
 
+        component = body.get("component_id")
+
         async def report(uow: UnitOfWork) -> IncidentWrite:
             (await self._table(uow)).current(key)  # an unknown or retired class is refused at once
+            if component is not None:
+                registry = await uow.find(GridRegistry, GridRegistry.stream_for(grid[:12]))
+                known = registry.components.get(component) if registry else None
+                if known is None or known.grid.value != grid:
+                    raise InvalidInput("unknown_component", f"no component {component} is registered in grid {grid}",
+                                       field="component_id")
             incident = await uow.find(Incident, incident_id) or uow.add(Incident(incident_id))
             recorded = incident.report(
                 source=body.get("source", "patrol"), classification=key, location=location, grid=GridCode(grid),
@@ -227,15 +236,18 @@ class IncidentService:
 
         return await self._change(principal, incident_id, feedback)
 
-    def department_result(self, department: str, data: Mapping[str, Any]):
+    def department_result(self, department: str, data: Mapping[str, Any], event_id: str):
         """A department system's result on its results topic, in the consumer's transaction."""
         async def record(uow: UnitOfWork) -> bool:
             incident = await uow.find(Incident, data["incident_id"])
             if incident is None:
                 raise GridNotFound("incident", data["incident_id"])
+            if incident.task_at is None or instant(data["task_at"]) != incident.task_at:
+                raise StateConflict("stale_task", f"the result answers the task of {data['task_at']}, not the "
+                                    f"current one ({iso(incident.task_at) if incident.task_at else 'none'})")
             return incident.feedback(Handler(HandlerKind.DEPARTMENT, department), result=data["result"],
                                      by=f"{department}-system", at=self.clock(), photo_ids=data.get("photos") or (),
-                                     client_id=f"result-{data['task_at']}"[:64].replace("+", "_"))
+                                     client_id=f"result-{event_id}"[:64])
 
         return record
 

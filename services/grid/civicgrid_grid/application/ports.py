@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterable, Protocol, TypeVar
+from typing import Any, Iterable, Protocol, Sequence, TypeVar
 
 from civicgrid_common.aggregate import Aggregate
 from civicgrid_common.calendar.working_days import WorkingCalendar
@@ -60,6 +60,8 @@ class ActiveGrids(Protocol):
     async def active_codes(self, conn: Any, prefix: str) -> list[str]: ...
 
     async def reported(self, conn: Any, prefix: str, day: date) -> set[str]: ...
+
+    async def unknown_incidents(self, grid: str, ids: Sequence[str]) -> list[str]: ...
 
 
 GRID_STAFF = frozenset({Role.GRID_WORKER, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER, Role.AUDITOR,

@@ -22,6 +22,7 @@ from civicgrid_grid.application.ports import Grants, GridNotFound, Locator, chec
 from civicgrid_grid.domain.codes import CommunityCode, GridCode
 from civicgrid_grid.domain.community_work import CommunityWork
 from civicgrid_grid.domain.disputes import Dispute
+from civicgrid_grid.domain.rules import InvalidInput
 from civicgrid_grid.domain.stability import StabilitySweep
 
 DISPUTE_NAMESPACE = uuid.UUID("0c8b5d7e-93a4-4f0e-8a61-2d4f6b7c9e13")
@@ -101,6 +102,11 @@ class StabilityService:
         code = CommunityCode.parse(community, "community")
         check_in(principal, code.value, "community")
         stream = StabilitySweep.stream_for(code.value, month)
+        for i, f in enumerate(factors):
+            grid = f.get("grid")
+            if isinstance(grid, str) and grid.startswith(code.value) and await self.locator.area(grid) is None:
+                raise InvalidInput("unknown_grid", f"{grid!r} is no active grid of community {code}",
+                                   field=f"factors/{i}/grid")
         at = self.clock()
 
         async def record(uow: UnitOfWork) -> bool:

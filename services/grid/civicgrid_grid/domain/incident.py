@@ -194,6 +194,8 @@ class Incident(GridAggregate):
         self.rework_count = 0
         self.evaluation: Evaluation | None = None
         self._reported: dict[str, Any] = {}  # the report as recorded: what the reporter saw
+        self.task_system: str | None = None  # the department system that holds the task on Kafka
+        self.task_at: datetime | None = None  # the `at` of its current task (a rework issues a new one)
         self.deadline_marks: set[tuple[str, str]] = set()  # (limit, warned or overdue) recorded
         self.overdue: set[str] = set()  # the limits that passed unmet
 
@@ -305,12 +307,17 @@ class Incident(GridAggregate):
                                 "note": text(note, "note", required=False), "client_id": client_id,
                                 "by": subject(by), "at": iso(at)})
         if handler.kind is HandlerKind.DEPARTMENT and handler.code in task_systems:
-            r = self._reported
-            self._emit(department_task_type(handler.code), {
-                "incident_id": self.id, "grid": r["grid"], "classification": self.classification.to_data(),
-                "location": r["location"], "component_id": r["component_id"], "description": r["description"],
-                "urgent": self.urgent, "photos": r["photos"], "handling_due": iso(due), "at": iso(at)})
+            self._issue_task(handler.code, due, at, rework=0, note=None)
         return True
+
+    def _issue_task(self, department: str, due: datetime, at: datetime, *, rework: int, note: str | None) -> None:
+        """The department system's task: on dispatch, and again on each rework with the check's note."""
+        r = self._reported
+        self._emit(department_task_type(department), {
+            "incident_id": self.id, "grid": r["grid"], "classification": self.classification.to_data(),  # type: ignore[union-attr]
+            "location": r["location"], "component_id": r["component_id"], "description": r["description"],
+            "urgent": self.urgent, "photos": r["photos"], "handling_due": iso(due), "rework": rework, "note": note,
+            "at": iso(at)})
 
     def deadline_reached(self, limit: str, due: datetime, *, overdue: bool, at: datetime) -> bool:
         """A durable timer of a limit fired: a warning before `due`, or overdue after it.
@@ -373,6 +380,9 @@ class Incident(GridAggregate):
                                 "rework_count": self.rework_count})
         else:
             self._emit(REWORK_ORDERED, {**data, "note": text(note, "note"), "rework": self.rework_count + 1})
+            if self.task_system is not None:
+                self._issue_task(self.task_system, self.handling_due, at, rework=self.rework_count,  # type: ignore[arg-type]
+                                 note=text(note, "note"))
         return True
 
     def evaluate(self, level: str, *, by: str, at: datetime, note: str | None = None,
@@ -475,7 +485,9 @@ class Incident(GridAggregate):
 
     @applies(*(department_task_type(d) for d in TASK_SYSTEMS))
     def _task_issued(self, d: Mapping[str, Any]) -> None:
-        """The department's copy of the dispatch: nothing changes here."""
+        """The department system's copy of the dispatch (or the rework): it has the task now."""
+        self.task_system = self.handler.code if self.handler else None
+        self.task_at = instant(d["at"])
 
     @applies(EVALUATED)
     def _evaluated(self, d: Mapping[str, Any]) -> None:

@@ -105,7 +105,7 @@ def department_results_handler(incidents: IncidentService, contracts: Contracts)
         except SchemaViolation as exc:
             raise RejectedResult("schema-violation", str(exc)) from exc
         try:
-            await incidents.transactions.within(conn, incidents.department_result(department, event.data))
+            await incidents.transactions.within(conn, incidents.department_result(department, event.data, event.id))
         except RuleViolation as exc:
             raise RejectedResult("refused", f"incident {event.data.get('incident_id')}: {exc.code}: {exc}") from exc
 

@@ -16,7 +16,7 @@ from PIL import Image
 from civicgrid_common.cloudevents import CloudEvent, dataschema_for
 from civicgrid_common.settings import PlatformSettings
 
-from civicgrid_grid.entrypoints.consumers import access_handler, department_results_handler
+from civicgrid_grid.entrypoints.consumers import RejectedResult, access_handler, department_results_handler
 
 from grid_builders import COMMUNITY, EAST, NORTH, SOUTH, WEST, box, china, grid_data
 
@@ -87,7 +87,8 @@ async def test_a_grid_workers_day_through_the_closed_loop(api, grid_app, people,
 
     # A patrol: one point across the street, flagged not refused; the batch sent twice counts once.
     patrol = str(uuid.uuid4())
-    r = await api.post(f"/v1/grids/{G1}/patrols/{patrol}", headers=people["worker"], json={"client_id": "p-start"})
+    r = await api.post(f"/v1/grids/{G1}/patrols", headers=people["worker"],
+                       json={"id": patrol, "client_id": "p-start"})
     assert r.status_code == 201, r.text
     track = {"client_id": "p-batch-1", "points": [
         {"lat": 32.025, "lon": 118.785, "at": clock.now.isoformat()},
@@ -117,6 +118,12 @@ async def test_a_grid_workers_day_through_the_closed_loop(api, grid_app, people,
     stored = await api.get(f"/v1/photos/{photo}", headers=people["worker"])
     assert stored.status_code == 200 and not Image.open(io.BytesIO(stored.content)).getexif()
     assert (await api.get(f"/v1/photos/{photo}", headers=people["worker3"])).status_code == 404
+    # The same bytes uploaded for G3 are stored once, and G3's worker may see them from then on.
+    r = await api.post(f"/v1/grids/{G3}/photos", headers={**people["worker3"], "Content-Type": "image/jpeg"},
+                       content=jpeg_with_gps())
+    assert r.status_code == 201 and r.json()["sha256"] == photo
+    assert (await api.get(f"/v1/photos/{photo}", headers=people["worker3"])).status_code == 200
+    assert await pool.fetchval("SELECT count(*) FROM grid_photos") == 1
 
     # An incident in G2 (a broken manhole cover), reported twice from the phone's queue.
     report = {"client_id": "i-1", "classification": {"kind": "part", "major": "01", "minor": "01"},
@@ -145,10 +152,11 @@ async def test_a_grid_workers_day_through_the_closed_loop(api, grid_app, people,
 
     # The department's system answers on its results topic (the consumer's handler).
     handle = department_results_handler(grid_app.state.incidents, grid_app.state.store.contracts)
+    task_at = (await events(pool, "urban_management_task.issued.v1"))[0]["at"]  # the task it answers
     clock.advance(hours=2)
     result = CloudEvent(id=str(uuid.uuid4()), source="/civicgrid/departments/urban_management",
                         type=RESULT, subject=incident, time=clock.now, dataschema=dataschema_for(RESULT, BASE),
-                        data={"incident_id": incident, "task_at": clock.now.isoformat(), "result": "已更换井盖",
+                        data={"incident_id": incident, "task_at": task_at, "result": "已更换井盖",
                               "handled_by": "um-team-3", "handled_at": clock.now.isoformat(), "photos": []})
     async with pool.acquire() as conn, conn.transaction():
         await handle(conn, result)
@@ -159,6 +167,17 @@ async def test_a_grid_workers_day_through_the_closed_loop(api, grid_app, people,
     r = await api.post(f"/v1/incidents/{incident}/verify", headers=people["worker"],
                        json={"passed": False, "note": "井盖仍松动", "client_id": "v-1"})
     assert r.status_code == 200 and r.json()["state"] == "dispatched", r.text
+    tasks = await pool.fetch("SELECT value FROM outbox WHERE topic = $1 ORDER BY position",
+                             "civicgrid.departments.urban_management.tasks")
+    assert len(tasks) == 2 and "井盖仍松动".encode() in bytes(tasks[1]["value"])  # the rework goes back to it
+    # A late answer to the first task (sent again, under a new event id) is not feedback on the
+    # rework: it is refused as stale, and the consumer dead-letters it with the reason.
+    late = CloudEvent(**{**result.__dict__, "id": str(uuid.uuid4())})
+    async with pool.acquire() as conn, conn.transaction():
+        with pytest.raises(RejectedResult, match="stale_task"):
+            await handle(conn, late)
+    assert len(await events(pool, "incident.fed_back.v1")) == 1
+    assert (await api.get(f"/v1/incidents/{incident}", headers=people["worker"])).json()["state"] == "dispatched"
     clock.advance(minutes=30)
     r = await api.post(f"/v1/incidents/{incident}/feedback", headers=people["urban"],
                        json={"result": "已加固", "client_id": "f-2"})
@@ -273,3 +292,26 @@ async def test_field_work_refusals(api, people, pool, clock):
         "location": {"lat": 32.025, "lon": 118.785}, "description": "x", "photos": ["a" * 64]})
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "#/photos/0", r.text
     assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+
+async def test_the_read_tables_rebuilt_from_the_log_are_what_the_commands_wrote(api, grid_app, people, pool, clock):
+    from civicgrid_grid.adapters.views import VIEW_TABLES, rebuild_views
+
+    await draw(api, people)
+    r = await api.post("/v1/incidents", headers=people["worker"], json={
+        "client_id": "i-r", "classification": {"kind": "event", "major": "01", "minor": "01"},
+        "location": {"lat": 32.025, "lon": 118.785}, "description": "垃圾"})
+    assert r.status_code == 201, r.text
+    await api.post(f"/v1/grids/{G1}/daily-reports", headers=people["worker"],
+                   json={"date": "2026-03-02", "all_safe": True, "client_id": "r-r"})
+    await api.post(f"/v1/grids/{G1}/disputes", headers=people["worker"], json={
+        "client_id": "d-r", "nature": "family", "urgency": "general", "summary": "s", "parties": 3})
+
+    async def tables() -> dict[str, list]:
+        return {t: sorted(tuple(r) for r in await pool.fetch(f"SELECT * FROM {t}")) for t in VIEW_TABLES}
+
+    before = await tables()
+    assert all(before[t] for t in ("grid_view", "incident_view", "daily_report_view", "dispute_view"))
+    seen = await rebuild_views(pool, grid_app.state.store)
+    assert seen == {"grid_registry": 1, "incident": 1, "daily_report": 1, "dispute": 1}
+    assert await tables() == before

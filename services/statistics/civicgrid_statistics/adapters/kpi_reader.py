@@ -33,3 +33,7 @@ class PgKpiReader:
     async def workload(self, filters: Filters, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]:
         async with self.pool.acquire() as conn:
             return await kpi_sql.workload_figures(conn, self.schema, filters, as_of)
+
+    async def grid(self, filters: Filters, group_by: str, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]:
+        async with self.pool.acquire() as conn:
+            return await kpi_sql.grid_figures(conn, self.schema, filters, group_by, as_of)

@@ -3,7 +3,8 @@ schema for a rebuild's checksum). Every figure is computed from the facts at que
 is exactly what the set of facts says, whichever worker wrote them and however often.
 
 Jurisdiction, affair, category and channel come from the registration / receipt fact; every
-other fact of the same case or complaint is joined by subject. `as_of` keeps the facts recorded
+other fact of the same case or complaint is joined by subject (the grid's figures likewise: an
+incident's grid comes from its reported fact, a dispute's from its filed fact). `as_of` keeps the facts recorded
 up to that instant; "overdue now" compares due dates with as_of's China date.
 """
 from __future__ import annotations
@@ -186,6 +187,138 @@ async def workload_figures(conn: asyncpg.Connection, schema: str, filters: Filte
     return {"clerks": [dict(r) for r in clerks], "reviewers": [dict(r) for r in reviewers]}
 
 
+# ------------------------------------------------------------------------------------------ grid
+#
+# Four families, each anchored on one fact that says where and when (its jurisdiction `j` and
+# its instant `at`): an incident on its reported fact (the grid it was filed in, when the report
+# reached the centre); a grid's daily report on the grid and the day reported for (from the
+# submitted or missing fact, the day's 00:00 in China); a dispute on its filed fact; a community
+# work push on its community and instant. `jurisdiction`, the caller's scopes, `from` and `to`
+# select anchors; every other fact of an incident or a dispute is joined by subject.
+
+def _grid_scoped(origin: str) -> str:
+    return f"""
+        SELECT * FROM {origin}
+        WHERE (cardinality($2::text[]) = 0 OR j LIKE ANY($2::text[]))
+          AND ($3::text IS NULL OR j LIKE $3 || '%')
+          AND ($4::date IS NULL OR (at {_LOCAL})::date >= $4)
+          AND ($5::date IS NULL OR (at {_LOCAL})::date <= $5)"""
+
+
+def _grid_args(filters: Filters, as_of: datetime | None) -> list[Any]:
+    return [as_of or datetime.now(timezone.utc), [f"{c}%" for c in filters.scopes], filters.jurisdiction,
+            filters.date_from, filters.date_to]
+
+
+def _minutes(later: str, earlier: str) -> str:
+    """The minutes between two instants of `per`, one per incident that has both, in subject order."""
+    return (f"coalesce(array_agg(extract(epoch FROM {later} - {earlier})::float8 / 60.0 ORDER BY subject) "
+            f"FILTER (WHERE {later} IS NOT NULL AND {earlier} IS NOT NULL), '{{}}')")
+
+
+async def grid_figures(conn: asyncpg.Connection, schema: str, filters: Filters, group_by: str,
+                       as_of: datetime | None) -> dict[str, list[dict[str, Any]]]:
+    """The grid service's figures per group: incidents through the closed loop, daily reports,
+    disputes and refused community work, each family's rows by label."""
+    s = ident(schema)
+    label = _group_expr(group_by, {})
+    facts = f"f AS (SELECT * FROM {s}.facts WHERE recorded_at <= $1 AND kind LIKE 'grid.%')"
+    args = _grid_args(filters, as_of)
+
+    incidents = await conn.fetch(f"""
+        WITH {facts},
+        origin AS (
+            SELECT DISTINCT ON (subject) subject, data->>'grid' AS j, occurred_at AS at
+            FROM f WHERE kind = 'grid.incident.reported' ORDER BY subject, occurred_at, event_id),
+        sel AS ({_grid_scoped('origin')}),
+        ev AS (SELECT f.* FROM f JOIN sel USING (subject) WHERE f.kind LIKE 'grid.incident.%'),
+        steps AS (
+            SELECT sel.subject, sel.j, sel.at,
+                min(ev.occurred_at) FILTER (WHERE ev.kind = 'grid.incident.created') AS created_at,
+                min(ev.occurred_at) FILTER (WHERE ev.kind = 'grid.incident.dispatched') AS dispatched_at,
+                min((ev.data->>'handling_due')::timestamptz) FILTER (WHERE ev.kind = 'grid.incident.dispatched')
+                    AS handling_due,
+                min(ev.occurred_at) FILTER (WHERE ev.kind = 'grid.incident.closed') AS closed_at,
+                bool_or(ev.kind = 'grid.incident.closed' AND (ev.data->>'on_time')::boolean) AS closed_on_time,
+                bool_or(ev.kind = 'grid.incident.deferred') AS deferred,
+                bool_or(ev.kind = 'grid.incident.overdue') AS overdue,
+                count(*) FILTER (WHERE ev.kind = 'grid.incident.rework_ordered') AS reworks
+            FROM sel LEFT JOIN ev USING (subject)
+            GROUP BY sel.subject, sel.j, sel.at),
+        passed AS (  -- the last feedback before closure: the one the check passed
+            SELECT ev.subject, max(ev.occurred_at) AS passed_feedback_at
+            FROM ev JOIN steps USING (subject)
+            WHERE ev.kind = 'grid.incident.fed_back' AND ev.occurred_at <= steps.closed_at
+            GROUP BY ev.subject),
+        per AS (SELECT steps.*, passed.passed_feedback_at FROM steps LEFT JOIN passed USING (subject))
+        SELECT {label} AS label,
+            count(*) AS incidents_reported,
+            count(created_at) AS incidents_created,
+            count(dispatched_at) AS incidents_dispatched,
+            count(*) FILTER (WHERE deferred) AS incidents_deferred,
+            count(closed_at) AS incidents_closed,
+            count(*) FILTER (WHERE NOT deferred AND (closed_at IS NOT NULL OR handling_due < $1)) AS incidents_due,
+            count(*) FILTER (WHERE NOT deferred AND closed_on_time) AS incidents_closed_on_time,
+            count(*) FILTER (WHERE overdue) AS incidents_overdue,
+            coalesce(sum(reworks), 0)::bigint AS reworks,
+            count(*) FILTER (WHERE closed_at IS NOT NULL AND reworks > 0) AS incidents_reworked,
+            {_minutes('created_at', 'at')} AS minutes_to_create,
+            {_minutes('dispatched_at', 'at')} AS minutes_to_dispatch,
+            {_minutes('passed_feedback_at', 'dispatched_at')} AS minutes_to_handle,
+            {_minutes('closed_at', 'passed_feedback_at')} AS minutes_to_verify
+        FROM per GROUP BY 1 ORDER BY 1""", *args)
+
+    reports = await conn.fetch(f"""
+        WITH {facts},
+        origin AS (
+            SELECT data->>'grid' AS j, ((data->>'date')::date::timestamp {_LOCAL}) AS at,
+                bool_or(kind = 'grid.daily_report.submitted') AS submitted,
+                bool_or(kind = 'grid.daily_report.submitted' AND (data->>'late')::boolean) AS late
+            FROM f WHERE kind IN ('grid.daily_report.submitted', 'grid.daily_report.missing')
+            GROUP BY 1, 2),
+        sel AS ({_grid_scoped('origin')})
+        SELECT {label} AS label,
+            count(*) AS reports_expected,
+            count(*) FILTER (WHERE submitted) AS reports_submitted,
+            count(*) FILTER (WHERE NOT submitted) AS reports_missing,
+            count(*) FILTER (WHERE late) AS reports_late
+        FROM sel GROUP BY 1 ORDER BY 1""", *args)
+
+    disputes = await conn.fetch(f"""
+        WITH {facts},
+        origin AS (
+            SELECT DISTINCT ON (subject) subject, data->>'grid' AS j, occurred_at AS at
+            FROM f WHERE kind = 'grid.dispute.filed' ORDER BY subject, occurred_at, event_id),
+        sel AS ({_grid_scoped('origin')}),
+        per AS (
+            SELECT sel.subject, sel.j, sel.at,
+                bool_or(f.kind = 'grid.dispute.mediated') AS mediated,
+                bool_or(f.kind = 'grid.dispute.settled') AS settled,
+                bool_or(f.kind = 'grid.dispute.referred') AS referred
+            FROM sel LEFT JOIN f ON f.subject = sel.subject AND f.kind LIKE 'grid.dispute.%'
+            GROUP BY sel.subject, sel.j, sel.at)
+        SELECT {label} AS label,
+            count(*) AS disputes_filed,
+            count(*) FILTER (WHERE mediated) AS disputes_mediated,
+            count(*) FILTER (WHERE mediated AND settled) AS disputes_settled,
+            count(*) FILTER (WHERE referred) AS disputes_referred
+        FROM per GROUP BY 1 ORDER BY 1""", *args)
+
+    community_work = await conn.fetch(f"""
+        WITH {facts},
+        origin AS (
+            SELECT kind, data->>'community' AS j, occurred_at AS at
+            FROM f WHERE kind IN ('grid.community_work.refused', 'grid.community_work.accepted')),
+        sel AS ({_grid_scoped('origin')})
+        SELECT {label} AS label,
+            count(*) FILTER (WHERE kind = 'grid.community_work.refused') AS community_work_refused,
+            count(*) FILTER (WHERE kind = 'grid.community_work.accepted') AS community_work_accepted
+        FROM sel GROUP BY 1 ORDER BY 1""", *args)
+
+    return {"incidents": [dict(r) for r in incidents], "reports": [dict(r) for r in reports],
+            "disputes": [dict(r) for r in disputes], "community_work": [dict(r) for r in community_work]}
+
+
 async def all_figures(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:
     """Every figure by every grouping, as rows: what a rebuild's checksum compares."""
     everything, rows = Filters(), []
@@ -199,6 +332,11 @@ async def all_figures(conn: asyncpg.Connection, schema: str) -> list[dict[str, A
     rows.append({"kpi": "satisfaction", **satisfaction, "levels": sorted(satisfaction["levels"].items())})
     for who, items in (await workload_figures(conn, schema, everything, None)).items():
         rows.extend({"kpi": "workload", "by": who, **r} for r in items)
+    for group in ("grid", "community", "day"):
+        for family, items in (await grid_figures(conn, schema, everything, group, None)).items():
+            # "due" compares handling limits with the time of the query: not a figure of the facts alone
+            rows.extend({"kpi": f"grid.{family}", "by": group, **{k: v for k, v in r.items() if k != "incidents_due"}}
+                        for r in items)
     return rows
 
 

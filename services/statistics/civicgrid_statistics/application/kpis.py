@@ -13,6 +13,19 @@ COUNTS_CASES = ("registered", "accepted", "refused", "withdrawn", "completed", "
                 "overdue_now", "green_channelled", "supplemented", "supplement_requested", "returned", "extended",
                 "sent_back")
 COUNTS_COMPLAINTS = ("received", "responded", "responded_on_time", "resolved", "rated", "satisfied", "reopened")
+# The grid's counts by family (the reader's rows of each family carry these and a label).
+COUNTS_GRID: dict[str, tuple[str, ...]] = {
+    "incidents": ("incidents_reported", "incidents_created", "incidents_dispatched", "incidents_deferred",
+                  "incidents_closed", "incidents_due", "incidents_closed_on_time", "incidents_overdue", "reworks",
+                  "incidents_reworked"),
+    "reports": ("reports_expected", "reports_submitted", "reports_missing", "reports_late"),
+    "disputes": ("disputes_filed", "disputes_mediated", "disputes_settled", "disputes_referred"),
+    "community_work": ("community_work_refused", "community_work_accepted"),
+}
+GRID_COUNTS = tuple(k for family in COUNTS_GRID.values() for k in family)
+# The closed loop's spans, in minutes: reported→created, reported→dispatched, dispatched→the
+# feedback that passed the check, that feedback→closed.
+GRID_SPANS = ("create", "dispatch", "handle", "verify")
 
 
 class KpiReader(Protocol):
@@ -20,6 +33,7 @@ class KpiReader(Protocol):
     async def complaints(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
     async def satisfaction(self, filters: Filters, as_of: datetime | None) -> dict[str, Any]: ...
     async def workload(self, filters: Filters, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]: ...
+    async def grid(self, filters: Filters, group_by: str, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]: ...
 
 
 def _spans(raw: Sequence[str]) -> list[tuple[date, date]]:
@@ -101,3 +115,44 @@ class KpiService:
                   "reviewer_actions": sum(g["actions"] for g in reviewers)}
         return {"kpi": "workload", "group_by": "person", "totals": totals, "groups": groups,
                 "chart": chart(groups, "actions")}
+
+    @staticmethod
+    def _grid_row(label: str, c: dict[str, int], minutes: dict[str, list[float]]) -> dict[str, Any]:
+        row: dict[str, Any] = {"label": label, **c,
+                               "closure_rate": rate(c["incidents_closed"], c["incidents_dispatched"]),
+                               "on_time_closure_rate": rate(c["incidents_closed_on_time"], c["incidents_due"]),
+                               "rework_rate": rate(c["incidents_reworked"], c["incidents_closed"]),
+                               "report_coverage": rate(c["reports_submitted"], c["reports_expected"]),
+                               "mediation_rate": rate(c["disputes_mediated"], c["disputes_filed"]),
+                               "mediation_success_rate": rate(c["disputes_settled"], c["disputes_mediated"])}
+        for span in GRID_SPANS:
+            for name, q in (("median", 0.5), ("p90", 0.9)):
+                value = percentile(minutes[span], q)
+                row[f"minutes_to_{span}_{name}"] = None if value is None else round(value, 2)
+        return row
+
+    async def grid(self, filters: Filters, group_by: str, measure: str, as_of: datetime | None) -> dict[str, Any]:
+        """The grid service's figures: each family's rows merged by label (a label one family
+        lacks counts zero there), the totals summed and their percentiles over every span."""
+        raw = await self.reader.grid(filters, group_by, as_of)
+        rows = {family: {r["label"]: r for r in raw.get(family, [])} for family in COUNTS_GRID}
+        labels = sorted({label for by_label in rows.values() for label in by_label})
+        groups = []
+        totals = {k: 0 for k in GRID_COUNTS}
+        all_minutes: dict[str, list[float]] = {span: [] for span in GRID_SPANS}
+        for label in labels:
+            counts: dict[str, int] = {}
+            for family, names in COUNTS_GRID.items():
+                r = rows[family].get(label)
+                counts.update({k: int(r[k]) if r is not None else 0 for k in names})
+            incidents = rows["incidents"].get(label)
+            minutes = {span: [float(m) for m in incidents[f"minutes_to_{span}"]] if incidents else []
+                       for span in GRID_SPANS}
+            for k in GRID_COUNTS:
+                totals[k] += counts[k]
+            for span in GRID_SPANS:
+                all_minutes[span] += minutes[span]
+            groups.append(self._grid_row(label, counts, minutes))
+        total = self._grid_row("all", totals, all_minutes)
+        total.pop("label")
+        return {"kpi": "grid", "group_by": group_by, "totals": total, "groups": groups, "chart": chart(groups, measure)}

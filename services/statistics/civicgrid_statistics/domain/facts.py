@@ -49,6 +49,15 @@ KNOWN: dict[str, tuple[int, str | None]] = {
     "approval.approval.overdue": (1, "overdue_at"),
     "approval.approval.supplement_requested": (1, "requested_at"),
     "approval.approval.concluded": (1, "decided_at"),
+    # grid's incidents (网格事件), daily reports, disputes and the access system (准入)
+    **{f"grid.incident.{step}": (1, "at") for step in (
+        "reported", "created", "dispatched", "deferred", "fed_back", "closed", "rework_ordered", "evaluated",
+        "deadline_warned", "overdue")},
+    "grid.daily_report.submitted": (1, "at"),
+    "grid.daily_report.missing": (1, "at"),
+    **{f"grid.dispute.{step}": (1, "at") for step in ("filed", "mediated", "followed_up", "settled", "referred")},
+    "grid.community_work.refused": (1, "at"),
+    "grid.community_work.accepted": (1, "at"),
 }
 
 # The payload fields any figure reads; everything else stays out of the fact store.
@@ -59,6 +68,34 @@ KEPT_FIELDS = frozenset({
     "handling_seconds", "fixed_on_time", "final_status", "green_channel", "decided_by",
     "requested_by", "resumed_by", "started_by", "case_id", "feedback_due_at",
 })
+# What a grid fact keeps, per kind: codes, kinds, flags, counts and instants; never a description,
+# a summary, a note, a reason, a result, a location, a photo or a person's name. The incident's
+# grid is on its reported fact only; the KPI SQL finds it there by subject (as a case's
+# jurisdiction is found on its registration), so a fact is a function of its own event alone.
+GRID_KEPT: dict[str, tuple[str, ...]] = {
+    "grid.incident.reported": ("grid", "source", "urgent", "classification", "observed_at"),
+    "grid.incident.created": ("urgent", "reclassified", "on_time", "classification"),
+    "grid.incident.dispatched": ("handler", "handling_due", "on_time"),
+    "grid.incident.deferred": (),
+    "grid.incident.fed_back": ("handler", "on_time", "verification_due"),
+    "grid.incident.closed": ("verified_on_time", "on_time", "rework_count"),
+    "grid.incident.rework_ordered": ("verified_on_time", "rework"),
+    "grid.incident.evaluated": ("level",),
+    "grid.incident.deadline_warned": ("limit", "due"),
+    "grid.incident.overdue": ("limit", "due"),
+    "grid.daily_report.submitted": ("grid", "date", "all_safe", "late", "incidents"),
+    "grid.daily_report.missing": ("grid", "date", "check_at"),
+    "grid.dispute.filed": ("grid", "nature", "urgency", "parties"),
+    "grid.dispute.mediated": ("outcome",),
+    "grid.dispute.followed_up": ("holding",),
+    "grid.dispute.settled": ("mediations",),
+    "grid.dispute.referred": ("to", "mediated"),
+    "grid.community_work.refused": ("community", "department", "work_kind"),
+    "grid.community_work.accepted": ("community", "department", "work_kind"),
+}
+# Of a nested member, only these keys: the class's key (not its names or limit), the handler's code.
+_GRID_NESTED = {"classification": ("kind", "major", "minor"), "handler": ("kind", "code")}
+
 # level of a case's rating is the review level; keep it under a name that says so.
 _RENAMED = {("intake.case.rated", "level"): "rating"}
 
@@ -106,11 +143,28 @@ def fact_of(event_id: str, event_type: str, subject: str | None, recorded_at: da
     happened = _instant(data.get(KNOWN[kind][1] or "")) or recorded_at
     if happened is None:
         return None
+    if kind.startswith("grid."):
+        return Fact(event_id=event_id, kind=kind, subject=about, recorded_at=recorded_at or happened,
+                    occurred_at=happened, data=_grid_kept(kind, data))
     kept = {_RENAMED.get((kind, k), k): v for k, v in data.items() if k in KEPT_FIELDS}
     if kind == "intake.complaint.routed" and isinstance(data.get("routing"), Mapping):
         kept["department"] = _department(data["routing"])
     return Fact(event_id=event_id, kind=kind, subject=about, recorded_at=recorded_at or happened,
                 occurred_at=happened, data=kept)
+
+
+def _grid_kept(kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for name in GRID_KEPT[kind]:
+        if name not in data:
+            continue
+        value = data[name]
+        if name in _GRID_NESTED:
+            value = {k: value[k] for k in _GRID_NESTED[name] if k in value} if isinstance(value, Mapping) else None
+        elif name == "incidents":  # a daily report's incident ids: how many, not which
+            name, value = "incidents_found", len(value) if isinstance(value, list) else None
+        kept[name] = value
+    return kept
 
 
 def _department(routing: Mapping[str, Any]) -> str:

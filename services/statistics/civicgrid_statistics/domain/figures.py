@@ -14,6 +14,7 @@ Period = Literal["day", "week", "month"]
 JURISDICTION_LEVELS: dict[str, int] = {"district": 6, "street": 9, "community": 12, "grid": 15}
 CASE_GROUPS = ("all", "affair", "channel", *JURISDICTION_LEVELS, "day", "week", "month")
 COMPLAINT_GROUPS = ("all", "category", "channel", "department", "urgency", *JURISDICTION_LEVELS, "day", "week", "month")
+GRID_GROUPS = ("all", *JURISDICTION_LEVELS, "day", "week", "month")
 SATISFACTION_LEVELS = ("very_satisfied", "satisfied", "basically_satisfied", "dissatisfied", "very_dissatisfied")
 
 

@@ -22,7 +22,7 @@ def build_app(settings: StatisticsSettings) -> FastAPI:
         settings,
         title="civicgrid statistics",
         version="0.1.0",
-        description="The KPIs leaders steer by (cases, complaints, satisfaction, workload), computed from "
+        description="The KPIs leaders steer by (cases, complaints, satisfaction, workload, grids), computed from "
         "facts that faust-streaming workers keep idempotently from the event log.",
         lifespan=service_lifespan(lambda: bootstrap(settings)),
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field
 
+from civicgrid_common.validation import TagAtMember
 from civicgrid_common.web.models import Day, Flag, Instant, RequestBody, StrictInt
 
 from civicgrid_grid.domain.disputes import Nature, Outcome, ReferredTo, Urgency
@@ -93,7 +94,7 @@ class WorkersIn(RequestBody):
 class BuildingIn(RequestBody):
     code: str = Field(pattern=r"^[0-9]{5}$", description="5 digits within the grid")
     name: str | None = Field(None, max_length=100)
-    place: PointIn | PolygonIn = Field(discriminator="type")
+    place: Annotated[Union[PointIn, PolygonIn], Field(discriminator="type"), TagAtMember("type")]
 
 
 class ComponentIn(RequestBody):
@@ -125,6 +126,8 @@ class ClassRevisionIn(MinorClassIn):
 
 
 class PatrolStartIn(RequestBody):
+    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                    description="the patrol's id, a UUID made on the phone")
     client_id: ClientId
 
 

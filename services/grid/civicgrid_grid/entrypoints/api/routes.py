@@ -12,10 +12,10 @@ POST /v1/communities/{community}/merges       merge grids into a new one
 PUT  /v1/grids/{grid}/workers                 its workers and lead
 POST /v1/grids/{grid}/buildings, /v1/communities/{community}/components
 Field work (grid workers)
-POST /v1/grids/{grid}/patrols/{patrol_id}     start a patrol (the id made on the phone)
+POST /v1/grids/{grid}/patrols                 start a patrol (its id made on the phone)
 POST /v1/patrols/{patrol_id}/track, /end      GPS batches; GET /v1/patrols/{patrol_id}
 POST /v1/grids/{grid}/daily-reports           the day's report; GET /v1/grids/{grid}/daily-reports/{date}
-GET  /v1/jurisdictions/{code}/daily-reports/{date}   who reported, who is missing, coverage
+GET  /v1/jurisdictions/{jurisdiction}/daily-reports/{date}   who reported, who is missing, coverage
 POST /v1/grids/{grid}/photos                  upload a photo (image bytes; metadata stripped)
 GET  /v1/photos/{sha256}                      a photo, to those over its grid
 Incidents (the closed loop)
@@ -31,7 +31,6 @@ GET  /v1/classification; POST /v1/classification/classes; PUT/DELETE .../{kind}/
 from __future__ import annotations
 
 import asyncio
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -40,7 +39,7 @@ from civicgrid_common.calendar.working_days import local_date
 from civicgrid_common.identity import Principal, Role
 from civicgrid_common.identity.dependencies import require
 from civicgrid_common.problems import NOT_FOUND, Problem
-from civicgrid_common.web.models import QueryFlag
+from civicgrid_common.web.models import Day, QueryFlag
 
 from civicgrid_grid.adapters.photos import sanitise
 from civicgrid_grid.application.field_work import PatrolState, ReportState, parse_patrol_id
@@ -54,8 +53,8 @@ Jurisdiction = Annotated[str, Path(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12}|[0-9]
                                    description="a district, street, community or grid code")]
 IncidentId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]{36}$", description="the incident's id")]
 DisputeId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]{36}$", description="the dispute's id")]
-PatrolId = Annotated[str, Path(max_length=64, description="the patrol's id, a UUID made on the phone")]
-DayPath = Annotated[date, Path(description="the day, China time")]
+PatrolId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]{36}$", description="the patrol's id, a UUID made on the phone")]
+DayPath = Annotated[Day, Path(description="the day, China time")]
 
 STAFF = (Role.GRID_WORKER, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER, Role.AUDITOR, Role.ADMIN)
 CENTRE = (Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER)
@@ -199,11 +198,10 @@ def grid_router() -> APIRouter:
 
     # ------------------------------------------------------------------ field work
 
-    @r.post("/grids/{grid}/patrols/{patrol_id}", status_code=201, response_model=m.PatrolOut)
-    async def start_patrol(body: m.PatrolStartIn, grid: GridPath, patrol_id: PatrolId, request: Request,
+    @r.post("/grids/{grid}/patrols", status_code=201, response_model=m.PatrolOut)
+    async def start_patrol(body: m.PatrolStartIn, grid: GridPath, request: Request,
                            who: Principal = worker_in_grid) -> m.PatrolOut:
-        return _patrol(await _svc(request, "field_work").start_patrol(who, grid, parse_patrol_id(patrol_id),
-                                                                      body.client_id))
+        return _patrol(await _svc(request, "field_work").start_patrol(who, grid, body.id, body.client_id))
 
     @r.post("/patrols/{patrol_id}/track", response_model=m.PatrolOut)
     async def record_track(body: m.TrackIn, patrol_id: PatrolId, request: Request,
@@ -230,9 +228,10 @@ def grid_router() -> APIRouter:
     async def get_report(grid: GridPath, day: DayPath, request: Request, who: Principal = staff_in_grid) -> m.ReportOut:
         return _report(await _svc(request, "field_work").report(who, grid, day))
 
-    @r.get("/jurisdictions/{code}/daily-reports/{day}", response_model=m.DayOut)
-    async def day_of_reports(code: Jurisdiction, day: DayPath, request: Request,
-                             who: Principal = Depends(require(*STAFF, jurisdiction_param="code"))) -> m.DayOut:
+    @r.get("/jurisdictions/{jurisdiction}/daily-reports/{day}", response_model=m.DayOut)
+    async def day_of_reports(jurisdiction: Jurisdiction, day: DayPath, request: Request,
+                             who: Principal = Depends(require(*STAFF, jurisdiction_param="jurisdiction"))) -> m.DayOut:
+        code = jurisdiction
         calendar = await request.app.state.field_work.calendar()
         rows = await _svc(request, "grid_reads").day(code, day)
         working = calendar.is_working_day(day)
@@ -262,9 +261,12 @@ def grid_router() -> APIRouter:
     @r.get("/photos/{sha256}", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
     async def get_photo(sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")], request: Request,
                         who: Principal = Depends(require(*STAFF, Role.DEPARTMENT))) -> Response:
-        stored = await _svc(request, "photos").get(sha256)
-        if stored is None or not who.may_act_in(stored.grid):
-            raise GridNotFound("photo", sha256)
+        photos = _svc(request, "photos")
+        stored = await photos.get(sha256)
+        if stored is None or not any(who.may_act_in(g) for g in await photos.grids(sha256)) or (
+                not (who.roles - {Role.DEPARTMENT})
+                and not await _svc(request, "grid_reads").photo_of_department(sha256, who.department or "")):
+            raise GridNotFound("photo", sha256)  # a department sees the photos of incidents dispatched to it
         return Response(stored.content, media_type=stored.media_type,
                         headers={"Cache-Control": "private, max-age=86400, immutable",
                                  "X-Content-Type-Options": "nosniff"})
