@@ -54,3 +54,8 @@ class IncidentDeadlineProjector:
 async def schedule_missing_check(conn: asyncpg.Connection, check_at: datetime, day: str) -> None:
     await schedule(conn, owner=OWNER, key=f"missing-check/{day}", due_at=check_at, kind=MISSING_CHECK,
                    payload={"date": day, "check_at": check_at.isoformat()})
+
+
+async def schedule_community_check(conn: asyncpg.Connection, check_at: datetime, day: str, community: str) -> None:
+    await schedule(conn, owner=OWNER, key=f"missing-check/{day}/{community}", due_at=check_at, kind=MISSING_CHECK,
+                   payload={"date": day, "check_at": check_at.isoformat(), "community": community})

@@ -149,15 +149,18 @@ class FieldWorkService:
     def next_check(self, after: datetime, calendar: Any) -> datetime:
         return next_missing_check(after, calendar, self.check_hour)
 
-    def missing_check(self, day: date, check_at: datetime):
-        """The command the check's timer runs in its firing transaction: every active grid of
-        the district without a report for `day` gets `daily_report.missing` (once)."""
+    def missing_check(self, day: date, check_at: datetime, *, prefix: str | None = None):
+        """The command a check's timer runs in its firing transaction: every active grid under
+        `prefix` (a community; the district if None) without a report for `day` gets
+        `daily_report.missing` (once)."""
+        scope = prefix or self.district
+
         async def check(uow: UnitOfWork) -> list[str]:
             calendar = await self.calendar()
             if not calendar.is_working_day(day):
                 return []
-            active = await self.grids.active_codes(uow.conn, self.district)
-            reported = await self.grids.reported(uow.conn, self.district, day)
+            active = await self.grids.active_codes(uow.conn, scope)
+            reported = await self.grids.reported(uow.conn, scope, day)
             at = self.clock()
             flagged = []
             for grid in sorted(set(active) - reported):

@@ -27,7 +27,7 @@ from civicgrid_common.contracts import Contracts, SchemaViolation
 from civicgrid_common.problems import RuleViolation
 from civicgrid_common.timers import Timer
 
-from civicgrid_grid.adapters.deadlines import MISSING_CHECK, schedule_missing_check
+from civicgrid_grid.adapters.deadlines import MISSING_CHECK, schedule_community_check, schedule_missing_check
 from civicgrid_grid.adapters.grants import AccessGrants
 from civicgrid_grid.application.field_work import FieldWorkService
 from civicgrid_grid.application.incidents import IncidentService
@@ -118,8 +118,16 @@ def timers_handler(incidents: IncidentService, field_work: FieldWorkService,
         p = timer.payload
         if timer.kind == MISSING_CHECK:
             day, check_at = date.fromisoformat(p["date"]), datetime.fromisoformat(p["check_at"])
-            flagged = await field_work.transactions.within(conn, field_work.missing_check(day, check_at))
-            log.info("daily check %s: %d grid(s) without a report", day, len(flagged))
+            if "community" in p:  # one community's grids, in a transaction of its own
+                flagged = await field_work.transactions.within(
+                    conn, field_work.missing_check(day, check_at, prefix=p["community"]))
+                log.info("daily check %s, community %s: %d grid(s) without a report", day, p["community"],
+                         len(flagged))
+                return
+            # The district's check: one timer per community, so that no transaction holds a city's
+            # thousands of grids (an open transaction holds back every relay's commit-safe horizon).
+            for community in await field_work.grids.active_communities(conn, field_work.district):
+                await schedule_community_check(conn, check_at, day.isoformat(), community)
             nxt = field_work.next_check(check_at, await calendar())
             await schedule_missing_check(conn, nxt, field_work.day_of(nxt).isoformat())
             return

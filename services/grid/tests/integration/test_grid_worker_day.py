@@ -207,7 +207,9 @@ async def test_a_grid_workers_day_through_the_closed_loop(api, grid_app, people,
 
     # 17:00 China time: the daily check flags G2 and G3 (G1 reported), once, and arms tomorrow's.
     clock.now = china(2026, 3, 2, 17, 0)
-    assert await grid_app.state.timers.fire_due() >= 1
+    assert await grid_app.state.timers.fire_due() == 2  # the district's check, then its community's
+    keys = {r["key"] for r in await pool.fetch("SELECT key FROM civicgrid_timers WHERE status = 'fired'")}
+    assert {f"missing-check/{day}", f"missing-check/{day}/{COMMUNITY}"} <= keys
     missing = await events(pool, "daily_report.missing.v1")
     assert sorted(m["grid"] for m in missing) == [G2, G3] and {m["date"] for m in missing} == {day}
     assert await grid_app.state.timers.fire_due() == 0
@@ -315,3 +317,21 @@ async def test_the_read_tables_rebuilt_from_the_log_are_what_the_commands_wrote(
     seen = await rebuild_views(pool, grid_app.state.store)
     assert seen == {"grid_registry": 1, "incident": 1, "daily_report": 1, "dispute": 1}
     assert await tables() == before
+
+
+async def test_the_daily_check_runs_each_community_in_a_transaction_of_its_own(api, grid_app, people, pool, clock):
+    await draw(api, people)
+    other = "320104001002"
+    r = await api.put(f"/v1/communities/{other}/boundary", headers=people["admin"],
+                      json={"polygon": box(EAST, SOUTH, EAST + 0.02, NORTH)})
+    assert r.status_code == 204, r.text
+    r = await api.post(f"/v1/communities/{other}/grids", headers=people["admin"],
+                       json={**grid_data(1, box(EAST, SOUTH, EAST + 0.02, NORTH)), "code": f"{other}001"})
+    assert r.status_code == 201, r.text
+    clock.now = china(2026, 3, 2, 17, 0)
+    assert await grid_app.state.timers.fire_due() == 3  # the district's, then one per community
+    flagged = {m["grid"] for m in await events(pool, "daily_report.missing.v1")}
+    assert flagged == {G1, G2, G3, f"{other}001"}
+    # Each community's flags were appended by its own timer's transaction.
+    txs = await pool.fetch("SELECT DISTINCT e.tx FROM events e WHERE type LIKE '%daily_report.missing.v1'")
+    assert len(txs) == 2
