@@ -21,6 +21,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from civicgrid_common.db import create_pool
+from civicgrid_common.identity.tokens import mint_local_token
 from civicgrid_common.settings import PlatformSettings
 
 # A test process builds hundreds of apps: freezing the heap at each start would keep every
@@ -56,6 +57,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _stack_settings(**overrides) -> PlatformSettings:
     return PlatformSettings(service_name="tests", **overrides)
+
+
+@pytest.fixture
+def token():
+    """Authorization headers with a token signed by the local stack's key (.local/keys)."""
+    def make(role: str, jurisdiction: str = "320104", **kw) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **kw)}"}
+
+    return make
 
 
 @pytest.fixture

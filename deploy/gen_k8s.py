@@ -24,17 +24,31 @@ Secret's shape, and how to supply your own instead, is written at the top of the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
-import localstack  # noqa: E402  (needs the path above)
+
+def _load_localstack() -> ModuleType:
+    """deploy/local/localstack.py, loaded from its file: the parser `make up` creates topics
+    with and its service list, without putting any folder on sys.path."""
+    if "localstack" in sys.modules:  # loaded already (the tests import it by name)
+        return sys.modules["localstack"]
+    spec = importlib.util.spec_from_file_location("localstack", ROOT / "deploy" / "local" / "localstack.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and the like look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+localstack = _load_localstack()
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 TOPICS_FILE = BASE / "kafka" / "topics.yaml"

@@ -36,6 +36,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / ".importlinter"
@@ -262,15 +263,18 @@ def _path_report(findings: list[PathFinding]) -> str:
 # ------------------------------------------------------------------ the check
 
 
-def check(project_root: Path = REPO, base_config: Path = BASE_CONFIG) -> Result:
+def check(project_root: Path = REPO, base_config: Path = BASE_CONFIG, *,
+          source_paths: Sequence[Path] = ()) -> Result:
     """Run import-linter over the project in a fresh interpreter (no stale imported modules),
-    and the sys.path scan of deploy/ and tools/."""
+    and the sys.path scan of deploy/ and tools/.
+
+    The packages are imported as installed (`make setup` installs libs/common and every
+    service into .venv): the check puts no service folder on any path itself. A project that
+    is not installed (the tests' generated ones) names where its packages are in
+    `source_paths`; they come first, so they win over installed packages of the same name."""
     project_root = Path(project_root).resolve()
     config = build_config(project_root, base_config)
-    paths = [str(s.package_dir) for s in find_services(project_root)]
-    common_src = project_root / "libs" / "common" / "src"
-    if common_src.is_dir():
-        paths.append(str(common_src))
+    paths = [str(p) for p in source_paths]
     if script_folders(project_root):
         paths.append(str(project_root))  # deploy/ and tools/ as namespace packages
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]))

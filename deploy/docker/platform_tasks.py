@@ -16,15 +16,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
-import localstack  # noqa: E402  (needs the path above)
+
+def _load_localstack() -> ModuleType:
+    """deploy/local/localstack.py (the topic parser `make up` uses), loaded from its file,
+    without putting any folder on sys.path."""
+    if "localstack" in sys.modules:
+        return sys.modules["localstack"]
+    spec = importlib.util.spec_from_file_location("localstack", ROOT / "deploy" / "local" / "localstack.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and the like look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+localstack = _load_localstack()
 
 # The broker answers its healthcheck a little before it accepts admin requests; retry for
 # up to about a minute, then fail with the last error.

@@ -2,36 +2,14 @@
 stack's PostgreSQL, tokens signed by the local stack's key, called in-process over ASGI."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import httpx
 import pytest
-
-from civicgrid_common.identity.tokens import mint_local_token
+from settable_clock import Clock
 
 from civicgrid_approval.config import ApprovalSettings
 from civicgrid_approval.entrypoints.main import build_app
 
 from approval_builders import COMMUNITY, STREET, T0
-
-
-@pytest.fixture
-def token():
-    def make(role: str, jurisdiction: str = "320104", **kw) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **kw)}"}
-
-    return make
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture

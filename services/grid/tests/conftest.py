@@ -4,7 +4,6 @@ tokens signed by the local stack's key, called in-process over ASGI."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,31 +12,12 @@ import pytest
 for layer in ("unit", "integration"):
     sys.path.insert(0, str(Path(__file__).parent / layer))
 
-from civicgrid_common.identity.tokens import mint_local_token  # noqa: E402
+from settable_clock import Clock  # noqa: E402
 
 from civicgrid_grid.config import GridSettings  # noqa: E402
 from civicgrid_grid.entrypoints.main import build_app  # noqa: E402
 
 from grid_builders import T0  # noqa: E402
-
-
-@pytest.fixture
-def token():
-    def make(role: str, jurisdiction: str = "320104", **kw) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **kw)}"}
-
-    return make
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
 
 
 @pytest.fixture

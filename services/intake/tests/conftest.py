@@ -8,8 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from civicgrid_common.identity.tokens import mint_local_token
-
 from civicgrid_intake.config import IntakeSettings
 from civicgrid_intake.entrypoints.main import build_app
 
@@ -17,14 +15,6 @@ from civicgrid_intake.entrypoints.main import build_app
 # case, test_complaint's received complaint): both layers' modules are importable by name.
 for layer in ("unit", "integration"):
     sys.path.insert(0, str(Path(__file__).parent / layer))
-
-
-@pytest.fixture
-def token():
-    def make(role: str, jurisdiction: str = "320104", **kw) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **kw)}"}
-
-    return make
 
 
 @pytest.fixture

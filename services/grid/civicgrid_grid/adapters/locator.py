@@ -8,9 +8,7 @@ after the change for plain lookups."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from typing import Any
 
 from shapely import Polygon
 
@@ -39,7 +37,7 @@ class GridLocator:
             generation = await self.reads.generation()
             self._checked = time.monotonic()
             if self._map is None or generation != self._generation:
-                polygons = {code: from_geojson(_loads(text)) for code, text in await self.reads.polygons()}
+                polygons = {code: from_geojson(polygon) for code, polygon in await self.reads.polygons()}
                 self._map, self._polygons, self._generation = GridMap(polygons), polygons, generation
             return self._map
 
@@ -50,6 +48,3 @@ class GridLocator:
         await self._current(False)
         return self._polygons.get(code)
 
-
-def _loads(text: str) -> Any:
-    return json.loads(text)

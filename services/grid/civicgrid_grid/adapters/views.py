@@ -242,8 +242,8 @@ class GridReads:
     async def generation(self) -> int:
         return await self.pool.fetchval("SELECT generation FROM grid_generation")
 
-    async def polygons(self) -> list[tuple[str, str]]:
-        rows = await self.pool.fetch("SELECT code, polygon::text AS polygon FROM grid_view WHERE active")
+    async def polygons(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = await self.pool.fetch("SELECT code, polygon FROM grid_view WHERE active")
         return [(r["code"], r["polygon"]) for r in rows]
 
 

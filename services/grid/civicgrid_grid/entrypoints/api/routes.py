@@ -287,9 +287,8 @@ def grid_router() -> APIRouter:
                              who: Principal = incident_readers) -> m.IncidentListOut:
         if grid is not None:
             check_in(who, grid, "grid")
-        department = who.department if not (who.roles - {Role.DEPARTMENT}) else None
-        if department is None and not (who.roles - {Role.DEPARTMENT}):
-            department = "-"
+        # A department's staff or system sees what was dispatched to it (without a department: nothing).
+        department = None if who.roles - {Role.DEPARTMENT} else (who.department or "-")
         rows = await _svc(request, "grid_reads").incidents(who.jurisdictions, department=department, grid=grid,
                                                             state=state, limit=limit, offset=offset)
         return m.IncidentListOut(items=[m.IncidentRowOut(**row) for row in rows], limit=limit, offset=offset)
