@@ -86,8 +86,8 @@ async def _send_all(client: httpx.AsyncClient, work: list[tuple[str, str]], day:
     await asyncio.gather(*(writer() for _ in range(writers)))
 
 
-async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[float, list[tuple[str, dict, dict]], str]:
-    """Reports/s of the HTTP path; the stored reports (stream, data, metadata) for the peer."""
+async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[Timer, list[tuple[str, dict, dict]], str]:
+    """The timed span of the HTTP path; the stored reports (stream, data, metadata) for the peer."""
     city, tokens = prepared()
     work = list(zip(city.grids, tokens))
     async with fresh_database() as s:
@@ -118,7 +118,7 @@ async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[float, li
     reports = [(r["stream_id"], _json(r["data"]), {k: v for k, v in _json(r["metadata"]).items() if k != "traceparent"})
                for r in rows]
     stats = f"{seeded:,} grids seeded in {seeding.seconds:.1f} s through the application's unit of work"
-    return len(work) / t.seconds, reports, stats
+    return t, reports, stats
 
 
 def _json(value):
@@ -126,7 +126,7 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def peer(reports: list[tuple[str, dict, dict]], writers: int = WRITERS) -> float:
+async def peer(reports: list[tuple[str, dict, dict]], writers: int = WRITERS) -> Timer:
     async with fresh_database() as s:
         settings = GridSettings(pg_database=s.pg_database)
         pool = await create_pool(settings)
@@ -155,14 +155,23 @@ async def peer(reports: list[tuple[str, dict, dict]], writers: int = WRITERS) ->
             await pool.close()
     if stored != len(reports) + len(warm):
         raise AssertionError(f"peer stored {stored} events, expected {len(reports) + len(warm)}")
-    return len(reports) / t.seconds
+    return t
+
+
+def _cpu_ms(t: Timer, n: int) -> float:
+    return t.cpu_seconds / n * 1000
 
 
 async def run() -> Result:
-    o, reports, stats = await ours()
-    p = await peer(reports)
-    print(f"  grid_report: ours {o:,.0f} reports/s, bare append {p:,.0f} reports/s, ratio {o / p:.3f}; {stats}",
-          flush=True)
+    t_ours, reports, stats = await ours()
+    t_peer = await peer(reports)
+    n = len(reports)
+    o, p = n / t_ours.seconds, n / t_peer.seconds
+    # CPU of this process per report beside the rates: the machine's I/O wait moves the rates
+    # from run to run; the CPU each side spends moves far less and says where the gap is.
+    cpu = f"CPU {_cpu_ms(t_ours, n):.2f} vs {_cpu_ms(t_peer, n):.2f} ms/report"
+    print(f"  grid_report: ours {o:,.0f} reports/s, bare append {p:,.0f} reports/s, ratio {o / p:.3f}; {cpu}; "
+          f"{stats}", flush=True)
     return Result(
         name="grid_report_ratio_vs_append",
         ours=o,
@@ -172,7 +181,7 @@ async def run() -> Result:
                     "validation, locator, calendar, unit of work, DailyReport, append with outbox row, projector)"),
         peer_label="civicgrid EventStore.append of the same daily_report.submitted events to fresh streams",
         work=(f"{len(reports):,} all-safe reports, one per grid of {GRIDS:,} generated grids, one token each, "
-              f"{WRITERS} concurrent writers, after {WARM_UP} warm-up reports; {stats}"),
+              f"{WRITERS} concurrent writers, after {WARM_UP} warm-up reports; this process's {cpu}; {stats}"),
     )
 
 
@@ -211,8 +220,8 @@ def _print_profile(profiler) -> None:
 
 if __name__ == "__main__":
     if "--profile" in sys.argv[1:]:
-        rate, _, _ = asyncio.run(ours(profile=True))
-        print(f"ours under cProfile: {rate:,.0f} reports/s")
+        timed, stored, _ = asyncio.run(ours(profile=True))
+        print(f"ours under cProfile: {len(stored) / timed.seconds:,.0f} reports/s")
     else:
         result = asyncio.run(run())
         print(f"{result.name}: {result.ratio:.3f}")

@@ -41,12 +41,16 @@ class Result:
 
 
 class Timer:
+    """Wall-clock seconds, and this process's CPU seconds (all its threads) over the same span."""
+
     def __enter__(self) -> "Timer":
         self.start = time.perf_counter()
+        self._cpu_start = time.process_time()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.start
+        self.cpu_seconds = time.process_time() - self._cpu_start
 
 
 def settings(**overrides) -> PlatformSettings:

@@ -77,6 +77,18 @@ def test_token_verifies_against_a_jwks_url_fetched_once(keys, jwks_server: JwksS
     assert jwks_server.fetches == 1  # cached, not fetched per request
 
 
+def test_offline_verification_waits_for_the_first_fetch_and_never_fetches(keys, jwks_server: JwksServer) -> None:
+    verifier = TokenVerifier(jwks_server.url, issuer=ISSUER, audience=AUDIENCE)
+    token = mint_token(keys[0], "window_clerk", "320104001001", subject="clerk-1", issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify_offline(token) is None  # the key is not at hand yet: no fetch on the loop
+    assert jwks_server.fetches == 0
+    assert verifier.verify(token).subject == "clerk-1"
+    assert verifier.verify_offline(token).subject == "clerk-1"
+    rotated = mint_token(keys[0], "admin", "320104", key_id="published-later", issuer=ISSUER, audience=AUDIENCE)
+    assert verifier.verify_offline(rotated) is None  # a new kid goes to `verify`, which may fetch
+    assert jwks_server.fetches == 1
+
+
 def test_unknown_kid_from_a_jwks_url_is_an_invalid_token(keys, jwks_server: JwksServer) -> None:
     verifier = TokenVerifier(jwks_server.url, issuer=ISSUER, audience=AUDIENCE)
     token = mint_token(keys[0], "admin", "320104", key_id="not-published", issuer=ISSUER, audience=AUDIENCE)

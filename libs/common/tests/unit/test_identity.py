@@ -200,6 +200,23 @@ def test_jwks_file_is_reread_after_key_rotation(tmp_path: Path, keys) -> None:
         verifier.verify(mint_token(keys[0], "admin", "320104"))
 
 
+def test_offline_verification_sees_a_rotated_jwks_file_as_not_at_hand(tmp_path: Path, keys) -> None:
+    jwks_file = tmp_path / "rotating.json"
+    jwks_file.write_text(keys[1].read_text())
+    verifier = TokenVerifier(str(jwks_file), issuer=ISSUER, audience=AUDIENCE)
+    token = mint_token(keys[0], "admin", "320104")
+    assert verifier.verify_offline(token) is None  # not loaded yet
+    assert verifier.verify(token).roles == {Role.ADMIN}
+    assert verifier.verify_offline(token).roles == {Role.ADMIN}
+    with pytest.raises(InvalidToken, match="expired"):
+        verifier.verify_offline(mint_token(keys[0], "admin", "320104", ttl=1, now=time.time() - 3600))
+    assert verifier.verify_offline(mint_token(keys[0], "admin", "320104", key_id="unknown")) is None
+    jwks_file.write_text(json.dumps({"keys": []}))  # the key withdrawn
+    assert verifier.verify_offline(token) is None  # changed on disk: `verify` rereads it
+    with pytest.raises(JwksUnavailable):
+        verifier.verify(token)
+
+
 def test_missing_or_broken_jwks_file_is_our_problem_not_the_callers(tmp_path: Path, keys) -> None:
     token = mint_token(keys[0], "admin", "320104")
     with pytest.raises(JwksUnavailable, match="cannot be read"):

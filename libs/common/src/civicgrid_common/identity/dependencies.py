@@ -57,8 +57,12 @@ async def authenticate(verifier: TokenVerifier, authorization: str | None) -> Pr
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthenticated("The Authorization header must be 'Bearer <token>'.", "invalid_request")
     try:
-        # A JWKS URL is fetched with blocking I/O: keep it off the event loop.
-        return await run_in_threadpool(verifier.verify, token.strip())
+        # Verified on the loop when the key is at hand (the usual case, ~0.15 ms); a JWKS to
+        # fetch is blocking I/O and goes to a worker thread.
+        principal = verifier.verify_offline(token.strip())
+        if principal is None:
+            principal = await run_in_threadpool(verifier.verify, token.strip())
+        return principal
     except InvalidToken as exc:
         raise _unauthenticated(str(exc), "invalid_token") from exc
     except JwksUnavailable as exc:

@@ -111,7 +111,24 @@ class _FileKeys:
         self._keys: PyJWKSet | None = None
 
     def signing_key(self, kid: str | None) -> PyJWK:
-        keys = self._load()
+        return self._pick(self._load(), kid)
+
+    def key_at_hand(self, kid: str | None) -> PyJWK | None:
+        """The key if the file is loaded and unchanged on disk (a stat, no read), else None."""
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        keys = self._keys
+        if keys is None or (st.st_mtime_ns, st.st_size) != self._stamp:
+            return None
+        try:
+            return self._pick(keys, kid)
+        except InvalidToken:
+            return None  # `signing_key` says why
+
+    @staticmethod
+    def _pick(keys: PyJWKSet, kid: str | None) -> PyJWK:
         if kid is None:
             if len(keys.keys) == 1:
                 return keys.keys[0]
@@ -142,6 +159,12 @@ class _UrlKeys:
 
     def __init__(self, url: str) -> None:
         self._client = PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+        # Keys by kid once fetched: what the client's own per-kid cache (cache_keys=True, no
+        # expiry) would answer without I/O, which the client cannot be asked about.
+        self._fetched: dict[str, PyJWK] = {}
+
+    def key_at_hand(self, kid: str | None) -> PyJWK | None:
+        return self._fetched.get(kid) if kid is not None else None
 
     def signing_key(self, kid: str | None) -> PyJWK:
         try:
@@ -150,7 +173,10 @@ class _UrlKeys:
                 if len(keys) == 1:
                     return keys[0]
                 raise InvalidToken("token has no key id ('kid') and the JWKS holds several keys")
-            return self._client.get_signing_key(kid)
+            key = self._client.get_signing_key(kid)
+            if len(self._fetched) < 64:  # bounded: a kid comes from the token's header
+                self._fetched[kid] = key
+            return key
         except jwt.PyJWKClientConnectionError as exc:
             raise JwksUnavailable(f"JWKS at {self._client.uri} cannot be fetched: {exc}") from exc
         except jwt.PyJWKClientError as exc:
@@ -160,8 +186,10 @@ class _UrlKeys:
 class TokenVerifier:
     """Verifies bearer tokens (signature, iss, aud, exp, nbf) and turns them into Principals.
 
-    `verify` may block on first use of a JWKS URL (PyJWT fetches with urllib): call it from
-    a worker thread in async code, as `require()` does.
+    `verify` may block on first use of a JWKS URL or a new key id (PyJWT fetches with urllib):
+    in async code, try `verify_offline` first, which never does I/O and answers None when the
+    key is not at hand, and only then `verify` in a worker thread, as `require()` does. A hop
+    to a thread costs more than the RS256 check itself.
     """
 
     def __init__(self, jwks: str, *, issuer: str, audience: str,
@@ -177,13 +205,26 @@ class TokenVerifier:
         return cls(settings.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
 
     def verify(self, token: str) -> Principal:
+        """The principal of a valid token, else InvalidToken (JwksUnavailable if the keys
+        cannot be had). May fetch the JWKS."""
+        return self._verify_with(token, self._keys.signing_key(self._header(token).get("kid")))
+
+    def verify_offline(self, token: str) -> Principal | None:
+        """As `verify`, with the keys already at hand; None if that needs I/O first."""
+        key = self._keys.key_at_hand(self._header(token).get("kid"))
+        return None if key is None else self._verify_with(token, key)
+
+    @staticmethod
+    def _header(token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"malformed token: {exc}") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken(f"token algorithm must be {ALGORITHM}, not {header.get('alg')!r}")
-        key = self._keys.signing_key(header.get("kid"))
+        return header
+
+    def _verify_with(self, token: str, key: PyJWK) -> Principal:
         try:
             claims = jwt.decode(
                 token,
