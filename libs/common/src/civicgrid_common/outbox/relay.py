@@ -81,7 +81,7 @@ class OutboxRelay:
         self.prune_interval = prune_interval
         self.retry_backoff = retry_backoff
         self._stopping = asyncio.Event()
-        # Observable progress, for health checks and tests.
+        # Observable progress, for health checks and tests: the checkpoint as stored.
         self.checkpoint: tuple[int, int] = (0, 0)
         self.polls = 0
         self.holds_lock = False
@@ -169,8 +169,10 @@ class OutboxRelay:
 
     async def _settle(self, conn: asyncpg.Connection, end: tuple[int, int], acks: asyncio.Future, count: int) -> None:
         await acks  # raises if any record of the batch was refused: run() restarts from the checkpoint
+        await self._save_checkpoint(conn, end)
+        # Only once stored: `checkpoint` is what a restart would resume from, never ahead of it
+        # (a reader seeing it reach the end used to find the table's row still behind).
         self.checkpoint = end
-        await self._save_checkpoint(conn)
         OUTBOX_PUBLISHED.labels(self.name).inc(count)
 
     async def _next_batch(self, conn: asyncpg.Connection, after: tuple[int, int]) -> list[asyncpg.Record]:
@@ -205,8 +207,8 @@ class OutboxRelay:
         row = await conn.fetchrow("SELECT tx, position FROM outbox_checkpoint WHERE relay = $1", self.name)
         return (int(row["tx"]), row["position"]) if row else (0, 0)
 
-    async def _save_checkpoint(self, conn: asyncpg.Connection) -> None:
-        tx, position = self.checkpoint
+    async def _save_checkpoint(self, conn: asyncpg.Connection, checkpoint: tuple[int, int]) -> None:
+        tx, position = checkpoint
         await conn.execute(
             """
             INSERT INTO outbox_checkpoint (relay, tx, position) VALUES ($1, $2::xid8, $3)
