@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 # Path parameters that name an object of a jurisdiction: only those inside may know it exists.
 OBJECTS = {"applicant_id", "case_id", "complaint_id", "approval_id", "incident_id", "dispute_id", "patrol_id",
-           "sha256"}
+           "sha256", "item_id"}
 # Path parameters that name nothing of a jurisdiction, and why anyone admitted may name them.
 NOT_OBJECTS = {
     "code": "an entry of the district's affairs catalogue, which everyone signed in reads",
@@ -43,6 +43,10 @@ NOT_OBJECTS = {
     "kind": "a class of the district's classification table, which everyone signed in reads",
     "major": "a class of the district's classification table, which everyone signed in reads",
     "minor": "a class of the district's classification table, which everyone signed in reads",
+    "rule_id": "a rule of the district's notification rule book, which only its admin reads and sets",
+    "name": "a template of the district's notification rule book, which only its admin reads and sets",
+    "department": "a department of contracts/departments.yaml; its webhook only the district's admin sets",
+    "delivery_id": "a delivery of the district's ledger, which only its admin reads",
 }
 
 

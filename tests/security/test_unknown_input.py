@@ -43,6 +43,10 @@ REFERENCES: dict[str, Any] = {
     "codes": ["320104001001998", "320104001001999"],  # active grids of the community (a merge's)
     "classification": {"kind": "event", "major": "99", "minor": "99"},  # the district's classification table
     "grid": "320104001001999",  # an active grid of the community (a sweep's factor)
+    # notifications': the rule book's templates, the event types on topics it consumes, their samples
+    "template": "no-such-template",
+    "event_type": "civicgrid.intake.no_such.v1",
+    "event_types": ["civicgrid.intake.no_such.v1"],
 }
 # Members that name nothing else (values, codes of the caller's own choosing, enums), and why.
 NOT_REFERENCES = {
@@ -72,6 +76,10 @@ NOT_REFERENCES = {
     "source_ref", "note", "result", "passed", "nature", "summary", "parties", "mediator", "outcome", "holding",
     "to", "factors", "major", "minor", "limit", "hours", "working_hours", "working_days",
     "handler",  # {kind, code}: the department's code is checked (unknown_department) by the dispatch
+    # notifications': a rule's own parts (enums, flags, paths into an event's data, its variants'
+    # texts), a webhook's URL (checked for safety, not looked up) and a grace period.
+    "channels", "conditions", "recipients", "field", "op", "value", "role", "subject", "jurisdiction_field",
+    "grid_field", "department_field", "digest", "enabled", "variants", "url", "allow_private", "grace_hours",
 }
 _EXTRA = "unexpected_member"
 

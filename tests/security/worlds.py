@@ -102,7 +102,7 @@ class World:
         counts = [await self.pool.fetchval("SELECT count(*) FROM events"),
                   await self.pool.fetchval("SELECT count(*) FROM outbox")]
         for table in ("applicants", "calendar_overrides", "calendar_schedules", "case_view", "complaint_view", "approval_view",
-                      "access_grants"):
+                      "access_grants", "inbox_items", "inbox_reads", "notification_deliveries", "webhook_endpoints"):
             if await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
                 counts.append(await self.pool.fetchval(f"SELECT count(*) FROM {table}"))
         return tuple(counts)
@@ -439,5 +439,52 @@ async def grid_world(database: str) -> AsyncIterator[World]:
         yield World("grid", app, client, app.state.pool, ids, bodies, schema)
 
 
+# ------------------------------------------------------------------------------------ notifications
+
+
+@contextlib.asynccontextmanager
+async def notifications_world(database: str) -> AsyncIterator[World]:
+    """HOME's community leaders told of a complaint surge (one inbox item, which no one
+    elsewhere sees); civil affairs' webhook endpoint set, and a task delivery to it recorded."""
+    from civicgrid_notifications.config import NotificationsSettings
+    from civicgrid_notifications.domain.seed import sample_events
+    from civicgrid_notifications.entrypoints.main import build_app
+
+    settings = NotificationsSettings(pg_database=database, outbox_relay=False, consume=False, send=False)
+    app = build_app(settings)
+    schema = app.openapi()
+    samples = sample_events()
+    async with _running(app, "http://notifications") as client:
+        service, pool = app.state.notifications, app.state.pool
+        alert = samples["civicgrid.statistics.alert.raised.v1"][0]
+        task = samples["civicgrid.approval.civil_affairs_task.issued.v1"][0]
+        async with pool.acquire() as conn, conn.transaction():
+            for sample in (alert, task):
+                await service.on_event(conn, _event(sample["type"], sample["subject"],
+                                                    {**sample["data"], "community": COMMUNITY}
+                                                    if sample is alert else sample["data"]))
+        item = await pool.fetchval("SELECT id FROM inbox_items")
+        delivery = await pool.fetchval("SELECT id FROM notification_deliveries WHERE channel = 'webhook'")
+        assert item and delivery, "seeding failed: no inbox item or webhook delivery"
+        _ok(await client.put(f"/v1/departments/{ROUTED_TO}/webhook", headers=insider("admin"),
+                             json={"url": "https://1.2.3.4/hooks/civicgrid"}))
+        ids = {"item_id": str(item), "rule_id": "community-alert", "name": "community-alert",
+               "department": ROUTED_TO, "delivery_id": delivery, "slug": "not-found"}
+        bodies: dict[tuple[str, str], Any] = {
+            ("PUT", "/v1/rules/{rule_id}"): {
+                "event_type": "civicgrid.statistics.alert.raised.v1", "template": "community-alert",
+                "recipients": [{"kind": "role", "role": "leader", "jurisdiction_field": "community"}],
+                "channels": ["in_app"], "conditions": [{"field": "alert_kind", "op": "equals",
+                                                        "value": "complaint_surge"}]},
+            ("PUT", "/v1/templates/{name}"): {
+                "event_types": ["civicgrid.statistics.alert.raised.v1"],
+                "variants": {"zh-CN": {"in_app": {"title": "预警：{{ community }}", "body": "{{ count }} 件"}}}},
+            ("PUT", "/v1/departments/{department}/webhook"): {"url": "https://1.2.3.4/hooks/v2"},
+            ("POST", "/v1/departments/{department}/webhook/rotate"): {"grace_hours": 24},
+        }
+        yield World("notifications", app, client, pool, ids, bodies, schema)
+
+
 WORLDS: dict[str, Callable[[str], Any]] = {"intake": intake_world, "approval": approval_world,
-                                          "statistics": statistics_world, "grid": grid_world}
+                                          "statistics": statistics_world, "grid": grid_world,
+                                          "notifications": notifications_world}

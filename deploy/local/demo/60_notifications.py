@@ -1,0 +1,71 @@
+"""notifications' part of the demo: who was told what during the day.
+
+- the community reviewers' inbox: the cases that reached their review (and a green-channel case
+  the street's reviewers were told of at once), with what arrived live on the stream part 39
+  holds open;
+- civil affairs' system: each task's webhook, its signature verified by the department with the
+  `standardwebhooks` package; the first answered 503 and was sent again on the retry schedule,
+  under the same webhook-id, as the delivery's attempts show;
+- leaders: a complaint surge or an overdue run in a community, when statistics raised one.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+
+from civicgrid_common.calendar.working_days import CHINA_TZ
+from civicgrid_common.identity.tokens import mint_local_token
+
+NOTIFICATIONS = os.environ.get("CIVICGRID_DEMO_NOTIFICATIONS_URL", "http://127.0.0.1:8004")
+DISTRICT = "320104"
+
+
+def _hm(instant) -> str:
+    from datetime import datetime
+
+    when = instant if isinstance(instant, datetime) else datetime.fromisoformat(instant)
+    return when.astimezone(CHINA_TZ).strftime("%H:%M:%S")
+
+
+async def run(ctx) -> None:
+    listeners = ctx.facts.pop("notification_listeners", None)
+    if listeners is None:
+        ctx.say("part 39 did not run: nothing to show")
+        return
+    hooks, server, serving, streaming, live = listeners
+    admin = {"Authorization": f"Bearer {mint_local_token('admin', DISTRICT)}"}
+    reviewer = {"Authorization": f"Bearer {mint_local_token('community_reviewer', DISTRICT, subject='demo-reviewer')}"}
+    leader = {"Authorization": f"Bearer {mint_local_token('leader', DISTRICT, subject='demo-leader')}"}
+
+    # The first webhook is answered 503 and comes again after the schedule's 5 s (jittered).
+    for _ in range(60):
+        if any(h.get("answered") == 200 for h in hooks.received):
+            break
+        await asyncio.sleep(1)
+
+    inbox = (await ctx.http.get(f"{NOTIFICATIONS}/v1/inbox", params={"limit": 5}, headers=reviewer)).json()
+    ctx.say(f"community reviewers' inbox: {inbox['unread']} unread; the newest:")
+    for item in inbox["items"]:
+        ctx.say(f"  {_hm(item['created_at'])}  {item['title']} — {item['body']}")
+    ctx.say(f"  {len(live)} item(s) arrived live on the open stream"
+            + (f", the first at {_hm(live[0][0])}: {live[0][1]['title']}" if live else ""))
+
+    alerts = (await ctx.http.get(f"{NOTIFICATIONS}/v1/inbox", params={"limit": 3}, headers=leader)).json()
+    ctx.say(f"leaders' inbox: {alerts['unread']} unread" + ("".join(
+        f"\n  {_hm(i['created_at'])}  {i['title']} — {i['body']}" for i in alerts["items"])))
+
+    ctx.say(f"civil affairs' system received {len(hooks.received)} webhook(s):")
+    for h in hooks.received[:6]:
+        ctx.say(f"  {_hm(h['at'])}  {h['id']}  signature {'verified' if h['verified'] else 'REJECTED'}, "
+                f"answered {h.get('answered', 400)}" + (f"  {h.get('type')}" if h.get("type") else ""))
+    retried = next((h["id"] for h in hooks.received if h.get("answered") == 503), None)
+    if retried:
+        d = (await ctx.http.get(f"{NOTIFICATIONS}/v1/deliveries/{retried}", headers=admin)).json()
+        ctx.say(f"delivery {retried}: {d['status']} after {d['attempts']} attempt(s):")
+        for a in d["history"]:
+            ctx.say(f"  attempt {a['attempt']} at {_hm(a['started_at'])}: {a['outcome']} "
+                    f"(answer {a['status_code']}, {a['latency_ms']:.0f} ms)")
+
+    streaming.cancel()
+    server.should_exit = True
+    await asyncio.gather(streaming, serving, return_exceptions=True)

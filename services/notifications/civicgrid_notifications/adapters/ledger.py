@@ -1,0 +1,200 @@
+"""The delivery ledger: one row per (event, channel, recipient), written in the consumer's inbox
+transaction, so whatever is redelivered or killed a message is recorded once; every attempt to
+send it is a row of its own.
+
+A delivery that leaves the process (a webhook) goes `pending` → `sending` (committed before the
+request leaves, with a lease) → `sent`, or back to `pending` with its next attempt's time, or
+`dead` after the schedule's last attempt, or `disabled` when the endpoint is gone (410). A
+process that dies while sending leaves a `sending` row whose lease runs out: it is sent again
+under the same delivery id, which the receiver sees as the same `webhook-id`. An in-app
+delivery is `delivered` when its inbox item is written, in the same transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Sequence
+
+import asyncpg
+
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS notification_deliveries (
+    id text PRIMARY KEY,
+    event_id text NOT NULL,
+    event_type text NOT NULL,
+    rule_id text NOT NULL,
+    channel text NOT NULL,
+    recipient text NOT NULL,
+    urgent boolean NOT NULL,
+    message jsonb NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'delivered', 'dead', 'disabled')),
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,
+    lease_until timestamptz,
+    provider_id text,
+    last_status_code integer,
+    last_error text,
+    created_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    UNIQUE (event_id, channel, recipient)
+);
+CREATE INDEX IF NOT EXISTS notification_deliveries_due
+    ON notification_deliveries (next_attempt_at) WHERE status IN ('pending', 'sending');
+CREATE INDEX IF NOT EXISTS notification_deliveries_dead
+    ON notification_deliveries (finished_at DESC) WHERE status = 'dead';
+CREATE TABLE IF NOT EXISTS notification_attempts (
+    delivery_id text NOT NULL REFERENCES notification_deliveries (id),
+    attempt integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    outcome text NOT NULL,
+    status_code integer,
+    latency_ms double precision NOT NULL,
+    error text,
+    PRIMARY KEY (delivery_id, attempt)
+);
+"""
+
+PENDING, SENDING, SENT, DELIVERED, DEAD, DISABLED = "pending", "sending", "sent", "delivered", "dead", "disabled"
+
+
+def delivery_id(event_id: str, channel: str, recipient: str) -> str:
+    """Stable: the same event, channel and recipient always give the same id (the providers'
+    idempotency key, the webhook-id)."""
+    digest = hashlib.sha256(f"{event_id}\x1f{channel}\x1f{recipient}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    event_id: str
+    event_type: str
+    rule_id: str
+    channel: str
+    recipient: str
+    urgent: bool
+    message: Mapping[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    provider_id: str | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> "Delivery":
+        message = row["message"]
+        return cls(**{**dict(row), "message": json.loads(message) if isinstance(message, str) else message})
+
+
+_COLUMNS = ("id, event_id, event_type, rule_id, channel, recipient, urgent, message, status, attempts, "
+            "next_attempt_at, provider_id, last_status_code, last_error, created_at, finished_at")
+
+
+async def record(conn: asyncpg.Connection, *, event_id: str, event_type: str, rule_id: str, channel: str,
+                 recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime) -> str | None:
+    """Record a delivery; its id, or None when this (event, channel, recipient) is recorded already."""
+    did = delivery_id(event_id, channel, recipient)
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO notification_deliveries (id, event_id, event_type, rule_id, channel, recipient, urgent, message,
+                                             status, next_attempt_at, created_at, finished_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, CASE WHEN $9 = 'pending' THEN $10::timestamptz END,
+                $10, CASE WHEN $9 = 'delivered' THEN $10::timestamptz END)
+        ON CONFLICT DO NOTHING RETURNING id
+        """,
+        did, event_id, event_type, rule_id, channel, recipient, urgent, json.dumps(message, ensure_ascii=False),
+        status, at)
+    return inserted
+
+
+async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
+    """Take up to `limit` deliveries due now (pending, or sending with a lapsed lease) and lease
+    them: committed by the caller before anything is sent, so two senders never send one
+    delivery at once and a dead sender's delivery comes back when its lease runs out."""
+    rows = await conn.fetch(
+        f"""
+        WITH due AS (
+            SELECT id FROM notification_deliveries
+            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1
+              AND (status = 'pending' OR lease_until <= $1)
+            ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
+        )
+        UPDATE notification_deliveries d
+        SET status = 'sending', lease_until = $1 + $2::interval, attempts = d.attempts + 1,
+            next_attempt_at = $1 + $2::interval
+        FROM due WHERE d.id = due.id
+        RETURNING {', '.join('d.' + c.strip() for c in _COLUMNS.split(','))}
+        """,
+        now, lease, limit)
+    return [Delivery.from_row(r) for r in rows]
+
+
+async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, started_at: datetime, outcome: str,
+                         status_code: int | None, latency_ms: float, error: str | None, provider_id: str | None,
+                         next_attempt_at: datetime | None, now: datetime) -> str:
+    """Store the attempt and move the delivery on; its new status."""
+    if outcome == "sent":
+        status = SENT
+    elif outcome == "gone":
+        status = DISABLED
+    elif outcome == "retry" and next_attempt_at is not None:
+        status = PENDING
+    else:
+        status = DEAD
+    await conn.execute(
+        """
+        INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, status_code, latency_ms, error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+        """,
+        delivery.id, delivery.attempts, started_at, outcome, status_code, latency_ms, error)
+    await conn.execute(
+        """
+        UPDATE notification_deliveries
+        SET status = $2, next_attempt_at = $3, lease_until = NULL, provider_id = coalesce($4, provider_id),
+            last_status_code = $5, last_error = $6,
+            finished_at = CASE WHEN $2::text IN ('sent', 'dead', 'disabled') THEN $7::timestamptz END
+        WHERE id = $1
+        """,
+        delivery.id, status, next_attempt_at if status == PENDING else None, provider_id, status_code, error, now)
+    return status
+
+
+async def dead_letters(conn: asyncpg.Connection, *, limit: int, before: datetime | None) -> list[Delivery]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM notification_deliveries
+        WHERE status = 'dead' AND ($2::timestamptz IS NULL OR finished_at < $2)
+        ORDER BY finished_at DESC LIMIT $1
+        """, limit, before)
+    return [Delivery.from_row(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, did: str) -> Delivery | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification_deliveries WHERE id = $1", did)
+    return Delivery.from_row(row) if row else None
+
+
+async def attempts_of(conn: asyncpg.Connection, did: str) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT attempt, started_at, outcome, status_code, latency_ms, error FROM notification_attempts "
+        "WHERE delivery_id = $1 ORDER BY attempt", did)
+
+
+async def replay(conn: asyncpg.Connection, did: str, *, now: datetime) -> bool:
+    """A dead (or disabled) delivery due again now, its attempts kept; False if it is neither."""
+    return await conn.fetchval(
+        """
+        UPDATE notification_deliveries SET status = 'pending', next_attempt_at = $2, finished_at = NULL
+        WHERE id = $1 AND status IN ('dead', 'disabled') RETURNING true
+        """, did, now) or False
+
+
+class DeliveryLedger:
+    """The ledger as the application's `Ledger` port."""
+
+    record = staticmethod(record)

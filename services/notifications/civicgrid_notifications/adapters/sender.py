@@ -1,0 +1,112 @@
+"""The sender loop: deliveries that leave the process (department webhooks), each leased and
+committed as `sending` before its request leaves, then finished with the attempt's outcome.
+
+Retries follow the configured schedule (jittered ±20 %), later when the receiver says so
+(Retry-After); a 410 disables the endpoint; after the schedule's last attempt the delivery is
+dead-lettered, visible in the API and replayable. Sends run concurrently, so one endpoint that
+hangs (up to the 15 s timeout, or not at all once its circuit is open) does not hold the others.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from datetime import datetime, timedelta
+from typing import Sequence
+
+import asyncpg
+
+from civicgrid_common.clock import Clock, utc_now
+
+from civicgrid_notifications.adapters import ledger
+from civicgrid_notifications.adapters.channels import Outgoing, SendResult
+from civicgrid_notifications.adapters.endpoints import Endpoints
+from civicgrid_notifications.adapters.webhooks import WebhookEndpoint, WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+def next_attempt(schedule: Sequence[float], attempts: int, *, now: datetime, retry_after: float | None,
+                 rand: random.Random | None = None) -> datetime | None:
+    """When to try again after `attempts` tries, or None when the schedule is spent: the
+    schedule lists each attempt's pause after the one before (the first's is 0: at once)."""
+    if attempts >= len(schedule):
+        return None
+    pause = schedule[attempts] * (rand or random).uniform(0.8, 1.2)
+    if retry_after is not None:
+        pause = max(pause, retry_after)
+    return now + timedelta(seconds=pause)
+
+
+class SenderLoop:
+    name = "webhook-sender"
+
+    def __init__(self, pool: asyncpg.Pool, endpoints: Endpoints, webhooks: WebhookSender, *,
+                 schedule: Sequence[float], lease_seconds: float, batch: int, concurrency: int,
+                 poll_seconds: float, clock: Clock = utc_now) -> None:
+        self.pool = pool
+        self.endpoints = endpoints
+        self.webhooks = webhooks
+        self.schedule = list(schedule)
+        self.lease = timedelta(seconds=lease_seconds)
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sent = await self.send_due()
+            except (OSError, asyncpg.PostgresError) as exc:  # the database away: wait and try again
+                log.warning("sender: %s", exc)
+                sent = 0
+            if sent == 0:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def send_due(self) -> int:
+        """Lease what is due and send it; how many were attempted."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await ledger.claim_due(conn, now=self.clock(), lease=self.lease, limit=self.batch)
+        await asyncio.gather(*(self._send_one(d) for d in due))
+        return len(due)
+
+    async def _send_one(self, delivery: ledger.Delivery) -> None:
+        async with self._slots:
+            started = self.clock()
+            began = time.monotonic()
+            result = await self._attempt(delivery, started)
+            now = self.clock()
+            retry_at = (next_attempt(self.schedule, delivery.attempts, now=now, retry_after=result.retry_after)
+                        if result.outcome == "retry" else None)
+            async with self.pool.acquire() as conn, conn.transaction():
+                status = await ledger.finish_attempt(
+                    conn, delivery, started_at=started, outcome=result.outcome, status_code=result.status_code,
+                    latency_ms=result.latency_ms or (time.monotonic() - began) * 1000, error=result.error,
+                    provider_id=result.provider_id, next_attempt_at=retry_at, now=now)
+            if result.outcome == "gone":
+                await self.endpoints.disable(delivery.recipient.removeprefix("department:"),
+                                             f"the endpoint answered {result.status_code}: gone", now=now)
+            log.info("delivery %s attempt %d: %s -> %s", delivery.id, delivery.attempts, result.outcome, status)
+
+    async def _attempt(self, delivery: ledger.Delivery, now: datetime) -> SendResult:
+        department = delivery.recipient.removeprefix("department:")
+        endpoint = await self.endpoints.get(department, now=now)
+        if endpoint is None:
+            return SendResult("retry", error=f"department {department} has no webhook endpoint yet")
+        if not endpoint.enabled:
+            return SendResult("retry", error=f"the endpoint of {department} is disabled: {endpoint.disabled_reason}")
+        if not endpoint.secrets:
+            return SendResult("failed", error=f"the endpoint of {department} has no active secret")
+        target = WebhookEndpoint(department=department, url=endpoint.url, secrets=list(endpoint.secrets),
+                                 allow_private=endpoint.allow_private)
+        message = Outgoing(delivery_id=delivery.id, channel="webhook", address=endpoint.url, fields=delivery.message)
+        return await self.webhooks.send_to(target, message)

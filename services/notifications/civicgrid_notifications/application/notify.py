@@ -1,0 +1,232 @@
+"""Turning events into messages: the district's rule book decides who is told what, on which
+channel; each (event, channel, recipient) is recorded once in the ledger, in the consumer's
+inbox transaction, and an in-app message is in the recipient's inbox when that commits.
+
+Channels wired so far: `in_app` (people: a named user, the holders of a role in a jurisdiction,
+a grid's workers) and `webhook` (department systems, sent by the sender loop). A rule that asks
+for a channel or a recipient not wired yet is refused when it is set, never silently dropped.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Mapping, Sequence
+
+import asyncpg
+
+from civicgrid_common.cloudevents import CloudEvent
+from civicgrid_common.clock import Clock, utc_now
+from civicgrid_common.eventstore import EventStore
+from civicgrid_common.identity.principal import Principal, Role
+from civicgrid_common.problems import Refusal, RuleViolation, body_error
+from civicgrid_common.unit_of_work import Transactions, UnitOfWork
+
+from civicgrid_notifications.application.ports import Address, Inbox, Ledger
+from civicgrid_notifications.domain.rules import Recipient, Rule, RuleBook, lookup
+from civicgrid_notifications.domain.templates import Channel
+
+log = logging.getLogger(__name__)
+
+WIRED_CHANNELS = frozenset({Channel.IN_APP, Channel.WEBHOOK})
+PEOPLE = frozenset({"user", "role", "grid_workers"})
+# in-app items link into the console; webhooks carry a link to the event for the department to fetch.
+EVENT_LINK = "/api/notifications/v1/events/{id}"
+
+
+class NotWiredYet(RuleViolation):
+    refusal = Refusal.INVALID
+
+
+class NotTheDistrictsAdmin(RuleViolation):
+    refusal = Refusal.FORBIDDEN
+
+
+@dataclass(frozen=True)
+class Told:
+    """What one event caused: the deliveries recorded now (ids), and those recorded before."""
+
+    recorded: tuple[str, ...]
+    repeated: int
+
+
+def _event_context(event: CloudEvent) -> dict[str, Any]:
+    return {"id": event.id, "type": event.type, "subject": event.subject,
+            "time": event.time.isoformat() if isinstance(event.time, datetime) else event.time,
+            "data": dict(event.data or {})}
+
+
+class NotificationService:
+    def __init__(self, transactions: Transactions, store: EventStore, ledger: Ledger, inbox: Inbox, *,
+                 district: str, consumed_types: Callable[[str], bool], samples: Mapping[str, Sequence[Mapping]],
+                 clock: Clock = utc_now) -> None:
+        self.transactions = transactions
+        self.store = store
+        self.ledger = ledger
+        self.inbox = inbox
+        self.district = district
+        self.consumed_types = consumed_types
+        self.samples = samples
+        self.clock = clock
+        self.stream = RuleBook.stream_for(district)
+        self._book: RuleBook | None = None  # the last book read; brought up to date per event
+
+    # ---------------------------------------------------------------- the district's admin
+
+    def _check_admin(self, principal: Principal) -> None:
+        if not principal.has_any(Role.ADMIN) or not principal.may_act_in(self.district):
+            raise NotTheDistrictsAdmin("not_the_districts_admin",
+                                       f"only an admin of district {self.district} edits its notification rules")
+
+    async def _book_in(self, uow: UnitOfWork) -> RuleBook:
+        return await uow.find(RuleBook, self.stream) or uow.add(RuleBook(self.stream))
+
+    def _check_wired(self, raw: Mapping[str, Any]) -> None:
+        errors = []
+        for i, channel in enumerate(raw.get("channels") or ()):
+            if channel not in WIRED_CHANNELS:
+                errors.append((f"channels/{i}", f"the {channel} channel is not wired yet; in_app and webhook are"))
+        for i, recipient in enumerate(raw.get("recipients") or ()):
+            kind = recipient.get("kind") if isinstance(recipient, Mapping) else None
+            if kind == "applicant":
+                errors.append((f"recipients/{i}/kind", "applicants are told by SMS, WeChat or email, which need "
+                                                       "intake's contact API: not wired yet"))
+        event_type = raw.get("event_type")
+        if isinstance(event_type, str) and not self.consumed_types(event_type):
+            errors.append(("event_type", f"{event_type} is not on a topic notifications consumes"))
+        if errors:
+            raise NotWiredYet("not_wired_yet", "; ".join(m for _, m in errors),
+                              errors=[body_error(f, m) for f, m in errors])
+
+    async def set_rule(self, principal: Principal, rule_id: str, raw: Mapping[str, Any]) -> tuple[Rule, int, bool]:
+        """Set a rule (a new version when it changed); the rule, its version, whether it changed."""
+        self._check_admin(principal)
+        raw = {**raw, "id": rule_id}
+        self._check_wired(raw)
+        at = self.clock()
+
+        async def command(uow: UnitOfWork) -> tuple[Rule, int, bool]:
+            book = await self._book_in(uow)
+            changed = book.set_rule(raw, by=principal.subject, at=at)
+            rule, version = book.rules[rule_id]
+            return rule, version, changed
+
+        return await self.transactions(command)
+
+    async def remove_rule(self, principal: Principal, rule_id: str) -> int:
+        self._check_admin(principal)
+        at = self.clock()
+
+        async def command(uow: UnitOfWork) -> int:
+            book = await self._book_in(uow)
+            book.remove_rule(rule_id, by=principal.subject, at=at)
+            return book.version
+
+        return await self.transactions(command)
+
+    async def set_template(self, principal: Principal, name: str, raw: Mapping[str, Any],
+                           event_types: Sequence[str]) -> tuple[Any, int, bool]:
+        """Set a template, rendered first against the sample events of `event_types`."""
+        self._check_admin(principal)
+        unknown = [t for t in event_types if t not in self.samples]
+        if unknown:
+            raise NotWiredYet("no_sample_events", f"no sample events of {', '.join(unknown)} to test the template on",
+                              errors=[body_error(f"event_types/{event_types.index(t)}", f"no sample events of {t}")
+                                      for t in unknown])
+        samples = [s for t in event_types for s in self.samples[t]]
+        at = self.clock()
+
+        async def command(uow: UnitOfWork) -> tuple[Any, int, bool]:
+            book = await self._book_in(uow)
+            changed = book.set_template({**raw, "name": name}, samples, by=principal.subject, at=at)
+            template, version = book.templates[name]
+            return template, version, changed
+
+        return await self.transactions(command)
+
+    async def book(self) -> RuleBook:
+        return await self.transactions.load(RuleBook, self.stream) if await self._exists() else RuleBook(self.stream)
+
+    async def _exists(self) -> bool:
+        return bool(await self.store.read_stream(self.stream, to_version=1))
+
+    # ---------------------------------------------------------------- events in
+
+    async def _current_book(self, conn: asyncpg.Connection) -> RuleBook:
+        book = self._book or RuleBook(self.stream)
+        newer = await self.store.read_stream(self.stream, from_version=book.version + 1, conn=conn)
+        if newer:
+            for stored in newer:
+                book.replay_one(stored)
+            self._book = book
+        return book
+
+    def addresses(self, recipient: Recipient, data: Mapping[str, Any]) -> list[Address]:
+        """The in-app addresses of a recipient for an event's data (none when the event does not
+        name what the recipient needs, e.g. a role's jurisdiction)."""
+        if recipient.kind == "user":
+            return [Address("user", recipient.subject)] if recipient.subject else []
+        if recipient.kind == "role":
+            code = recipient.jurisdiction or (lookup(data, recipient.jurisdiction_field)
+                                              if recipient.jurisdiction_field else None)
+            return [Address("role", Role(recipient.role).value, str(code))] if code else []
+        if recipient.kind == "grid_workers":
+            grid = lookup(data, recipient.grid_field or "grid")
+            return [Address("role", Role.GRID_WORKER.value, str(grid))] if grid else []
+        return []
+
+    def _department(self, recipient: Recipient, data: Mapping[str, Any]) -> str | None:
+        if recipient.kind != "department":
+            return None
+        value = recipient.department or (lookup(data, recipient.department_field)
+                                         if recipient.department_field else None)
+        return str(value) if value else None
+
+    async def on_event(self, conn: asyncpg.Connection, event: CloudEvent) -> Told:
+        """Record what the rules say this event tells whom (in the caller's transaction)."""
+        book = await self._current_book(conn)
+        data = dict(event.data or {})
+        rules = book.matching(event.type, data)
+        if not rules:
+            return Told((), 0)
+        at = self.clock()
+        context = _event_context(event)
+        recorded: list[str] = []
+        repeated = 0
+        for rule in rules:
+            template, _ = book.templates[rule.template]
+            for recipient in rule.recipients:
+                for channel in rule.channels:
+                    if channel == Channel.IN_APP and recipient.kind in PEOPLE:
+                        for address in self.addresses(recipient, data):
+                            rendered = template.render(Channel.IN_APP, context,
+                                                       recipient={"kind": recipient.kind}).fields
+                            did = await self.ledger.record(
+                                conn, event_id=event.id, event_type=event.type, rule_id=rule.id,
+                                channel=channel.value, recipient=address.key, urgent=rule.urgent,
+                                message=rendered, status="delivered", at=at)
+                            if did is None:
+                                repeated += 1
+                                continue
+                            await self.inbox.deliver(
+                                conn, delivery_id=did, address_kind=address.kind, address=address.address,
+                                jurisdiction=address.jurisdiction, event_type=event.type, urgent=rule.urgent,
+                                title=rendered["title"], body=rendered["body"], link=rendered.get("link"), at=at)
+                            recorded.append(did)
+                    elif channel == Channel.WEBHOOK:
+                        department = self._department(recipient, data)
+                        if department is None:
+                            continue
+                        # Thin: the department fetches the full event with its own token.
+                        payload = {"id": event.id, "type": event.type, "subject": event.subject,
+                                   "time": context["time"], "department": department,
+                                   "link": EVENT_LINK.format(id=event.id)}
+                        did = await self.ledger.record(
+                            conn, event_id=event.id, event_type=event.type, rule_id=rule.id,
+                            channel=channel.value, recipient=f"department:{department}", urgent=rule.urgent,
+                            message=payload, status="pending", at=at)
+                        if did is None:
+                            repeated += 1
+                        else:
+                            recorded.append(did)
+        return Told(tuple(recorded), repeated)

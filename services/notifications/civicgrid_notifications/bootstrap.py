@@ -1,0 +1,77 @@
+"""notifications' composition root: what the service is made of, wired in one fixed order.
+
+    database → event store → ledger, inbox and endpoint tables → units of work → the
+    notification service (the rule book seeded) → channels (webhooks) → what runs in the
+    background (outbox relay; the consumer of the source topics; the webhook sender; the live
+    inbox's listener)
+
+Nothing else constructs services or adapters; entry points ask for what they need from here.
+"""
+from __future__ import annotations
+
+from civicgrid_common.clock import Clock, utc_now
+from civicgrid_common.consumer import EventConsumer
+from civicgrid_common.db import create_pool, ensure_database, install_schema
+from civicgrid_common.eventstore import EventStore
+from civicgrid_common.outbox.relay import OutboxRelay
+from civicgrid_common.service import Runner, Wired
+from civicgrid_common.unit_of_work import Transactions
+
+from civicgrid_notifications.adapters.endpoints import ENDPOINTS_DDL, Endpoints
+from civicgrid_notifications.adapters.inbox import INBOX_DDL, InboxStore
+from civicgrid_notifications.adapters.ledger import LEDGER_DDL, DeliveryLedger
+from civicgrid_notifications.adapters.live import InboxBroadcaster
+from civicgrid_notifications.adapters.sender import SenderLoop
+from civicgrid_notifications.adapters.webhooks import WebhookSender
+from civicgrid_notifications.application.notify import NotificationService
+from civicgrid_notifications.config import NotificationsSettings
+from civicgrid_notifications.application.seeding import seed_rule_book
+from civicgrid_notifications.domain.seed import sample_events, seed_document
+from civicgrid_notifications.entrypoints.consumers import events_handler
+
+
+async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Wired:
+    await ensure_database(settings)
+    pool = await create_pool(settings)
+    store = EventStore.for_service(pool, settings)
+    await store.install()
+    await install_schema(pool, [LEDGER_DDL, INBOX_DDL, ENDPOINTS_DDL])
+
+    transactions = Transactions.for_service(store, [], settings)
+    consumed = {t for spec in store.contracts.topics if spec.name in settings.source_topics for t in spec.event_types}
+    samples = sample_events()
+    for event_type, events in samples.items():  # a sample that drifted from its contract is a bug here
+        for event in events:
+            store.contracts.validate(event_type, event["data"])
+    notifications = NotificationService(transactions, store, DeliveryLedger(), InboxStore(), district=settings.district,
+                                        consumed_types=consumed.__contains__, samples=samples, clock=clock)
+    if settings.seed_rules:
+        await seed_rule_book(notifications, seed_document())
+
+    endpoints = Endpoints(pool)
+    webhooks = WebhookSender(timeout=settings.webhook_timeout_seconds)
+    broadcaster = InboxBroadcaster(pool, settings.dsn())
+    runners: list[Runner] = [broadcaster]
+    if settings.outbox_relay:
+        runners.append(OutboxRelay(pool, settings, name="notifications"))
+    if settings.send:
+        runners.append(SenderLoop(pool, endpoints, webhooks, schedule=settings.retry_schedule,
+                                  lease_seconds=settings.send_lease_seconds, batch=settings.send_batch,
+                                  concurrency=settings.send_concurrency, poll_seconds=settings.send_poll_seconds,
+                                  clock=clock))
+    consumers = {}
+    if settings.consume:
+        consumers["events"] = EventConsumer(settings, pool, topics=settings.source_topics,
+                                            group_id=f"{settings.consumer_group}.events",
+                                            handler=events_handler(notifications),
+                                            dead_letter_topic=settings.dead_letter_topic)
+        runners.extend(consumers.values())
+
+    async def close() -> None:
+        await webhooks.close()
+        await pool.close()
+
+    return Wired(pool=pool, runners=runners, close=close, state={
+        "store": store, "notifications": notifications, "endpoints": endpoints, "broadcaster": broadcaster,
+        "consumers": consumers, "clock": clock, "departments": frozenset(store.contracts.departments),
+    })

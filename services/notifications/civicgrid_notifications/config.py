@@ -1,0 +1,45 @@
+"""notifications' settings: the platform's (CIVICGRID_* environment variables) plus its own."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from civicgrid_common.settings import PlatformSettings
+
+# The retry schedule of a delivery, seconds after the first attempt failed (issue 12's default):
+# immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; each pause jittered by ±20 %.
+DEFAULT_RETRY_SCHEDULE = [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
+class NotificationsSettings(PlatformSettings):
+    service_name: str = "notifications"
+    http_port: int = 8004
+    # The district whose rule book this instance keeps (Qinhuai on the local stack).
+    district: str = "320104"
+    # Seed the district's rule book with the demo district's rules on first start.
+    seed_rules: bool = True
+    outbox_relay: bool = True
+    consume: bool = True
+    # The topics whose events may tell someone something; each rule names an event type of one.
+    source_topics: list[str] = [
+        "civicgrid.approval.approvals",
+        "civicgrid.departments.civil_affairs.tasks",
+        "civicgrid.departments.public_security.tasks",
+        "civicgrid.departments.urban_management.tasks",
+        "civicgrid.grid.reports",
+        "civicgrid.statistics.alerts",
+    ]
+    consumer_group: str = "notifications"
+    dead_letter_topic: str = "civicgrid.deadletter"
+    # Deliveries that leave the process (webhooks): the sender's loop.
+    send: bool = True
+    send_poll_seconds: float = Field(1.0, gt=0, le=60)
+    send_batch: int = Field(20, ge=1, le=500)
+    send_concurrency: int = Field(8, ge=1, le=100)
+    # A delivery being sent whose process died is tried again after this long; the receiver
+    # sees the same webhook-id and can drop the repeat.
+    send_lease_seconds: float = Field(60.0, ge=5, le=3600)
+    retry_schedule: list[float] = Field(default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE), min_length=1,
+                                        max_length=20)
+    webhook_timeout_seconds: float = Field(15.0, gt=0, le=60)
+    # Held open by consoles and phones: how often the live inbox stream says it is alive.
+    inbox_stream_keepalive_seconds: float = Field(15.0, ge=1, le=120)

@@ -1,0 +1,173 @@
+"""Department webhooks end to end on the real database and a real HTTP receiver: a task event is
+one delivery, signed so the department's `standardwebhooks` verifies it; retried on the
+schedule under the same webhook-id; a sender killed mid-send sends again after its lease and
+the ledger still holds one delivery; the schedule spent is a dead letter an admin replays; a
+410 disables the endpoint; private addresses are refused unless allow-listed."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import socket
+from datetime import timedelta
+
+import pytest
+import uvicorn
+from standardwebhooks import Webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conftest import event
+
+from civicgrid_notifications.adapters import ledger
+from civicgrid_notifications.adapters.sender import SenderLoop
+from civicgrid_notifications.adapters.webhooks import WebhookSender
+from civicgrid_notifications.domain.seed import sample_events
+
+TASK = "civicgrid.approval.civil_affairs_task.issued.v1"
+
+
+class Receiver:
+    """Civil affairs' receiving end: verifies each webhook with its secret; answers as told."""
+
+    def __init__(self) -> None:
+        self.secret: str | None = None
+        self.answers: list[int] = []  # the next answers; 200 once they run out
+        self.seen: list[dict] = []
+
+    async def receive(self, request: Request) -> JSONResponse:
+        body = await request.body()
+        payload = Webhook(self.secret).verify(body, dict(request.headers))  # raises on a bad signature
+        status = self.answers.pop(0) if self.answers else 200
+        self.seen.append({"id": request.headers["webhook-id"], "payload": payload, "status": status,
+                          "signatures": request.headers["webhook-signature"].split()})
+        return JSONResponse({}, status_code=status, headers={"Retry-After": "1"} if status == 429 else {})
+
+
+@pytest.fixture
+async def receiver():
+    hooks = Receiver()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hooks", hooks.receive, methods=["POST"])]),
+                                           log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.02)
+    hooks.url = f"http://127.0.0.1:{sock.getsockname()[1]}/hooks"
+    yield hooks
+    server.should_exit = True
+    await serving
+
+
+@pytest.fixture
+async def endpoint(api, token, receiver):
+    r = await api.put("/v1/departments/civil_affairs/webhook", headers=token("admin", "320104"),
+                      json={"url": receiver.url, "allow_private": True})
+    assert r.status_code == 200, r.text
+    receiver.secret = r.json()["secret"]
+    assert receiver.secret.startswith("whsec_")
+    return r.json()
+
+
+@pytest.fixture
+async def sender(notifications_app, clock):
+    webhooks = WebhookSender(timeout=5)
+    loop = SenderLoop(notifications_app.state.pool, notifications_app.state.endpoints, webhooks,
+                      schedule=[0, 5, 300], lease_seconds=60, batch=10, concurrency=4, poll_seconds=0.1, clock=clock)
+    yield loop
+    await webhooks.close()
+
+
+def task_event():
+    return event(TASK, copy.deepcopy(sample_events()[TASK][0]["data"]), subject="approval:x")
+
+
+async def test_a_task_is_one_signed_webhook_retried_on_the_schedule_under_the_same_id(
+        api, token, hand_in, endpoint, receiver, sender, clock):
+    e = task_event()
+    [did] = (await hand_in(e)).recorded
+    assert (await hand_in(e)).recorded == ()  # the event redelivered: still one delivery
+    receiver.answers = [503]
+    assert await sender.send_due() == 1
+    assert await sender.send_due() == 0  # not due again before the schedule's 5 s
+    clock.advance(seconds=7)  # 5 s, jittered by at most 20 %
+    assert await sender.send_due() == 1
+    assert [(s["id"], s["status"]) for s in receiver.seen] == [(did, 503), (did, 200)]
+    payload = receiver.seen[-1]["payload"]
+    assert payload["id"] == e.id and payload["type"] == TASK and payload["department"] == "civil_affairs"
+    assert "case_number" not in payload  # thin: the department fetches the event with its own token
+    r = await api.get(f"/v1/deliveries/{did}", headers=token("admin", "320104"))
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["status"] == "sent" and d["attempts"] == 2
+    assert [(a["outcome"], a["status_code"]) for a in d["history"]] == [("retry", 503), ("sent", 200)]
+
+
+async def test_a_sender_killed_mid_send_sends_again_after_its_lease_and_the_ledger_holds_one(
+        notifications_app, hand_in, endpoint, receiver, sender, clock):
+    [did] = (await hand_in(task_event())).recorded
+    pool = notifications_app.state.pool
+    async with pool.acquire() as conn, conn.transaction():  # the lease is committed, then the process dies
+        [leased] = await ledger.claim_due(conn, now=clock(), lease=timedelta(seconds=60), limit=10)
+    assert leased.id == did
+    assert await sender.send_due() == 0  # held by the dead sender's lease
+    clock.advance(seconds=61)
+    assert await sender.send_due() == 1
+    assert [s["id"] for s in receiver.seen] == [did]
+    rows = await pool.fetch("SELECT status, attempts FROM notification_deliveries")
+    assert [(r["status"], r["attempts"]) for r in rows] == [("sent", 2)]
+
+
+async def test_the_schedule_spent_is_a_dead_letter_an_admin_replays(api, token, hand_in, endpoint, receiver,
+                                                                     sender, clock):
+    [did] = (await hand_in(task_event())).recorded
+    receiver.answers = [500, 500, 500]
+    for _ in range(3):
+        await sender.send_due()
+        clock.advance(seconds=400)
+    admin = token("admin", "320104")
+    dead = (await api.get("/v1/deliveries/dead-letters", headers=admin)).json()
+    assert [(d["id"], d["status"], d["attempts"], d["last_status_code"]) for d in dead] == [(did, "dead", 3, 500)]
+    assert await sender.send_due() == 0
+    r = await api.post(f"/v1/deliveries/{did}/replay", headers=admin)
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+    assert (await api.post(f"/v1/deliveries/{did}/replay", headers=admin)).status_code == 409
+    assert await sender.send_due() == 1
+    assert (await api.get(f"/v1/deliveries/{did}", headers=admin)).json()["status"] == "sent"
+    assert (await api.get("/v1/deliveries/dead-letters", headers=admin)).json() == []
+
+
+async def test_a_gone_endpoint_is_disabled(api, token, hand_in, endpoint, receiver, sender):
+    [did] = (await hand_in(task_event())).recorded
+    receiver.answers = [410]
+    await sender.send_due()
+    admin = token("admin", "320104")
+    assert (await api.get(f"/v1/deliveries/{did}", headers=admin)).json()["status"] == "disabled"
+    webhook = (await api.get("/v1/departments/civil_affairs/webhook", headers=admin)).json()
+    assert webhook["enabled"] is False and "410" in webhook["disabled_reason"]
+
+
+async def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period(
+        api, token, hand_in, endpoint, receiver, sender):
+    old = receiver.secret
+    r = await api.post("/v1/departments/civil_affairs/webhook/rotate", headers=token("admin", "320104"),
+                       json={"grace_hours": 24})
+    assert r.status_code == 200, r.text
+    new = r.json()["secret"]
+    assert new != old and r.json()["active_secrets"] == 2
+    for secret in (new, old):  # a receiver on either secret verifies (it raises otherwise)
+        receiver.secret = secret
+        await hand_in(task_event())
+        assert await sender.send_due() == 1
+    assert [(s["status"], len(s["signatures"])) for s in receiver.seen] == [(200, 2), (200, 2)]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hooks", "https://10.0.0.1/hooks", "https://169.254.169.254/",
+                                 "https://[::1]/hooks", "https://user:pw@1.2.3.4/hooks", "ftp://1.2.3.4/hooks"])
+async def test_a_private_or_odd_webhook_url_is_refused_naming_it(api, token, url):
+    r = await api.put("/v1/departments/civil_affairs/webhook", headers=token("admin", "320104"), json={"url": url})
+    assert r.status_code == 422, r.text
+    assert [e["pointer"] for e in r.json()["errors"]] == ["#/url"]
+    assert (await api.get("/v1/departments/civil_affairs/webhook", headers=token("admin", "320104"))).status_code == 404
