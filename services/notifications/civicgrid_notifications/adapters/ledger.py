@@ -96,19 +96,21 @@ _COLUMNS = ("id, event_id, event_type, rule_id, channel, recipient, urgent, mess
 
 
 async def record(conn: asyncpg.Connection, *, event_id: str, event_type: str, rule_id: str, channel: str,
-                 recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime) -> str | None:
-    """Record a delivery; its id, or None when this (event, channel, recipient) is recorded already."""
+                 recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime,
+                 error: str | None = None) -> str | None:
+    """Record a delivery (`pending`, `delivered`, or `dead` with its error); its id, or None when
+    this (event, channel, recipient) is recorded already."""
     did = delivery_id(event_id, channel, recipient)
     inserted = await conn.fetchval(
         """
         INSERT INTO notification_deliveries (id, event_id, event_type, rule_id, channel, recipient, urgent, message,
-                                             status, next_attempt_at, created_at, finished_at)
+                                             status, next_attempt_at, created_at, finished_at, last_error)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, CASE WHEN $9 = 'pending' THEN $10::timestamptz END,
-                $10, CASE WHEN $9 = 'delivered' THEN $10::timestamptz END)
+                $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11)
         ON CONFLICT DO NOTHING RETURNING id
         """,
         did, event_id, event_type, rule_id, channel, recipient, urgent, json.dumps(message, ensure_ascii=False),
-        status, at)
+        status, at, error[:500] if error else None)
     return inserted
 
 
@@ -120,7 +122,7 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta
         f"""
         WITH due AS (
             SELECT id FROM notification_deliveries
-            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1
+            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 AND channel = 'webhook'
               AND (status = 'pending' OR lease_until <= $1)
             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
         )
@@ -186,11 +188,12 @@ async def attempts_of(conn: asyncpg.Connection, did: str) -> Sequence[asyncpg.Re
 
 
 async def replay(conn: asyncpg.Connection, did: str, *, now: datetime) -> bool:
-    """A dead (or disabled) delivery due again now, its attempts kept; False if it is neither."""
+    """A dead (or disabled) webhook delivery due again now, its attempts kept; False otherwise (an
+    in-app message that could not be rendered is fixed in the rule book, not resent)."""
     return await conn.fetchval(
         """
         UPDATE notification_deliveries SET status = 'pending', next_attempt_at = $2, finished_at = NULL
-        WHERE id = $1 AND status IN ('dead', 'disabled') RETURNING true
+        WHERE id = $1 AND status IN ('dead', 'disabled') AND channel = 'webhook' RETURNING true
         """, did, now) or False
 
 

@@ -9,7 +9,7 @@ for a channel or a recipient not wired yet is refused when it is set, never sile
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
@@ -17,14 +17,14 @@ import asyncpg
 
 from civicgrid_common.cloudevents import CloudEvent
 from civicgrid_common.clock import Clock, utc_now
-from civicgrid_common.eventstore import EventStore
+from civicgrid_common.eventstore import AggregateNotFound, EventStore
 from civicgrid_common.identity.principal import Principal, Role
 from civicgrid_common.problems import Refusal, RuleViolation, body_error
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
 from civicgrid_notifications.application.ports import Address, Inbox, Ledger
 from civicgrid_notifications.domain.rules import Recipient, Rule, RuleBook, lookup
-from civicgrid_notifications.domain.templates import Channel
+from civicgrid_notifications.domain.templates import Channel, RenderFailed
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class NotificationService:
 
     # ---------------------------------------------------------------- the district's admin
 
-    def _check_admin(self, principal: Principal) -> None:
+    def check_admin(self, principal: Principal) -> None:
         if not principal.has_any(Role.ADMIN) or not principal.may_act_in(self.district):
             raise NotTheDistrictsAdmin("not_the_districts_admin",
                                        f"only an admin of district {self.district} edits its notification rules")
@@ -100,7 +100,7 @@ class NotificationService:
 
     async def set_rule(self, principal: Principal, rule_id: str, raw: Mapping[str, Any]) -> tuple[Rule, int, bool]:
         """Set a rule (a new version when it changed); the rule, its version, whether it changed."""
-        self._check_admin(principal)
+        self.check_admin(principal)
         raw = {**raw, "id": rule_id}
         self._check_wired(raw)
         at = self.clock()
@@ -114,7 +114,7 @@ class NotificationService:
         return await self.transactions(command)
 
     async def remove_rule(self, principal: Principal, rule_id: str) -> int:
-        self._check_admin(principal)
+        self.check_admin(principal)
         at = self.clock()
 
         async def command(uow: UnitOfWork) -> int:
@@ -127,7 +127,7 @@ class NotificationService:
     async def set_template(self, principal: Principal, name: str, raw: Mapping[str, Any],
                            event_types: Sequence[str]) -> tuple[Any, int, bool]:
         """Set a template, rendered first against the sample events of `event_types`."""
-        self._check_admin(principal)
+        self.check_admin(principal)
         unknown = [t for t in event_types if t not in self.samples]
         if unknown:
             raise NotWiredYet("no_sample_events", f"no sample events of {', '.join(unknown)} to test the template on",
@@ -145,10 +145,10 @@ class NotificationService:
         return await self.transactions(command)
 
     async def book(self) -> RuleBook:
-        return await self.transactions.load(RuleBook, self.stream) if await self._exists() else RuleBook(self.stream)
-
-    async def _exists(self) -> bool:
-        return bool(await self.store.read_stream(self.stream, to_version=1))
+        try:
+            return await self.transactions.load(RuleBook, self.stream)
+        except AggregateNotFound:
+            return RuleBook(self.stream)
 
     # ---------------------------------------------------------------- events in
 
@@ -186,47 +186,66 @@ class NotificationService:
         """Record what the rules say this event tells whom (in the caller's transaction)."""
         book = await self._current_book(conn)
         data = dict(event.data or {})
-        rules = book.matching(event.type, data)
-        if not rules:
-            return Told((), 0)
+        told = _Tally()
         at = self.clock()
         context = _event_context(event)
-        recorded: list[str] = []
-        repeated = 0
-        for rule in rules:
+        for rule in book.matching(event.type, data):
             template, _ = book.templates[rule.template]
             for recipient in rule.recipients:
-                for channel in rule.channels:
-                    if channel == Channel.IN_APP and recipient.kind in PEOPLE:
-                        for address in self.addresses(recipient, data):
-                            rendered = template.render(Channel.IN_APP, context,
-                                                       recipient={"kind": recipient.kind}).fields
-                            did = await self.ledger.record(
-                                conn, event_id=event.id, event_type=event.type, rule_id=rule.id,
-                                channel=channel.value, recipient=address.key, urgent=rule.urgent,
-                                message=rendered, status="delivered", at=at)
-                            if did is None:
-                                repeated += 1
-                                continue
-                            await self.inbox.deliver(
-                                conn, delivery_id=did, address_kind=address.kind, address=address.address,
-                                jurisdiction=address.jurisdiction, event_type=event.type, urgent=rule.urgent,
-                                title=rendered["title"], body=rendered["body"], link=rendered.get("link"), at=at)
-                            recorded.append(did)
-                    elif channel == Channel.WEBHOOK:
-                        department = self._department(recipient, data)
-                        if department is None:
-                            continue
-                        # Thin: the department fetches the full event with its own token.
-                        payload = {"id": event.id, "type": event.type, "subject": event.subject,
-                                   "time": context["time"], "department": department,
-                                   "link": EVENT_LINK.format(id=event.id)}
-                        did = await self.ledger.record(
-                            conn, event_id=event.id, event_type=event.type, rule_id=rule.id,
-                            channel=channel.value, recipient=f"department:{department}", urgent=rule.urgent,
-                            message=payload, status="pending", at=at)
-                        if did is None:
-                            repeated += 1
-                        else:
-                            recorded.append(did)
-        return Told(tuple(recorded), repeated)
+                if Channel.IN_APP in rule.channels and recipient.kind in PEOPLE:
+                    await self._tell_in_app(conn, told, event, rule, template, recipient, context, at)
+                if Channel.WEBHOOK in rule.channels:
+                    await self._tell_department(conn, told, event, rule, recipient, context, at)
+        return Told(tuple(told.recorded), told.repeated)
+
+    async def _tell_in_app(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
+                           template: Any, recipient: Recipient, context: Mapping[str, Any], at: datetime) -> None:
+        addresses = self.addresses(recipient, context["data"])
+        if not addresses:
+            return
+        common = {"event_id": event.id, "event_type": event.type, "rule_id": rule.id,
+                  "channel": Channel.IN_APP.value, "urgent": rule.urgent, "at": at}
+        try:
+            rendered = template.render(Channel.IN_APP, context, recipient={"kind": recipient.kind}).fields
+        except RenderFailed as exc:
+            # The event lacks what the template needs: a dead letter for the admin to see and
+            # fix, not a poison event that tells no one.
+            log.warning("rule %s cannot render event %s: %s", rule.id, event.id, exc.code)
+            for address in addresses:
+                await self.ledger.record(conn, **common, recipient=address.key, message={}, status="dead",
+                                         error=f"{'/'.join(exc.path)}: {exc}")
+            return
+        for address in addresses:
+            did = await self.ledger.record(conn, **common, recipient=address.key, message=rendered,
+                                           status="delivered")
+            if told.count(did):
+                await self.inbox.deliver(
+                    conn, delivery_id=did, address_kind=address.kind, address=address.address,
+                    jurisdiction=address.jurisdiction, event_type=event.type, urgent=rule.urgent,
+                    title=rendered["title"], body=rendered["body"], link=rendered.get("link"), at=at)
+
+    async def _tell_department(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
+                               recipient: Recipient, context: Mapping[str, Any], at: datetime) -> None:
+        department = self._department(recipient, context["data"])
+        if department is None:
+            return
+        # Thin: the department fetches the full event with its own token.
+        payload = {"id": event.id, "type": event.type, "subject": event.subject, "time": context["time"],
+                   "department": department, "link": EVENT_LINK.format(id=event.id)}
+        told.count(await self.ledger.record(
+            conn, event_id=event.id, event_type=event.type, rule_id=rule.id, channel=Channel.WEBHOOK.value,
+            recipient=f"department:{department}", urgent=rule.urgent, message=payload, status="pending", at=at))
+
+
+@dataclass
+class _Tally:
+    recorded: list[str] = field(default_factory=list)
+    repeated: int = 0
+
+    def count(self, delivery_id: str | None) -> bool:
+        """Note a ledger answer: True for a delivery recorded now, False for one recorded before."""
+        if delivery_id is None:
+            self.repeated += 1
+            return False
+        self.recorded.append(delivery_id)
+        return True

@@ -147,3 +147,18 @@ async def test_a_template_that_does_not_render_on_its_samples_is_refused_naming_
         "variants": {"zh-CN": {"in_app": {"title": "网格 {{ grid }}", "body": "{{ date }}"}}}})
     assert ok.status_code == 200, ok.text
     assert ok.json()["version"] == 1
+
+
+async def test_an_event_its_template_cannot_render_is_a_dead_letter_and_tells_the_others(api, token, hand_in):
+    data = sample(MISSING)
+    del data["check_at"]  # what the daily-report-missing template shows
+    told = await hand_in(event(MISSING, data))
+    assert told.recorded == ()
+    [dead] = (await api.get("/v1/deliveries/dead-letters", headers=token("admin", "320104"))).json()
+    assert dead["rule_id"] == "daily-report-missing" and dead["channel"] == "in_app"
+    assert "check_at" in dead["last_error"]
+    assert (await api.get("/v1/inbox", headers=token("grid_worker", "320104001001003"))).json()["items"] == []
+    # Fixed in the rule book, not resent: an in-app delivery is not replayed.
+    assert (await api.post(f"/v1/deliveries/{dead['id']}/replay", headers=token("admin", "320104"))).status_code == 409
+    await hand_in(event(ALERT, sample(ALERT)))  # other events still tell their readers
+    assert len((await api.get("/v1/inbox", headers=token("leader", "320104"))).json()["items"]) == 1

@@ -68,7 +68,7 @@ def _item(item: inbox_table.InboxItem) -> m.InboxItemOut:
 
 
 def _check_admin(request: Request, who: Principal) -> None:
-    _svc(request)._check_admin(who)
+    _svc(request).check_admin(who)
 
 
 def inbox_router() -> APIRouter:
@@ -233,7 +233,7 @@ def delivery_router() -> APIRouter:
             if not await ledger.replay(conn, delivery_id, now=_now(request)):
                 if await ledger.get(conn, delivery_id) is None:
                     raise _not_found("delivery", delivery_id)
-                raise RuleViolation("not_dead", "only a dead-lettered or disabled delivery is replayed")
+                raise RuleViolation("not_dead", "only a dead-lettered or disabled webhook delivery is replayed")
             return _delivery(await ledger.get(conn, delivery_id))
 
     return router
