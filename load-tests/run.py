@@ -10,6 +10,7 @@ from harness import median_run, print_table, write_results
 import bench_eventstore
 import bench_grid_locate
 import bench_grid_report
+import bench_notifications_fanout
 import bench_rebuild
 import bench_relay
 import bench_statistics
@@ -21,6 +22,7 @@ BENCHES = {
     "statistics": bench_statistics.run,
     "grid_locate": bench_grid_locate.run,
     "grid_report": bench_grid_report.run,
+    "notifications_fanout": bench_notifications_fanout.run,
 }
 # Runs per benchmark when --repeat is not given. Statistics at its full million events takes
 # tens of minutes a run: once by default (a smaller STATISTICS_BENCH_EVENTS=N runs 3 times).

@@ -52,7 +52,7 @@ SCRIPTS_PATH_NO_SERVICE = "deploy and tools put no service folder on sys.path"
 @dataclass(frozen=True)
 class Service:
     name: str
-    package_dir: Path  # the folder that holds the package `name`, goes on sys.path
+    package_dir: Path  # the folder that holds the package `name` (import-linter finds it installed)
 
     def has(self, layer: str) -> bool:
         pkg = self.package_dir / self.name
