@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
+import httpx
+
 Outcome = Literal["sent", "retry", "gone", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("sent", "retry", "gone", "failed")
 CHANNELS: tuple[str, ...] = ("email", "webhook", "sms", "wechat", "in_app")
@@ -54,3 +56,13 @@ class ChannelAdapter(Protocol):
     async def send(self, message: Outgoing) -> SendResult: ...
 
     async def close(self) -> None: ...
+
+
+USER_AGENT = "civicgrid-notifications/0.1"
+
+
+def provider_client(timeout: float, user_agent: str = USER_AGENT) -> httpx.AsyncClient:
+    """An HTTP client for a provider's API (SMS, WeChat): no redirects followed, and no proxy or
+    CA settings taken from the environment."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False,
+                             headers={"User-Agent": user_agent})

@@ -64,7 +64,7 @@ import httpx
 from civicgrid_common.calendar.working_days import CHINA_TZ, local_date
 from civicgrid_common.clock import Clock, utc_now
 
-from civicgrid_notifications.adapters.channels import Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import USER_AGENT, provider_client, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ API_VERSION = "2017-05-25"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_DAILY_LIMIT = 10
-USER_AGENT = "civicgrid-notifications/0.1"
 MAX_RESPONSE_BYTES = 16384
 
 # The answer a receipt endpoint gives Aliyun's SmsReport push (any numeric code is accepted;
@@ -252,8 +251,7 @@ class AliyunSmsSender:
         if self._given_client is not None:
             return self._given_client
         if self._own_client is None:
-            self._own_client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
-                                                 trust_env=False, headers={"User-Agent": USER_AGENT})
+            self._own_client = provider_client(self.timeout)
         return self._own_client
 
     def build_params(self, message: Outgoing, *, at: datetime) -> dict[str, str]:

@@ -53,11 +53,10 @@ import httpcore
 import httpx
 from standardwebhooks import Webhook
 
-from civicgrid_notifications.adapters.channels import Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import USER_AGENT, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = "civicgrid-notifications/0.1"
 DEFAULT_TIMEOUT = 15.0
 MAX_RESPONSE_BYTES = 4096
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)

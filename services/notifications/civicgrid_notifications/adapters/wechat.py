@@ -47,7 +47,7 @@ import httpx
 
 from civicgrid_common.clock import Clock, utc_now
 
-from civicgrid_notifications.adapters.channels import Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import USER_AGENT, provider_client, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ TOKEN_PATH = "/cgi-bin/stable_token"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
 DEFAULT_TIMEOUT = 15.0
 TOKEN_MARGIN = timedelta(seconds=120)  # a cached token is renewed this long before it expires
-USER_AGENT = "civicgrid-notifications/0.1"
 MAX_RESPONSE_BYTES = 16384
 
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid token, token expired
@@ -177,8 +176,7 @@ class WechatSubscribeSender:
         if self._given_client is not None:
             return self._given_client
         if self._own_client is None:
-            self._own_client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
-                                                 trust_env=False, headers={"User-Agent": USER_AGENT})
+            self._own_client = provider_client(self.timeout)
         return self._own_client
 
     # --- the token ---
