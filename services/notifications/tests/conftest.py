@@ -3,21 +3,22 @@ of the local stack's PostgreSQL, tokens signed by the local stack's key, called 
 ASGI; events are handed to the consumer's handler in a transaction, as the consumer does."""
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
-from typing import Any
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
-from settable_clock import Clock
+sys.path.insert(0, str(Path(__file__).parent))
 
-from civicgrid_common.cloudevents import CloudEvent
+from settable_clock import Clock  # noqa: E402
 
-from civicgrid_notifications.config import NotificationsSettings
-from civicgrid_notifications.entrypoints.main import build_app
+from civicgrid_common.cloudevents import CloudEvent  # noqa: E402
 
-T0 = datetime(2026, 3, 4, 2, 15, tzinfo=timezone.utc)  # a Wednesday, 10:15 China time
+from civicgrid_notifications.config import NotificationsSettings  # noqa: E402
+from civicgrid_notifications.entrypoints.main import build_app  # noqa: E402
+
+from notification_events import T0  # noqa: E402
 
 
 @pytest.fixture
@@ -40,11 +41,6 @@ async def api(notifications_app):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=notifications_app),
                                  base_url="http://notifications") as client:
         yield client
-
-
-def event(type_: str, data: dict[str, Any], *, subject: str = "s", id: str | None = None) -> CloudEvent:
-    return CloudEvent(id=id or str(uuid.uuid4()), source="/civicgrid/tests", type=type_, subject=subject,
-                      time=T0, dataschema=None, data=data)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from conftest import event
+from notification_events import event
 
 from civicgrid_notifications.domain.seed import sample_events
 

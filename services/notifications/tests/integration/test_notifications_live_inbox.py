@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import event
+from notification_events import event
 
 from civicgrid_notifications.domain.seed import sample_events
 

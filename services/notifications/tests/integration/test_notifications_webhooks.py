@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from conftest import event
+from notification_events import event
 
 from civicgrid_notifications.adapters import ledger
 from civicgrid_notifications.adapters.sender import SenderLoop

@@ -27,7 +27,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from civicgrid_common.identity import Principal, Role
 from civicgrid_common.identity.dependencies import require
-from civicgrid_common.problems import NOT_FOUND, Problem, Refusal, RuleViolation
+from civicgrid_common.problems import NotFound, Refusal, RuleViolation
 from civicgrid_common.web.models import Instant, QueryFlag
 
 from civicgrid_notifications.adapters import inbox as inbox_table
@@ -59,10 +59,6 @@ def _now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
-def _not_found(what: str, ident: Any) -> Problem:
-    return Problem(NOT_FOUND, f"no {what} {ident!s}, or none you may see")
-
-
 def _item(item: inbox_table.InboxItem) -> m.InboxItemOut:
     return m.InboxItemOut(**item.__dict__)
 
@@ -90,7 +86,7 @@ def inbox_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             read_at = await inbox_table.mark_read(conn, who, item_id, at=_now(request))
         if read_at is None:
-            raise _not_found("inbox item", item_id)
+            raise NotFound("inbox item", str(item_id))
         return m.ReadOut(id=item_id, read_at=read_at)
 
     @router.get("/stream", summary="my new items, live (text/event-stream)",
@@ -180,7 +176,7 @@ def delivery_router() -> APIRouter:
                            who: Principal = admin) -> m.EndpointOut:
         _check_admin(request, who)
         if department not in request.app.state.departments:
-            raise _not_found("department", department)
+            raise NotFound("department", department)
         try:
             await check_webhook_url(body.url, allow_private=body.allow_private)
         except UnsafeWebhookUrl as exc:
@@ -194,7 +190,7 @@ def delivery_router() -> APIRouter:
         _check_admin(request, who)
         endpoint = await request.app.state.endpoints.get(department, now=_now(request))
         if endpoint is None:
-            raise _not_found("webhook endpoint of", department)
+            raise NotFound("webhook endpoint of", department)
         return _endpoint(endpoint)
 
     @router.post("/departments/{department}/webhook/rotate", response_model=m.EndpointOut,
@@ -206,7 +202,7 @@ def delivery_router() -> APIRouter:
         secret = await endpoints.rotate(department, grace=timedelta(hours=body.grace_hours), by=who.subject,
                                         now=_now(request))
         if secret is None:
-            raise _not_found("webhook endpoint of", department)
+            raise NotFound("webhook endpoint of", department)
         return _endpoint(await endpoints.get(department, now=_now(request)), secret)
 
     @router.get("/deliveries/dead-letters", response_model=list[m.DeliveryOut], summary="dead-lettered deliveries")
@@ -223,7 +219,7 @@ def delivery_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             found = await ledger.get(conn, delivery_id)
             if found is None:
-                raise _not_found("delivery", delivery_id)
+                raise NotFound("delivery", delivery_id)
             return _delivery(found, list(await ledger.attempts_of(conn, delivery_id)))
 
     @router.post("/deliveries/{delivery_id}/replay", response_model=m.DeliveryOut, summary="replay a dead letter")
@@ -232,7 +228,7 @@ def delivery_router() -> APIRouter:
         async with request.app.state.pool.acquire() as conn:
             if not await ledger.replay(conn, delivery_id, now=_now(request)):
                 if await ledger.get(conn, delivery_id) is None:
-                    raise _not_found("delivery", delivery_id)
+                    raise NotFound("delivery", delivery_id)
                 raise RuleViolation("not_dead", "only a dead-lettered or disabled webhook delivery is replayed")
             return _delivery(await ledger.get(conn, delivery_id))
 
