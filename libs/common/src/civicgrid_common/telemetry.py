@@ -1,8 +1,10 @@
 """Traces, logs and the glue between them.
 
-- `setup_telemetry(settings, app)` once per process: an OpenTelemetry TracerProvider named
-  after the service (spans go to an OTLP collector if CIVICGRID_OTLP_ENDPOINT is set), spans
-  for every HTTP request and every asyncpg query, and JSON logs.
+- `setup_telemetry(settings)` once per process: an OpenTelemetry TracerProvider named after
+  the service (spans go to an OTLP collector if CIVICGRID_OTLP_ENDPOINT is set), spans for
+  every asyncpg query, and JSON logs. HTTP requests get their spans from FastAPI's own
+  telemetry (web.app's http_telemetry), which uses this provider once it is set, and their
+  metrics from `request_meter_provider()`.
 - Kafka hops carry W3C `traceparent`: `inject_traceparent()` when producing,
   `context_from_headers(record.headers)` when consuming, so one trace runs from the window
   to the department.
@@ -15,12 +17,14 @@ import logging
 import re
 import sys
 import threading
+from functools import lru_cache
 from typing import Any, Iterable, TextIO
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -36,8 +40,8 @@ _provider: TracerProvider | None = None
 
 # --- tracing ---------------------------------------------------------------------------------
 
-def setup_telemetry(settings: PlatformSettings, app: Any = None) -> TracerProvider:
-    """Configure tracing and logging for this process (idempotent); instrument `app` if given."""
+def setup_telemetry(settings: PlatformSettings) -> TracerProvider:
+    """Configure tracing and logging for this process (idempotent)."""
     global _provider
     with _setup_lock:
         if _provider is None:
@@ -47,9 +51,15 @@ def setup_telemetry(settings: PlatformSettings, app: Any = None) -> TracerProvid
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument()
         setup_logging(settings)
-    if app is not None:
-        instrument_app(app)
     return _provider
+
+
+@lru_cache(maxsize=1)
+def request_meter_provider() -> MeterProvider:
+    """The process's MeterProvider for HTTP request metrics, made once: its reader registers
+    with prometheus_client's default registry (served at /metrics), and a second one would
+    register the same metrics again. Every app of the process (tests build many) records to it."""
+    return MeterProvider(metric_readers=[PrometheusMetricReader()])
 
 
 def make_tracer_provider(settings: PlatformSettings) -> TracerProvider:
@@ -67,12 +77,6 @@ def make_tracer_provider(settings: PlatformSettings) -> TracerProvider:
             endpoint += "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider
-
-
-def instrument_app(app: Any, excluded_urls: str = "healthz,readyz,metrics") -> None:
-    """Spans for every request of a FastAPI app (uses whichever provider is global by then)."""
-    if not getattr(app, "_is_instrumented_by_opentelemetry", False):
-        FastAPIInstrumentor.instrument_app(app, excluded_urls=excluded_urls)
 
 
 def inject_traceparent() -> str | None:

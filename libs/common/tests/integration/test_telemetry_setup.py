@@ -11,6 +11,8 @@ from civicgrid_common.settings import PlatformSettings
 from civicgrid_common.telemetry import make_tracer_provider
 
 RESIDENT_ID = "11010519491231002X"
+CALLER_TRACE, CALLER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"  # a W3C traceparent from the caller
 
 CHILD = textwrap.dedent(f"""
     import asyncio, json
@@ -28,16 +30,30 @@ CHILD = textwrap.dedent(f"""
     async def boom():
         raise LookupError("no household for {RESIDENT_ID}")
 
-    first = setup_telemetry(settings, app)
+    @app.get("/cases/{{case_id}}")
+    async def case(case_id: str):
+        return {{"case": case_id}}
+
+    first = setup_telemetry(settings)
     assert setup_telemetry(settings) is first  # idempotent
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    spans = InMemorySpanExporter()
+    first.add_span_processor(SimpleSpanProcessor(spans))
 
     async def main():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            await client.get("/cases/C-1", headers={{"traceparent": "{CALLER}"}})
+            await client.get("/healthz")
             return (await client.get("/boom")).json()
 
     problem = asyncio.run(main())
     print(json.dumps({{
+        "spans": [{{"name": s.name, "kind": s.kind.name, "trace_id": format(s.context.trace_id, "032x"),
+                   "parent": format(s.parent.span_id, "016x") if s.parent else None,
+                   "route": s.attributes.get("http.route"), "status": s.attributes.get("http.response.status_code")}}
+                  for s in spans.get_finished_spans() if s.kind.name == "SERVER"],
         "problem": problem,
         "service_name": trace.get_tracer_provider().resource.attributes["service.name"],
         "asyncpg_instrumented": AsyncPGInstrumentor().is_instrumented_by_opentelemetry,
@@ -59,6 +75,17 @@ def test_a_500_logs_json_with_the_trace_id_the_client_was_given_and_no_personal_
     assert len(errors) == 1
     assert errors[0]["trace_id"] == trace_id and errors[0]["service"] == "intake"
     assert "LookupError: no household for [resident-id]" in errors[0]["exc_info"]
+
+
+def test_each_request_is_one_server_span_named_by_its_route_in_the_callers_trace() -> None:
+    done = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    case, boom = report["spans"]  # /healthz is not traced
+    assert case == {"name": "GET /cases/{case_id}", "kind": "SERVER", "trace_id": CALLER_TRACE,
+                    "parent": CALLER_SPAN, "route": "/cases/{case_id}", "status": 200}
+    assert boom["name"] == "GET /boom" and boom["status"] == 500 and boom["parent"] is None
+    assert boom["trace_id"] == report["problem"]["trace_id"]
 
 
 def test_spans_go_to_the_otlp_collector_only_when_one_is_configured() -> None:
@@ -90,7 +117,7 @@ SERVED = textwrap.dedent("""
         logging.getLogger("civicgrid.intake").info("looking up %s", phone)
         return {"found": 0}
 
-    setup_telemetry(settings, app)
+    setup_telemetry(settings)
     server = uvicorn.Server(uvicorn_config(app, settings))
 
     async def main():

@@ -8,25 +8,26 @@ limit, the request text guard (web.body), Idempotency-Key on POST (its table is 
 the service's lifespan has put an asyncpg pool on app.state.pool; declared on every POST in
 OpenAPI), bearer token verification (app.state.token_verifier, used by identity's `require`,
 whose roles every operation documents as `x-civicgrid-roles`), /healthz, /readyz, /metrics with
-the event-loop lag, and OpenTelemetry spans for every request.
+the event-loop lag, and OpenTelemetry spans for every request (FastAPI's own telemetry).
 """
 from __future__ import annotations
 
 import asyncio
 import gc
 from contextlib import asynccontextmanager
-from functools import lru_cache
 from typing import Any, AsyncIterator, Callable, Mapping
 
 import uvicorn
 from fastapi import FastAPI
-from prometheus_fastapi_instrumentator import Instrumentator, metrics
+from fastapi.telemetry import TelemetryConfig
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from civicgrid_common.calendar.working_days import warm_up as warm_up_calendar
 from civicgrid_common.db import install_schema
 from civicgrid_common.identity.tokens import TokenVerifier
 from civicgrid_common.settings import PlatformSettings
-from civicgrid_common.telemetry import instrument_app, setup_telemetry
+from civicgrid_common.telemetry import request_meter_provider, setup_telemetry
 from civicgrid_common.web.health import ReadyCheck, health_router
 from civicgrid_common.web.body import RequestTextGuard
 from civicgrid_common.web.idempotency import IDEMPOTENCY_SCHEMA, IdempotencyMiddleware
@@ -39,13 +40,32 @@ Lifespan = Callable[[FastAPI], Any]  # an async context manager factory, as Fast
 _UNTRACED = ("/healthz", "/readyz", "/metrics")
 
 
-@lru_cache(maxsize=1)
-def _request_metrics() -> Callable[..., None]:
-    """Request count and latency histograms, registered once per process: a second
-    registration on the default registry would be refused and that app left unmeasured."""
-    instrumentation = metrics.default()
-    assert instrumentation is not None, "HTTP request metrics were registered outside create_app"
-    return instrumentation
+def _untraced(scope: Mapping[str, Any]) -> bool:
+    return scope.get("path") in _UNTRACED
+
+
+def http_telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry for every app: one SERVER span a request, named after the
+    route FastAPI matched, the caller's W3C traceparent continued (live once setup_telemetry
+    has set the tracer provider); and the request metrics of the HTTP semantic conventions
+    (http_server_request_duration_seconds by route, method and status, active requests) on
+    /metrics. It replaced opentelemetry-instrumentation-fastapi and
+    prometheus-fastapi-instrumentator, which each scanned the route table again on every
+    request to name what they recorded: together 0.3 ms of the web stack's 0.7 ms a request,
+    measured. Off: OTel logs (our JSON logs record errors) and a span per dependency and
+    serialisation (one span a request is what we trace)."""
+    return {
+        "tracing": True,
+        "metrics": True,
+        "meter_provider": request_meter_provider(),
+        "logs": False,
+        "operation_spans": False,
+        "exclude": _untraced,
+    }
+
+
+async def _metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(
@@ -91,7 +111,7 @@ def create_app(
                 yield state
 
     app = FastAPI(title=title, version=version, description=description,
-                  lifespan=platform_lifespan, responses=PROBLEM_RESPONSES)
+                  lifespan=platform_lifespan, responses=PROBLEM_RESPONSES, telemetry=http_telemetry())
     app.state.settings = settings
     app.state.token_verifier = verifier or TokenVerifier.from_settings(settings)
     install_problem_handlers(app)
@@ -103,10 +123,8 @@ def create_app(
         app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(RequestTextGuard)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    # prometheus_client's default registry, so gauges other modules define show up too.
-    instrumentator = Instrumentator(excluded_handlers=list(_UNTRACED)).add(_request_metrics())
-    instrumentator.instrument(app).expose(app, include_in_schema=False)
-    instrument_app(app, excluded_urls=",".join(_UNTRACED))
+    # prometheus_client's default registry: the request metrics and every gauge other modules define.
+    app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     return app
 
 
@@ -119,5 +137,5 @@ def uvicorn_config(app: FastAPI, settings: PlatformSettings) -> uvicorn.Config:
 
 def serve(app: FastAPI, settings: PlatformSettings) -> None:
     """A service's entry point: telemetry and JSON logs, then serve until SIGTERM."""
-    setup_telemetry(settings, app)
+    setup_telemetry(settings)
     uvicorn.Server(uvicorn_config(app, settings)).run()
