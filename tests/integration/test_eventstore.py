@@ -315,6 +315,34 @@ async def test_numbers_that_cannot_be_hashed_exactly_are_refused(store: EventSto
     assert await store.read_stream("L-9") == []
 
 
+async def test_a_refused_append_in_the_callers_transaction_writes_nothing_and_leaves_it_usable(
+        store: EventStore, pool: asyncpg.Pool):
+    """The append takes no savepoint of its own in a caller's transaction: every refusal comes
+    before its first write (the too-large record included), so the caller carries on."""
+    from civicgrid_common.eventstore import EventTooLarge
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await store.append("L-1", "ledger", 0, [opened()], conn=conn)
+            with pytest.raises(EventTooLarge):
+                await store.append("L-8", "ledger", 0, [NewEvent(OPENED, {"owner": "a", "opened_on": "2026-01-05",
+                                                                          "note": "x" * 1_200_000})], conn=conn)
+            await store.append("L-1", "ledger", 1, [credited(1)], conn=conn)
+    assert [e.version for e in await store.read_stream("L-1")] == [1, 2]
+    assert await store.read_stream("L-8") == []
+    assert await count(pool, "events") == 2 and await count(pool, "outbox") == 2
+
+
+async def test_an_append_on_a_connection_outside_a_transaction_is_its_own_transaction(
+        store: EventStore, pool: asyncpg.Pool):
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        [event] = await store.append("L-1", "ledger", 0, [opened()], conn=conn)
+        assert not conn.is_in_transaction()
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", event.id) == 1
+    assert [e.id for e in await store.read_stream("L-1")] == [event.id]
+
+
 async def test_an_event_too_large_for_kafka_is_refused_before_it_can_stall_the_relay(store: EventStore):
     from civicgrid_common.eventstore import EventTooLarge
 

@@ -163,8 +163,15 @@ class EventStore:
 
     @asynccontextmanager
     async def _transaction(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
-        """The caller's transaction (as a savepoint, so a conflict leaves it usable) or a new one."""
-        if conn is not None:
+        """The caller's transaction as it is, or a new one. An append in the caller's transaction
+        needs no savepoint of its own (two round trips each append): it refuses everything it
+        can before its first write, its insert has its own savepoint for a lost race, and a
+        database error after that aborts the caller's whole transaction, so half an append can
+        never commit."""
+        if conn is not None and conn.is_in_transaction():
+            yield conn
+            return
+        if conn is not None:  # a connection outside any transaction: the append makes its own
             async with conn.transaction():
                 yield conn
             return
@@ -218,15 +225,8 @@ class EventStore:
             if head and head["stream_type"] != stream_type:
                 raise StreamTypeMismatch(stream_id, head["stream_type"], stream_type)
             stored = self._chain(stream_id, stream_type, expected_version, head["hash"] if head else None, events)
-            try:
-                # A savepoint, so that after losing a race we can still read who won.
-                async with tx.transaction():
-                    stored = await self._insert(tx, stored)
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != "events_stream_version":
-                    raise
-                won = await tx.fetchval("SELECT max(version) FROM events WHERE stream_id = $1", stream_id)
-                raise ConcurrencyConflict(stream_id, expected_version, won or 0) from None
+            # The records carry no position, so they are made, and their size refused, before
+            # anything is written.
             records = [
                 record_for(e, topic=t, source=self.source, schema_base_url=self.schema_base_url)
                 for e, t in zip(stored, topics)
@@ -237,6 +237,15 @@ class EventStore:
                     # Kafka would refuse it, and the relay would stall on it for good.
                     raise EventTooLarge(f"{event.type} for {stream_id!r} is {size} bytes as a Kafka record; "
                                         f"the limit is {MAX_RECORD_BYTES}")
+            try:
+                # A savepoint, so that after losing a race we can still read who won.
+                async with tx.transaction():
+                    stored = await self._insert(tx, stored)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "events_stream_version":
+                    raise
+                won = await tx.fetchval("SELECT max(version) FROM events WHERE stream_id = $1", stream_id)
+                raise ConcurrencyConflict(stream_id, expected_version, won or 0) from None
             await write_outbox(tx, stored, records)
         return stored
 
