@@ -7,8 +7,11 @@ Work: N grids of the generated city (grid_city.py: the first GRID_REPORT_BENCH_G
 all-safe daily report per grid for the same day, from 8 concurrent writers, each report sent
 with its grid's own grid-worker token (pre-minted, not timed).
 Ours: the app of `build_app(GridSettings(...), clock=...)` on a fresh database (no relay, no
-consumers, no timers: nothing leaves the process), called in-process over
-httpx.ASGITransport: `POST /v1/grids/{grid}/daily-reports`: the request body validated, the
+consumers, no timers: nothing leaves the process), called in-process as an ASGI server calls it
+(harness.AsgiCaller: one scope and one body message a request, bodies and headers made before
+the clock starts; an in-process HTTP client would spend as much CPU on its own request and
+response objects as the whole peer, and a real client does that in another process):
+`POST /v1/grids/{grid}/daily-reports`: the request body validated, the
 token verified (RS256) and the grid checked against its jurisdictions, the grid looked up in
 the locator, the calendar loaded, the unit of work (its transaction, the `DailyReport` stream
 looked for, the aggregate's rules), `EventStore.append` (schema check, hash chain, outbox row)
@@ -20,7 +23,8 @@ data ours stored, read back from ours' database) to the same fresh streams (expe
 0) on its own fresh database, with the service's contracts and topics: what the event store
 does for a report when nothing else is around it.
 Both warm up first on 100 reports of the day before (other streams), then are timed over the
-N reports. Reports per second each; the ratio ours / peer.
+N reports. Reports per second each; the ratio ours / peer. For comparison the run also sends
+the same reports through httpx.ASGITransport (a third fresh database) and prints that rate.
 
 `python load-tests/bench_grid_report.py --profile` runs ours once under cProfile and prints
 where its time goes (GRID_REPORT_BENCH_GRIDS=N for another size).
@@ -28,6 +32,7 @@ where its time goes (GRID_REPORT_BENCH_GRIDS=N for another size).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from datetime import date, datetime, timezone
@@ -46,7 +51,7 @@ from civicgrid_grid.entrypoints.main import build_app
 
 from grid_city import City, generate_city
 from grid_seed import seed_registry, worker_tokens
-from harness import Result, Timer, fresh_database
+from harness import AsgiCaller, Result, Timer, fresh_database
 
 GRIDS = int(os.environ.get("GRID_REPORT_BENCH_GRIDS", "2000"))
 WRITERS = 8
@@ -72,22 +77,33 @@ def body(code: str, day: date) -> dict:
     return {"date": day.isoformat(), "all_safe": True, "incidents": [], "client_id": f"r-{code}-{day.isoformat()}"}
 
 
-async def _send_all(client: httpx.AsyncClient, work: list[tuple[str, str]], day: date, writers: int) -> None:
-    queue = list(reversed(work))
+async def _send_all(client: AsgiCaller | httpx.AsyncClient, work: list[tuple[str, str]], day: date,
+                    writers: int) -> None:
+    """Every report of `work` for `day`, from `writers` concurrent writers; each must be recorded.
+    The bodies and headers are made before the first is sent: the client's work is not timed."""
+    requests = [(f"/v1/grids/{code}/daily-reports", json.dumps(body(code, day)).encode(),
+                 {"Authorization": f"Bearer {token}"}) for code, token in work]
+    queue = list(reversed(requests))
 
     async def writer() -> None:
         while queue:
-            code, token = queue.pop()
-            r = await client.post(f"/v1/grids/{code}/daily-reports", json=body(code, day),
-                                  headers={"Authorization": f"Bearer {token}"})
-            if r.status_code != 201 or r.json()["recorded"] is not True:
-                raise AssertionError(f"report of {code}: {r.status_code} {r.text}")
+            path, content, headers = queue.pop()
+            if isinstance(client, AsgiCaller):
+                status, answer = await client.request("POST", path, content, headers)
+            else:
+                r = await client.post(path, content=content, headers={**headers, "Content-Type": "application/json"})
+                status, answer = r.status_code, r.content
+            if status != 201 or json.loads(answer)["recorded"] is not True:
+                raise AssertionError(f"report to {path}: {status} {answer[:300]!r}")
 
     await asyncio.gather(*(writer() for _ in range(writers)))
 
 
-async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[Timer, list[tuple[str, dict, dict]], str]:
-    """The timed span of the HTTP path; the stored reports (stream, data, metadata) for the peer."""
+async def ours(writers: int = WRITERS, profile: bool = False,
+               client: str = "asgi") -> tuple[Timer, list[tuple[str, dict, dict]], str]:
+    """The timed span of the HTTP path; the stored reports (stream, data, metadata) for the peer.
+    `client`: "asgi" calls the app as an ASGI server would (harness.AsgiCaller), "httpx" through
+    httpx.ASGITransport, whose own CPU then counts against ours."""
     city, tokens = prepared()
     work = list(zip(city.grids, tokens))
     async with fresh_database() as s:
@@ -96,15 +112,16 @@ async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[Timer, li
         async with app.router.lifespan_context(app):
             with Timer() as seeding:
                 seeded = await seed_registry(app, city, at=SEEDED_AT)
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://grid") as client:
-                await _send_all(client, work[:WARM_UP], WARM_UP_DAY, writers)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://grid") as http:
+                caller = AsgiCaller(app, host="grid") if client == "asgi" else http
+                await _send_all(caller, work[:WARM_UP], WARM_UP_DAY, writers)
                 profiler = None
                 if profile:
                     import cProfile
                     profiler = cProfile.Profile()
                     profiler.enable()
                 with Timer() as t:
-                    await _send_all(client, work, DAY, writers)
+                    await _send_all(caller, work, DAY, writers)
                 if profiler is not None:
                     profiler.disable()
                     _print_profile(profiler)
@@ -122,7 +139,6 @@ async def ours(writers: int = WRITERS, profile: bool = False) -> tuple[Timer, li
 
 
 def _json(value):
-    import json
     return json.loads(value) if isinstance(value, str) else value
 
 
@@ -165,19 +181,22 @@ def _cpu_ms(t: Timer, n: int) -> float:
 async def run() -> Result:
     t_ours, reports, stats = await ours()
     t_peer = await peer(reports)
+    t_httpx, _, _ = await ours(client="httpx")
     n = len(reports)
-    o, p = n / t_ours.seconds, n / t_peer.seconds
+    o, p, h = n / t_ours.seconds, n / t_peer.seconds, n / t_httpx.seconds
     # CPU of this process per report beside the rates: the machine's I/O wait moves the rates
     # from run to run; the CPU each side spends moves far less and says where the gap is.
     cpu = f"CPU {_cpu_ms(t_ours, n):.2f} vs {_cpu_ms(t_peer, n):.2f} ms/report"
     print(f"  grid_report: ours {o:,.0f} reports/s, bare append {p:,.0f} reports/s, ratio {o / p:.3f}; {cpu}; "
           f"{stats}", flush=True)
+    print(f"  grid_report through httpx.ASGITransport (the client's CPU in this process too): {h:,.0f} reports/s, "
+          f"ratio {h / p:.3f}; CPU {_cpu_ms(t_httpx, n):.2f} ms/report", flush=True)
     return Result(
         name="grid_report_ratio_vs_append",
         ours=o,
         peer=p,
         unit="reports/s",
-        ours_label=("grid's POST /v1/grids/{grid}/daily-reports in-process over httpx.ASGITransport (token, "
+        ours_label=("grid's POST /v1/grids/{grid}/daily-reports called in-process as an ASGI server calls it (token, "
                     "validation, locator, calendar, unit of work, DailyReport, append with outbox row, projector)"),
         peer_label="civicgrid EventStore.append of the same daily_report.submitted events to fresh streams",
         work=(f"{len(reports):,} all-safe reports, one per grid of {GRIDS:,} generated grids, one token each, "

@@ -6,6 +6,7 @@ too, but only the ratio means something across machines.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import platform
 import time
@@ -51,6 +52,55 @@ class Timer:
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self.start
         self.cpu_seconds = time.process_time() - self._cpu_start
+
+
+class AsgiCaller:
+    """Calls an ASGI app the way an ASGI server hands it a request: one scope, one body
+    message, the response messages collected. A benchmark of a service's HTTP path uses it
+    so that the service's own work is what is timed: an in-process HTTP client (httpx's
+    ASGITransport) spends 0.5-0.9 ms of this process's CPU a request building and parsing
+    its own request and response objects, as much as the whole bare peer; a real client
+    spends that in another process. What it leaves out is the server's HTTP/1.1 parsing."""
+
+    def __init__(self, app, host: str = "bench") -> None:
+        self.app = app
+        self.host = host.encode()
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        raw_headers = [(b"host", self.host), (b"content-length", str(len(body)).encode())]
+        if body:
+            raw_headers.append((b"content-type", b"application/json"))
+        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+        scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+                 "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+                 "root_path": "", "headers": raw_headers, "client": ("127.0.0.1", 50000),
+                 "server": ("127.0.0.1", 80), "state": {}}
+        delivered = False
+        finished = asyncio.Event()
+        status = 0
+        chunks: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await finished.wait()  # as a server does: a disconnect only once the response is out
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished.set()
+
+        await self.app(scope, receive, send)
+        finished.set()
+        return status, b"".join(chunks)
 
 
 def settings(**overrides) -> PlatformSettings:
