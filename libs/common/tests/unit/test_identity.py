@@ -178,6 +178,33 @@ def test_unsigned_and_symmetric_tokens_are_refused(keys, verifier) -> None:
         verifier.verify("not-a-jwt")
 
 
+def test_a_good_header_on_a_broken_or_altered_token_is_not_enough(keys, verifier) -> None:
+    """The header is read ahead only to pick the key (and remembered by its segment); the whole
+    token is still checked, so a known header vouches for nothing."""
+    good = mint_token(keys[0], "admin", "320104")
+    verifier.verify(good)  # its header segment is now remembered
+    header, payload, signature = good.split(".")
+    other = mint_token(keys[0], "window_clerk", "320104001").split(".")[1]
+    for broken in (f"{header}.{other}.{signature}",  # another token's claims under this signature
+                   f"{header}.{payload}.{signature[:-4]}AAAA",
+                   f"{header}.!!!!.{signature}",
+                   f"{header}.{payload}",
+                   f"{header}..{signature}"):
+        with pytest.raises(InvalidToken):
+            verifier.verify(broken)
+        with pytest.raises(InvalidToken):
+            verifier.verify_offline(broken)
+    import base64
+    for header_json in (b"[1, 2]", b'"RS256"', b"{not json"):
+        segment = base64.urlsafe_b64encode(header_json).rstrip(b"=").decode()
+        with pytest.raises(InvalidToken, match="malformed"):
+            verifier.verify(f"{segment}.{payload}.{signature}")
+    long_header = {"alg": "RS256", "kid": KEY_ID, "x5u": "https://" + "a" * 2000}
+    with pytest.raises(InvalidToken):  # read but not remembered; its signature does not cover it
+        verifier.verify(".".join([base64.urlsafe_b64encode(json.dumps(long_header).encode()).rstrip(b"=").decode(),
+                                  payload, signature]))
+
+
 def test_unknown_kid_is_refused(keys, verifier) -> None:
     token = mint_token(keys[0], "admin", "320104", key_id="retired-key")
     with pytest.raises(InvalidToken, match="unknown key id 'retired-key'"):
