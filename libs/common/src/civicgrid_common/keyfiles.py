@@ -19,7 +19,10 @@ code that reads it and nowhere else.
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -49,6 +52,38 @@ def mounted_or_local(configured: Path | None, *, environment: str, setting: str,
     if not configured.is_file():
         raise error(f"{setting} names {configured}, which does not exist: mount its Secret")
     return configured
+
+
+AES_KEY_BYTES = 32  # AES-256
+
+
+def ensure_aes_key_file(path: Path) -> Path:
+    """Make an AES-256 key file if it is missing: 32 random bytes, base64url, on one line, mode
+    0600, created exclusively (an existing file is never replaced). Returns the path."""
+    if not path.exists():
+        write_once(path, base64.urlsafe_b64encode(secrets.token_bytes(AES_KEY_BYTES)).decode())
+    return path
+
+
+def read_aes_key_file(path: Path, *, what: str, error: type[Exception]) -> bytes:
+    """The 32 bytes of a key file `ensure_aes_key_file` wrote; `error` if it holds anything else."""
+    try:
+        key = base64.urlsafe_b64decode(path.read_text().strip() + "==")
+    except (binascii.Error, ValueError) as exc:
+        raise error(f"{what} at {path} is not base64url: {exc}") from None
+    if len(key) != AES_KEY_BYTES:
+        raise error(f"{what} must be {AES_KEY_BYTES} bytes")
+    return key
+
+
+def load_aes_key(configured: Path | None, *, environment: str, setting: str, what: str, command: str,
+                 local: Callable[[], Path], error: type[Exception]) -> bytes:
+    """The 32 bytes of a service's AES-256 key file: the one its settings name (mounted_or_local),
+    else on the local stack `local()`, made if missing."""
+    path = mounted_or_local(configured, environment=environment, setting=setting,
+                            what=f"{what} (32 random bytes, base64url)", command=command,
+                            make_local=lambda: ensure_aes_key_file(local()), error=error)
+    return read_aes_key_file(path, what=what, error=error)
 
 
 def write_once(path: Path, content: str) -> bool:

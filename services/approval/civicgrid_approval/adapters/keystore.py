@@ -16,7 +16,6 @@ seal made years ago still verifies.
 """
 from __future__ import annotations
 
-import base64
 import secrets
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from civicgrid_common.db import install_schema
-from civicgrid_common.keyfiles import LOCAL_ENVIRONMENT, mounted_or_local, write_once
+from civicgrid_common.keyfiles import AES_KEY_BYTES, LOCAL_ENVIRONMENT, ensure_aes_key_file, load_aes_key
 from civicgrid_common.paths import local_state_dir
 from civicgrid_common.unit_of_work import UnitOfWork
 
@@ -54,7 +53,7 @@ class MasterKeyError(ValueError):
 
 
 MASTER_KEY_ENV = "CIVICGRID_SEAL_MASTER_KEY_FILE"
-MASTER_KEY_BYTES = 32  # AES-256
+MASTER_KEY_BYTES = AES_KEY_BYTES
 
 
 def local_master_key_path() -> Path:
@@ -62,22 +61,14 @@ def local_master_key_path() -> Path:
 
 
 def ensure_master_key(path: Path) -> Path:
-    """Make the master key file if it is missing: 32 random bytes, base64url, on one line, mode
-    0600, created exclusively (an existing file is never replaced). Returns the path."""
-    if not path.exists():
-        write_once(path, base64.urlsafe_b64encode(secrets.token_bytes(MASTER_KEY_BYTES)).decode())
-    return path
+    """Make the master key file if it is missing (keyfiles.ensure_aes_key_file). Returns the path."""
+    return ensure_aes_key_file(path)
 
 
 def load_master_key(path: Path | None, environment: str = LOCAL_ENVIRONMENT) -> bytes:
-    path = mounted_or_local(path, environment=environment, setting=MASTER_KEY_ENV,
-                            what="the seal master key (32 random bytes, base64url)",
-                            command="civicgrid_approval.entrypoints.keys",
-                            make_local=lambda: ensure_master_key(local_master_key_path()), error=MasterKeyError)
-    key = base64.urlsafe_b64decode(path.read_text().strip() + "==")
-    if len(key) != MASTER_KEY_BYTES:
-        raise MasterKeyError(f"the seal master key must be {MASTER_KEY_BYTES} bytes")
-    return key
+    return load_aes_key(path, environment=environment, setting=MASTER_KEY_ENV, what="the seal master key",
+                        command="civicgrid_approval.entrypoints.keys", local=local_master_key_path,
+                        error=MasterKeyError)
 
 
 class SealKeyStore:
