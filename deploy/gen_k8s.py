@@ -109,6 +109,12 @@ KEY_FILES: dict[str, KeyFile] = {
                '"created": "<ISO time>"}, ...], "blind_index_key": "<32 bytes base64>", "pseudonym_key":',
                '"<32 bytes base64, not the blind-index key>"}. Every older key stays for decrypting old',
                "values; losing the ring makes every stored personal value unreadable.")),
+    "notifications": KeyFile(
+        env="CIVICGRID_WEBHOOK_SECRETS_KEY_FILE", secret="civicgrid-notifications-webhook-secrets-key",
+        key="webhook-secrets.key",
+        shape=("32 random bytes, base64url, on one line: the AES-256-GCM key departments' webhook signing",
+               "secrets are sealed under in notifications' database. Losing it leaves every endpoint",
+               "unable to sign until its secret is rotated (departments then take the new one).")),
 }
 
 # The key Job's second container: store the file as the Secret unless one of that name exists.

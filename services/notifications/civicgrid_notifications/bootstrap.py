@@ -17,7 +17,7 @@ from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.service import Runner, Wired
 from civicgrid_common.unit_of_work import Transactions
 
-from civicgrid_notifications.adapters.endpoints import ENDPOINTS_DDL, Endpoints
+from civicgrid_notifications.adapters.endpoints import Endpoints, SecretBox, load_secrets_key
 from civicgrid_notifications.adapters.inbox import INBOX_DDL, InboxStore
 from civicgrid_notifications.adapters.ledger import LEDGER_DDL, DeliveryLedger
 from civicgrid_notifications.adapters.live import InboxBroadcaster
@@ -31,11 +31,15 @@ from civicgrid_notifications.entrypoints.consumers import events_handler
 
 
 async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Wired:
+    # Without its key nothing could be signed for a department: fail first.
+    box = SecretBox(load_secrets_key(settings.webhook_secrets_key_file, settings.environment))
     await ensure_database(settings)
     pool = await create_pool(settings)
     store = EventStore.for_service(pool, settings)
     await store.install()
-    await install_schema(pool, [LEDGER_DDL, INBOX_DDL, ENDPOINTS_DDL])
+    await install_schema(pool, [LEDGER_DDL, INBOX_DDL])
+    endpoints = Endpoints(pool, box)
+    await endpoints.install()
 
     transactions = Transactions.for_service(store, [], settings)
     consumed = {t for spec in store.contracts.topics if spec.name in settings.source_topics for t in spec.event_types}
@@ -48,7 +52,6 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     if settings.seed_rules:
         await seed_rule_book(notifications, seed_document())
 
-    endpoints = Endpoints(pool)
     webhooks = WebhookSender(timeout=settings.webhook_timeout_seconds)
     broadcaster = InboxBroadcaster(pool, settings.dsn())
     runners: list[Runner] = [broadcaster]

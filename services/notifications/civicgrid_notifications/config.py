@@ -1,6 +1,8 @@
 """notifications' settings: the platform's (CIVICGRID_* environment variables) plus its own."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from civicgrid_common.settings import PlatformSettings
@@ -41,5 +43,9 @@ class NotificationsSettings(PlatformSettings):
     retry_schedule: list[float] = Field(default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE), min_length=1,
                                         max_length=20)
     webhook_timeout_seconds: float = Field(15.0, gt=0, le=60)
+    # CIVICGRID_WEBHOOK_SECRETS_KEY_FILE: the key departments' webhook secrets are sealed under
+    # (adapters/endpoints.py). Unset: the local stack's .local/keys/notifications-webhook-secrets.key
+    # (made if missing); outside the local stack unset refuses to start.
+    webhook_secrets_key_file: Path | None = None
     # Held open by consoles and phones: how often the live inbox stream says it is alive.
     inbox_stream_keepalive_seconds: float = Field(15.0, ge=1, le=120)

@@ -88,6 +88,7 @@ class Delivery:
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> "Delivery":
         message = row["message"]
+        # a str: a message an earlier version stored as JSON text inside the jsonb
         return cls(**{**dict(row), "message": json.loads(message) if isinstance(message, str) else message})
 
 
@@ -109,7 +110,7 @@ async def record(conn: asyncpg.Connection, *, event_id: str, event_type: str, ru
                 $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11)
         ON CONFLICT DO NOTHING RETURNING id
         """,
-        did, event_id, event_type, rule_id, channel, recipient, urgent, json.dumps(message, ensure_ascii=False),
+        did, event_id, event_type, rule_id, channel, recipient, urgent, dict(message),  # the pool's codec encodes
         status, at, error[:500] if error else None)
     return inserted
 

@@ -104,6 +104,9 @@ class SenderLoop:
             return SendResult("retry", error=f"department {department} has no webhook endpoint yet")
         if not endpoint.enabled:
             return SendResult("retry", error=f"the endpoint of {department} is disabled: {endpoint.disabled_reason}")
+        if endpoint.unreadable:  # tampered with, or another key: sign nothing with what is left; rotating fixes it
+            return SendResult("retry", error=f"{endpoint.unreadable} signing secret(s) of {department} do not open "
+                                             "under this service's key; rotate the endpoint's secret")
         if not endpoint.secrets:
             return SendResult("failed", error=f"the endpoint of {department} has no active secret")
         target = WebhookEndpoint(department=department, url=endpoint.url, secrets=list(endpoint.secrets),

@@ -116,8 +116,8 @@ async def test_a_sender_killed_mid_send_sends_again_after_its_lease_and_the_ledg
     clock.advance(seconds=61)
     assert await sender.send_due() == 1
     assert [s["id"] for s in receiver.seen] == [did]
-    rows = await pool.fetch("SELECT status, attempts FROM notification_deliveries")
-    assert [(r["status"], r["attempts"]) for r in rows] == [("sent", 2)]
+    rows = await pool.fetch("SELECT status, attempts, jsonb_typeof(message) AS shape FROM notification_deliveries")
+    assert [(r["status"], r["attempts"], r["shape"]) for r in rows] == [("sent", 2, "object")]
 
 
 async def test_the_schedule_spent_is_a_dead_letter_an_admin_replays(api, token, hand_in, endpoint, receiver,
@@ -171,3 +171,69 @@ async def test_a_private_or_odd_webhook_url_is_refused_naming_it(api, token, url
     assert r.status_code == 422, r.text
     assert [e["pointer"] for e in r.json()["errors"]] == ["#/url"]
     assert (await api.get("/v1/departments/civil_affairs/webhook", headers=token("admin", "320104"))).status_code == 404
+
+
+async def _stored_secrets(pool, department: str) -> list[dict]:
+    import json
+
+    raw = await pool.fetchval("SELECT secrets::text FROM webhook_endpoints WHERE department = $1", department)
+    return json.loads(raw)
+
+
+async def test_secrets_are_sealed_at_rest_and_a_copied_one_stops_sending_until_rotated(
+        notifications_app, api, token, hand_in, endpoint, receiver, sender, clock):
+    pool = notifications_app.state.pool
+    admin = token("admin", "320104")
+    [stored] = await _stored_secrets(pool, "civil_affairs")
+    raw_secret = receiver.secret.removeprefix("whsec_")
+    assert set(stored) == {"sealed"} and stored["sealed"].startswith("ws1.")
+    assert "whsec_" not in stored["sealed"] and raw_secret not in stored["sealed"]
+    # Another department's sealed secret copied into civil affairs' row (by whoever can write
+    # the database) does not open there: nothing is signed with it, or with what is left.
+    r = await api.put("/v1/departments/public_security/webhook", headers=admin,
+                      json={"url": receiver.url, "allow_private": True})
+    assert r.status_code == 200, r.text
+    await pool.execute("UPDATE webhook_endpoints SET secrets = (SELECT secrets FROM webhook_endpoints "
+                       "WHERE department = 'public_security') WHERE department = 'civil_affairs'")
+    shown = (await api.get("/v1/departments/civil_affairs/webhook", headers=admin)).json()
+    assert (shown["active_secrets"], shown["unreadable_secrets"]) == (0, 1)
+    [did] = (await hand_in(task_event())).recorded
+    assert await sender.send_due() == 1
+    assert receiver.seen == []
+    d = (await api.get(f"/v1/deliveries/{did}", headers=admin)).json()
+    assert d["status"] == "pending" and "rotate" in d["history"][-1]["error"], d
+    # The admin rotates: the unreadable secret is dropped, the new one signs, the delivery goes.
+    r = await api.post("/v1/departments/civil_affairs/webhook/rotate", headers=admin, json={"grace_hours": 24})
+    assert r.status_code == 200, r.text
+    assert (r.json()["active_secrets"], r.json()["unreadable_secrets"]) == (1, 0)
+    assert await pool.fetchval("SELECT jsonb_typeof(secrets) FROM webhook_endpoints "
+                               "WHERE department = 'civil_affairs'") == "array"
+    receiver.secret = r.json()["secret"]
+    clock.advance(seconds=7)
+    assert await sender.send_due() == 1
+    assert [(s["id"], s["status"]) for s in receiver.seen] == [(did, 200)]
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["a list", "a rotated list stored as JSON text"])
+async def test_a_secret_an_earlier_version_stored_in_clear_is_sealed_when_the_service_starts(
+        notifications_app, clock, as_text):
+    import json
+
+    from civicgrid_notifications.adapters.endpoints import new_secret
+
+    pool, endpoints = notifications_app.state.pool, notifications_app.state.endpoints
+    clear, older = new_secret(), new_secret()
+    expires = (clock() + timedelta(hours=1)).isoformat()
+    legacy = [{"secret": clear}, {"secret": older, "expires_at": expires}]
+    await pool.execute(
+        "INSERT INTO webhook_endpoints (department, url, secrets, updated_by, updated_at) "
+        "VALUES ('civil_affairs', 'https://civil.example.gov.cn/hooks', $1::jsonb, 'admin', now())",
+        json.dumps(legacy) if as_text else legacy)  # the pool's codec encodes; text is encoded once more
+    await endpoints.install()
+    assert await pool.fetchval("SELECT jsonb_typeof(secrets) FROM webhook_endpoints") == "array"
+    stored = await _stored_secrets(pool, "civil_affairs")
+    assert [set(s) for s in stored] == [{"sealed"}, {"sealed", "expires_at"}] and stored[1]["expires_at"] == expires
+    assert clear not in json.dumps(stored) and older not in json.dumps(stored)
+    assert (await endpoints.get("civil_affairs", now=clock())).secrets == (clear, older)
+    await endpoints.install()  # again: nothing left in clear, nothing sealed twice
+    assert await _stored_secrets(pool, "civil_affairs") == stored

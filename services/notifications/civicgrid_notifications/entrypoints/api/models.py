@@ -154,6 +154,9 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     active_secrets: int
+    unreadable_secrets: int = Field(0, description="active secrets that do not open under the service's key "
+                                                   "(altered or sealed under another key): nothing is sent "
+                                                   "until the secret is rotated")
     updated_by: str
     updated_at: datetime
     secret: str | None = Field(None, description="the new signing secret (whsec_…): shown once, when made")

@@ -159,7 +159,8 @@ def rule_book_router() -> APIRouter:
 def _endpoint(endpoint, secret: str | None = None) -> m.EndpointOut:
     return m.EndpointOut(department=endpoint.department, url=endpoint.url, allow_private=endpoint.allow_private,
                          enabled=endpoint.enabled, disabled_reason=endpoint.disabled_reason,
-                         active_secrets=len(endpoint.secrets), updated_by=endpoint.updated_by,
+                         active_secrets=len(endpoint.secrets), unreadable_secrets=endpoint.unreadable,
+                         updated_by=endpoint.updated_by,
                          updated_at=endpoint.updated_at, secret=secret)
 
 
