@@ -47,7 +47,8 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     for event_type, events in samples.items():  # a sample that drifted from its contract is a bug here
         for event in events:
             store.contracts.validate(event_type, event["data"])
-    notifications = NotificationService(transactions, store, DeliveryLedger(), InboxStore(), district=settings.district,
+    deliveries = DeliveryLedger(store, settings.district)
+    notifications = NotificationService(transactions, store, deliveries, InboxStore(), district=settings.district,
                                         consumed_types=consumed.__contains__, samples=samples, clock=clock)
     if settings.seed_rules:
         await seed_rule_book(notifications, seed_document())
@@ -58,7 +59,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     if settings.outbox_relay:
         runners.append(OutboxRelay(pool, settings, name="notifications"))
     if settings.send:
-        runners.append(SenderLoop(pool, endpoints, webhooks, schedule=settings.retry_schedule,
+        runners.append(SenderLoop(pool, deliveries, endpoints, webhooks, schedule=settings.retry_schedule,
                                   lease_seconds=settings.send_lease_seconds, batch=settings.send_batch,
                                   concurrency=settings.send_concurrency, poll_seconds=settings.send_poll_seconds,
                                   clock=clock))

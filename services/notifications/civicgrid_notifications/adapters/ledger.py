@@ -19,6 +19,10 @@ from typing import Any, Mapping, Sequence
 
 import asyncpg
 
+from civicgrid_common.eventstore import EventStore
+
+from civicgrid_notifications.adapters import delivery_events as steps
+
 LEDGER_DDL = """
 CREATE TABLE IF NOT EXISTS notification_deliveries (
     id text PRIMARY KEY,
@@ -44,6 +48,8 @@ CREATE INDEX IF NOT EXISTS notification_deliveries_due
     ON notification_deliveries (next_attempt_at) WHERE status IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS notification_deliveries_dead
     ON notification_deliveries (finished_at DESC) WHERE status = 'dead';
+-- The version of the delivery's event stream (adapters/delivery_events.py).
+ALTER TABLE notification_deliveries ADD COLUMN IF NOT EXISTS events integer NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS notification_attempts (
     delivery_id text NOT NULL REFERENCES notification_deliveries (id),
     attempt integer NOT NULL,
@@ -96,23 +102,39 @@ _COLUMNS = ("id, event_id, event_type, rule_id, channel, recipient, urgent, mess
             "next_attempt_at, provider_id, last_status_code, last_error, created_at, finished_at")
 
 
-async def record(conn: asyncpg.Connection, *, event_id: str, event_type: str, rule_id: str, channel: str,
-                 recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime,
+async def record(conn: asyncpg.Connection, *, store: EventStore, district: str, event_id: str, event_type: str, rule_id: str,
+                 channel: str, recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime,
                  error: str | None = None) -> str | None:
     """Record a delivery (`pending`, `delivered`, or `dead` with its error); its id, or None when
-    this (event, channel, recipient) is recorded already."""
+    this (event, channel, recipient) is recorded already. A delivered or dead one is a step on
+    its stream at once (`notification.delivered`, `notification.dead_lettered`)."""
     did = delivery_id(event_id, channel, recipient)
-    inserted = await conn.fetchval(
+    row = await conn.fetchrow(
         """
         INSERT INTO notification_deliveries (id, event_id, event_type, rule_id, channel, recipient, urgent, message,
                                              status, next_attempt_at, created_at, finished_at, last_error)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, CASE WHEN $9 = 'pending' THEN $10::timestamptz END,
                 $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11)
-        ON CONFLICT DO NOTHING RETURNING id
+        ON CONFLICT DO NOTHING RETURNING id, channel, recipient, rule_id, event_id, event_type, created_at
         """,
         did, event_id, event_type, rule_id, channel, recipient, urgent, dict(message),  # the pool's codec encodes
         status, at, error[:500] if error else None)
-    return inserted
+    if row is None:
+        return None
+    since = {"recorded_at": steps.recorded_at(row), "attempts": 0}
+    if status == DELIVERED:
+        await _stepped(conn, store, row, 0, [(steps.DELIVERED, steps.step_data(district, row, at, **since))])
+    elif status == DEAD:
+        await _stepped(conn, store, row, 0, [(steps.DEAD_LETTERED, steps.step_data(
+            district, row, at, **since, last_status_code=None, reason="not_renderable"))])
+    return did
+
+
+async def _stepped(conn: asyncpg.Connection, store: EventStore, row: Mapping[str, Any], version: int,
+                   taken: list[tuple[str, dict[str, Any]]]) -> None:
+    if taken:
+        await conn.execute("UPDATE notification_deliveries SET events = $2 WHERE id = $1", row["id"],
+                           await steps.emit(conn, store, row, version, taken))
 
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
@@ -137,10 +159,13 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta
     return [Delivery.from_row(r) for r in rows]
 
 
-async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, started_at: datetime, outcome: str,
-                         status_code: int | None, latency_ms: float, error: str | None, provider_id: str | None,
-                         next_attempt_at: datetime | None, now: datetime) -> str:
-    """Store the attempt and move the delivery on; its new status."""
+async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, store: EventStore, district: str,
+                         started_at: datetime, outcome: str, status_code: int | None, latency_ms: float,
+                         error: str | None, provider_id: str | None, next_attempt_at: datetime | None,
+                         now: datetime) -> str:
+    """Store the attempt and move the delivery on, its step on its stream; its new status. An
+    attempt finished twice (a sender thought dead that was only slow) is stored once and is
+    one step: the row is locked, and a delivery already finished takes no further step."""
     if outcome == "sent":
         status = SENT
     elif outcome == "gone":
@@ -149,10 +174,13 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, starte
         status = PENDING
     else:
         status = DEAD
-    await conn.execute(
+    row = await conn.fetchrow(
+        "SELECT id, channel, recipient, rule_id, event_id, event_type, created_at, status, events "
+        "FROM notification_deliveries WHERE id = $1 FOR UPDATE", delivery.id)
+    first = await conn.fetchval(
         """
         INSERT INTO notification_attempts (delivery_id, attempt, started_at, outcome, status_code, latency_ms, error)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true
         """,
         delivery.id, delivery.attempts, started_at, outcome, status_code, latency_ms, error)
     await conn.execute(
@@ -164,7 +192,29 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, starte
         WHERE id = $1
         """,
         delivery.id, status, next_attempt_at if status == PENDING else None, provider_id, status_code, error, now)
+    if first and row["status"] in (PENDING, SENDING):
+        await _stepped(conn, store, row, row["events"],
+                       _attempt_steps(district, row, outcome, status, delivery.attempts, status_code,
+                                      next_attempt_at, now))
     return status
+
+
+def _attempt_steps(district: str, row: Mapping[str, Any], outcome: str, status: str, attempt: int,
+                   status_code: int | None, retry_at: datetime | None,
+                   now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    if status == SENT:
+        return [(steps.SENT, steps.step_data(district, row, now, recorded_at=steps.recorded_at(row),
+                                             attempts=attempt))]
+    failed = steps.step_data(district, row, now, attempt=attempt, status_code=status_code,
+                             retry_at=retry_at.isoformat().replace("+00:00", "Z") if status == PENDING else None,
+                             endpoint_disabled=status == DISABLED)
+    taken = [(steps.FAILED, failed)]
+    if status == DEAD:
+        taken.append((steps.DEAD_LETTERED, steps.step_data(
+            district, row, now, recorded_at=steps.recorded_at(row), attempts=attempt, last_status_code=status_code,
+            # a retryable failure with no attempt left, or one the channel says never to retry
+            reason="schedule_spent" if outcome == "retry" else "refused")))
+    return taken
 
 
 async def dead_letters(conn: asyncpg.Connection, *, limit: int, before: datetime | None) -> list[Delivery]:
@@ -199,6 +249,14 @@ async def replay(conn: asyncpg.Connection, did: str, *, now: datetime) -> bool:
 
 
 class DeliveryLedger:
-    """The ledger as the application's `Ledger` port."""
+    """The ledger as the application's `Ledger` port: its steps go to `store`."""
 
-    record = staticmethod(record)
+    def __init__(self, store: EventStore, district: str) -> None:
+        self.store = store
+        self.district = district
+
+    async def record(self, conn: asyncpg.Connection, **delivery: Any) -> str | None:
+        return await record(conn, store=self.store, district=self.district, **delivery)
+
+    async def finish_attempt(self, conn: asyncpg.Connection, delivery: Delivery, **attempt: Any) -> str:
+        return await finish_attempt(conn, delivery, store=self.store, district=self.district, **attempt)

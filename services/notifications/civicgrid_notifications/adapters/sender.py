@@ -42,10 +42,11 @@ def next_attempt(schedule: Sequence[float], attempts: int, *, now: datetime, ret
 class SenderLoop:
     name = "webhook-sender"
 
-    def __init__(self, pool: asyncpg.Pool, endpoints: Endpoints, webhooks: WebhookSender, *,
-                 schedule: Sequence[float], lease_seconds: float, batch: int, concurrency: int,
-                 poll_seconds: float, clock: Clock = utc_now) -> None:
+    def __init__(self, pool: asyncpg.Pool, deliveries: ledger.DeliveryLedger, endpoints: Endpoints,
+                 webhooks: WebhookSender, *, schedule: Sequence[float], lease_seconds: float, batch: int,
+                 concurrency: int, poll_seconds: float, clock: Clock = utc_now) -> None:
         self.pool = pool
+        self.deliveries = deliveries
         self.endpoints = endpoints
         self.webhooks = webhooks
         self.schedule = list(schedule)
@@ -88,7 +89,7 @@ class SenderLoop:
             retry_at = (next_attempt(self.schedule, delivery.attempts, now=now, retry_after=result.retry_after)
                         if result.outcome == "retry" else None)
             async with self.pool.acquire() as conn, conn.transaction():
-                status = await ledger.finish_attempt(
+                status = await self.deliveries.finish_attempt(
                     conn, delivery, started_at=started, outcome=result.outcome, status_code=result.status_code,
                     latency_ms=result.latency_ms or (time.monotonic() - began) * 1000, error=result.error,
                     provider_id=result.provider_id, next_attempt_at=retry_at, now=now)

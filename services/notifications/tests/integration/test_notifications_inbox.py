@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+from delivery_steps import steps_of
 from notification_events import event
 
 from civicgrid_notifications.domain.seed import sample_events
@@ -29,12 +30,16 @@ async def test_the_demo_districts_rule_book_is_seeded_and_only_its_admin_reads_i
     assert (await api.get("/v1/rule-book", headers=token("admin", "320105"))).status_code == 403
 
 
-async def test_a_missing_daily_report_reaches_the_grids_workers_once(api, token, hand_in):
+async def test_a_missing_daily_report_reaches_the_grids_workers_once(notifications_app, api, token, hand_in):
     e = event(MISSING, sample(MISSING))
     told = await hand_in(e)
     assert len(told.recorded) == 1
     again = await hand_in(e)  # redelivered after a crash, say
     assert again.recorded == () and again.repeated == 1
+    [(step, data)] = await steps_of(notifications_app.state.store, told.recorded[0])  # one step, once
+    assert step == "delivered" and data["channel"] == "in_app" and data["attempts"] == 0
+    assert data["recipient_kind"] == "role" and data["department"] is None and data["cause_id"] == e.id
+    assert "320104001001003" not in str(data)  # the recipient as a kind, not who
 
     worker = token("grid_worker", "320104001001003")
     r = await api.get("/v1/inbox", headers=worker)
@@ -149,7 +154,8 @@ async def test_a_template_that_does_not_render_on_its_samples_is_refused_naming_
     assert ok.json()["version"] == 1
 
 
-async def test_an_event_its_template_cannot_render_is_a_dead_letter_and_tells_the_others(api, token, hand_in):
+async def test_an_event_its_template_cannot_render_is_a_dead_letter_and_tells_the_others(
+        notifications_app, api, token, hand_in):
     data = sample(MISSING)
     del data["check_at"]  # what the daily-report-missing template shows
     told = await hand_in(event(MISSING, data))
@@ -157,6 +163,8 @@ async def test_an_event_its_template_cannot_render_is_a_dead_letter_and_tells_th
     [dead] = (await api.get("/v1/deliveries/dead-letters", headers=token("admin", "320104"))).json()
     assert dead["rule_id"] == "daily-report-missing" and dead["channel"] == "in_app"
     assert "check_at" in dead["last_error"]
+    [(step, data)] = await steps_of(notifications_app.state.store, dead["id"])
+    assert (step, data["reason"], data["attempts"]) == ("dead_lettered", "not_renderable", 0)
     assert (await api.get("/v1/inbox", headers=token("grid_worker", "320104001001003"))).json()["items"] == []
     # Fixed in the rule book, not resent: an in-app delivery is not replayed.
     assert (await api.post(f"/v1/deliveries/{dead['id']}/replay", headers=token("admin", "320104"))).status_code == 409

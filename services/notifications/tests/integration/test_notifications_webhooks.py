@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from delivery_steps import published_steps, steps_of
 from notification_events import event
 
 from civicgrid_notifications.adapters import ledger
@@ -74,7 +75,8 @@ async def endpoint(api, token, receiver):
 @pytest.fixture
 async def sender(notifications_app, clock):
     webhooks = WebhookSender(timeout=5)
-    loop = SenderLoop(notifications_app.state.pool, notifications_app.state.endpoints, webhooks,
+    loop = SenderLoop(notifications_app.state.pool, ledger.DeliveryLedger(notifications_app.state.store, "320104"),
+                      notifications_app.state.endpoints, webhooks,
                       schedule=[0, 5, 300], lease_seconds=60, batch=10, concurrency=4, poll_seconds=0.1, clock=clock)
     yield loop
     await webhooks.close()
@@ -85,7 +87,7 @@ def task_event():
 
 
 async def test_a_task_is_one_signed_webhook_retried_on_the_schedule_under_the_same_id(
-        api, token, hand_in, endpoint, receiver, sender, clock):
+        notifications_app, api, token, hand_in, endpoint, receiver, sender, clock):
     e = task_event()
     [did] = (await hand_in(e)).recorded
     assert (await hand_in(e)).recorded == ()  # the event redelivered: still one delivery
@@ -103,6 +105,18 @@ async def test_a_task_is_one_signed_webhook_retried_on_the_schedule_under_the_sa
     d = r.json()
     assert d["status"] == "sent" and d["attempts"] == 2
     assert [(a["outcome"], a["status_code"]) for a in d["history"]] == [("retry", 503), ("sent", 200)]
+    # Its steps on its own stream, once each (the event was handed in twice).
+    store = notifications_app.state.store
+    (failed, first), (sent, second) = await steps_of(store, did)
+    assert (failed, sent) == ("failed", "sent")
+    assert first["attempt"] == 1 and first["status_code"] == 503 and first["retry_at"] is not None
+    assert first["endpoint_disabled"] is False
+    assert second["attempts"] == 2 and second["recorded_at"] <= second["at"] and second["district"] == "320104"
+    assert {k: second[k] for k in ("delivery_id", "channel", "recipient_kind", "department", "cause_id",
+                                   "cause_type")} == {"delivery_id": did, "channel": "webhook",
+                                                      "recipient_kind": "department", "department": "civil_affairs",
+                                                      "cause_id": e.id, "cause_type": TASK}
+    assert receiver.url not in str(first) + str(second) and "error" not in first
 
 
 async def test_a_sender_killed_mid_send_sends_again_after_its_lease_and_the_ledger_holds_one(
@@ -116,12 +130,14 @@ async def test_a_sender_killed_mid_send_sends_again_after_its_lease_and_the_ledg
     clock.advance(seconds=61)
     assert await sender.send_due() == 1
     assert [s["id"] for s in receiver.seen] == [did]
+    # The attempt that died took no step; the one that went, one.
+    assert [step for step, _ in await steps_of(notifications_app.state.store, did)] == ["sent"]
     rows = await pool.fetch("SELECT status, attempts, jsonb_typeof(message) AS shape FROM notification_deliveries")
     assert [(r["status"], r["attempts"], r["shape"]) for r in rows] == [("sent", 2, "object")]
 
 
-async def test_the_schedule_spent_is_a_dead_letter_an_admin_replays(api, token, hand_in, endpoint, receiver,
-                                                                     sender, clock):
+async def test_the_schedule_spent_is_a_dead_letter_an_admin_replays(notifications_app, api, token, hand_in, endpoint,
+                                                                     receiver, sender, clock):
     [did] = (await hand_in(task_event())).recorded
     receiver.answers = [500, 500, 500]
     for _ in range(3):
@@ -137,9 +153,16 @@ async def test_the_schedule_spent_is_a_dead_letter_an_admin_replays(api, token, 
     assert await sender.send_due() == 1
     assert (await api.get(f"/v1/deliveries/{did}", headers=admin)).json()["status"] == "sent"
     assert (await api.get("/v1/deliveries/dead-letters", headers=admin)).json() == []
+    taken = await steps_of(notifications_app.state.store, did)
+    assert [step for step, _ in taken] == ["failed", "failed", "failed", "dead_lettered", "sent"]
+    assert [d["retry_at"] is None for step, d in taken if step == "failed"] == [False, False, True]
+    dead_step = taken[3][1]
+    assert (dead_step["reason"], dead_step["attempts"], dead_step["last_status_code"]) == ("schedule_spent", 3, 500)
+    assert taken[4][1]["attempts"] == 4  # replayed: the fourth attempt went
+    assert await published_steps(notifications_app.state.pool) == [step for step, _ in taken]
 
 
-async def test_a_gone_endpoint_is_disabled(api, token, hand_in, endpoint, receiver, sender):
+async def test_a_gone_endpoint_is_disabled(notifications_app, api, token, hand_in, endpoint, receiver, sender):
     [did] = (await hand_in(task_event())).recorded
     receiver.answers = [410]
     await sender.send_due()
@@ -147,6 +170,9 @@ async def test_a_gone_endpoint_is_disabled(api, token, hand_in, endpoint, receiv
     assert (await api.get(f"/v1/deliveries/{did}", headers=admin)).json()["status"] == "disabled"
     webhook = (await api.get("/v1/departments/civil_affairs/webhook", headers=admin)).json()
     assert webhook["enabled"] is False and "410" in webhook["disabled_reason"]
+    [(step, data)] = await steps_of(notifications_app.state.store, did)
+    assert step == "failed" and data["endpoint_disabled"] is True and data["retry_at"] is None
+    assert data["status_code"] == 410
 
 
 async def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period(
