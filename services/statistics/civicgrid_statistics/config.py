@@ -10,10 +10,11 @@ class StatisticsSettings(PlatformSettings):
     service_name: str = "statistics"
     http_port: int = 8005
     # The topics whose events become facts (intake's cases and complaints, approval's moves, the
-    # grid's incidents, daily reports, disputes and community work); a rebuild replays the same.
+    # grid's incidents, daily reports, disputes and community work, notifications' deliveries); a
+    # rebuild replays the same.
     topics: list[str] = ["civicgrid.intake.cases", "civicgrid.intake.complaints", "civicgrid.approval.approvals",
                          "civicgrid.grid.incidents", "civicgrid.grid.reports", "civicgrid.grid.disputes",
-                         "civicgrid.grid.community_work"]
+                         "civicgrid.grid.community_work", "civicgrid.notifications.deliveries"]
     # The faust application id: it is the Kafka consumer group of the workers.
     faust_app_id: str = "civicgrid-statistics"
     # Where faust keeps its local files (it keeps no figures: there are no faust tables).

@@ -17,7 +17,7 @@ from civicgrid_statistics.entrypoints.main import build_app
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from statistics_stack import Worker, end_offsets, publish, wait_for_facts  # noqa: E402
+from statistics_stack import Worker, load_facts  # noqa: E402
 
 
 @pytest.fixture
@@ -76,9 +76,5 @@ async def loaded(stats_settings, topics, workers, stats):
     from event_stream import generate
 
     stream = generate(cases=120, complaints=80, seed=11)
-    await publish(stats_settings, stream.records(topics, duplicate_share=0.1))
-    (worker,) = workers(1)
-    worker.start()
-    await wait_for_facts(stats_settings, await end_offsets(stats_settings, list(topics.values())), [worker])
-    worker.stop()
+    await load_facts(stats_settings, stream, topics, workers)
     return stream

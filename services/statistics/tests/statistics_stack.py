@@ -91,6 +91,16 @@ async def wait_for_facts(settings: StatisticsSettings, expected_offsets: dict[tu
         await conn.close()
 
 
+async def load_facts(settings: StatisticsSettings, stream, topics: dict[str, str], workers) -> None:
+    """Publish a generated stream (10% of its records twice, as the at-least-once relay may),
+    let one real faust worker turn it into facts, and stop the worker."""
+    await publish(settings, stream.records(topics, duplicate_share=0.1))
+    (worker,) = workers(1)
+    worker.start()
+    await wait_for_facts(settings, await end_offsets(settings, list(topics.values())), [worker])
+    worker.stop()
+
+
 async def end_offsets(settings: StatisticsSettings, topics: list[str]) -> dict[tuple[str, int], int]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 

@@ -37,3 +37,7 @@ class PgKpiReader:
     async def grid(self, filters: Filters, group_by: str, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]:
         async with self.pool.acquire() as conn:
             return await kpi_sql.grid_figures(conn, self.schema, filters, group_by, as_of)
+
+    async def notifications(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return await kpi_sql.notification_figures(conn, self.schema, filters, group_by, as_of)

@@ -319,6 +319,52 @@ async def grid_figures(conn: asyncpg.Connection, schema: str, filters: Filters, 
             "disputes": [dict(r) for r in disputes], "community_work": [dict(r) for r in community_work]}
 
 
+# ------------------------------------------------------------------ notifications' deliveries
+# A delivery (a subject: its stream) is anchored on its district and the instant it was recorded
+# (its first step's, for a delivery whose success or dead letter has not come); it succeeded if
+# it was ever sent or delivered (a dead letter replayed and then sent counts as sent), it is dead
+# if it was dead-lettered and never succeeded.
+
+_STEP = "notifications.notification."
+
+
+async def notification_figures(conn: asyncpg.Connection, schema: str, filters: Filters, group_by: str,
+                               as_of: datetime | None) -> list[dict[str, Any]]:
+    """Deliveries per group: how many, succeeded, dead, the failed attempts, and the seconds from
+    recorded to succeeded of each that succeeded."""
+    s = ident(schema)
+    label = _group_expr(group_by, {"channel": "channel", "department": "coalesce(department, 'none')"})
+    rows = await conn.fetch(f"""
+        WITH f AS (SELECT * FROM {s}.facts WHERE recorded_at <= $1 AND kind LIKE '{_STEP}%'),
+        per AS (
+            SELECT subject, min(data->>'district') AS j, min(data->>'channel') AS channel,
+                min(data->>'department') AS department,
+                coalesce(min((data->>'recorded_at')::timestamptz), min(occurred_at)) AS at,
+                min((data->>'recorded_at')::timestamptz) AS recorded,
+                min(occurred_at) FILTER (WHERE kind IN ('{_STEP}sent', '{_STEP}delivered')) AS succeeded_at,
+                bool_or(kind = '{_STEP}dead_lettered') AS dead_lettered,
+                count(*) FILTER (WHERE kind = '{_STEP}failed') AS failed_attempts
+            FROM f GROUP BY subject),
+        sel AS (
+            SELECT * FROM per
+            WHERE (cardinality($2::text[]) = 0 OR j LIKE ANY($2::text[]))
+              AND ($3::text IS NULL OR j LIKE $3 || '%')
+              AND ($4::text IS NULL OR channel = $4)
+              AND ($5::date IS NULL OR (at {_LOCAL})::date >= $5)
+              AND ($6::date IS NULL OR (at {_LOCAL})::date <= $6))
+        SELECT {label} AS label,
+            count(*) AS deliveries,
+            count(succeeded_at) AS succeeded,
+            count(*) FILTER (WHERE dead_lettered AND succeeded_at IS NULL) AS dead,
+            coalesce(sum(failed_attempts), 0)::bigint AS failed_attempts,
+            coalesce(array_agg(extract(epoch FROM succeeded_at - recorded)::float8 ORDER BY subject)
+                     FILTER (WHERE succeeded_at IS NOT NULL AND recorded IS NOT NULL), '{{}}') AS seconds_to_deliver
+        FROM sel GROUP BY 1 ORDER BY 1""",
+        as_of or datetime.now(timezone.utc), [f"{c}%" for c in filters.scopes], filters.jurisdiction,
+        filters.channel, filters.date_from, filters.date_to)
+    return [dict(r) for r in rows]
+
+
 async def all_figures(conn: asyncpg.Connection, schema: str) -> list[dict[str, Any]]:
     """Every figure by every grouping, as rows: what a rebuild's checksum compares."""
     everything, rows = Filters(), []
@@ -337,6 +383,9 @@ async def all_figures(conn: asyncpg.Connection, schema: str) -> list[dict[str, A
             # "due" compares handling limits with the time of the query: not a figure of the facts alone
             rows.extend({"kpi": f"grid.{family}", "by": group, **{k: v for k, v in r.items() if k != "incidents_due"}}
                         for r in items)
+    for group in ("channel", "department", "day"):
+        rows.extend({"kpi": "notifications", "by": group, **r}
+                    for r in await notification_figures(conn, schema, everything, group, None))
     return rows
 
 

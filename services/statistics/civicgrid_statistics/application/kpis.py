@@ -28,12 +28,18 @@ GRID_COUNTS = tuple(k for family in COUNTS_GRID.values() for k in family)
 GRID_SPANS = ("create", "dispatch", "handle", "verify")
 
 
+# Notifications' deliveries: the counts of each group, and the seconds from recorded to
+# succeeded (sent or delivered) of each delivery that succeeded.
+COUNTS_NOTIFICATIONS = ("deliveries", "succeeded", "dead", "failed_attempts")
+
+
 class KpiReader(Protocol):
     async def cases(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
     async def complaints(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
     async def satisfaction(self, filters: Filters, as_of: datetime | None) -> dict[str, Any]: ...
     async def workload(self, filters: Filters, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]: ...
     async def grid(self, filters: Filters, group_by: str, as_of: datetime | None) -> dict[str, list[dict[str, Any]]]: ...
+    async def notifications(self, filters: Filters, group_by: str, as_of: datetime | None) -> list[dict[str, Any]]: ...
 
 
 def _spans(raw: Sequence[str]) -> list[tuple[date, date]]:
@@ -156,3 +162,29 @@ class KpiService:
         total = self._grid_row("all", totals, all_minutes)
         total.pop("label")
         return {"kpi": "grid", "group_by": group_by, "totals": total, "groups": groups, "chart": chart(groups, measure)}
+
+    @staticmethod
+    def _notification_row(label: str, c: dict[str, int], seconds: list[float]) -> dict[str, Any]:
+        row: dict[str, Any] = {"label": label, **c, "pending": c["deliveries"] - c["succeeded"] - c["dead"],
+                               # of the deliveries that came to an end: sent or delivered, or given up
+                               "delivery_rate": rate(c["succeeded"], c["succeeded"] + c["dead"])}
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            value = percentile(seconds, q)
+            row[f"seconds_to_deliver_{name}"] = None if value is None else round(value, 3)
+        return row
+
+    async def notifications(self, filters: Filters, group_by: str, measure: str, as_of: datetime | None) -> dict[str, Any]:
+        """Notifications' deliveries per channel, department or period: the delivery rate, the
+        time from recorded to sent or delivered (p50, p99), the failed attempts and dead letters."""
+        groups, totals, every = [], {k: 0 for k in COUNTS_NOTIFICATIONS}, []
+        for r in await self.reader.notifications(filters, group_by, as_of):
+            counts = {k: int(r[k]) for k in COUNTS_NOTIFICATIONS}
+            seconds = [float(x) for x in r["seconds_to_deliver"]]
+            for k in COUNTS_NOTIFICATIONS:
+                totals[k] += counts[k]
+            every += seconds
+            groups.append(self._notification_row(str(r["label"]), counts, seconds))
+        total = self._notification_row("all", totals, every)
+        total.pop("label")
+        return {"kpi": "notifications", "group_by": group_by, "totals": total, "groups": groups,
+                "chart": chart(groups, measure)}

@@ -58,6 +58,8 @@ KNOWN: dict[str, tuple[int, str | None]] = {
     **{f"grid.dispute.{step}": (1, "at") for step in ("filed", "mediated", "followed_up", "settled", "referred")},
     "grid.community_work.refused": (1, "at"),
     "grid.community_work.accepted": (1, "at"),
+    # notifications' deliveries (通知送达): sent, delivered, each failed attempt, dead-lettered
+    **{f"notifications.notification.{step}": (1, "at") for step in ("sent", "delivered", "failed", "dead_lettered")},
 }
 
 # The payload fields any figure reads; everything else stays out of the fact store.
@@ -93,6 +95,10 @@ GRID_KEPT: dict[str, tuple[str, ...]] = {
     "grid.community_work.refused": ("community", "department", "work_kind"),
     "grid.community_work.accepted": ("community", "department", "work_kind"),
 }
+# What a delivery's fact keeps: its district, channel and department, when it was recorded, its
+# attempts and the status code answered (the events carry no person and no text to begin with).
+NOTIFICATION_KEPT = frozenset({"district", "channel", "department", "recipient_kind", "recorded_at", "attempts",
+                               "attempt", "status_code", "last_status_code", "reason", "endpoint_disabled"})
 # Of a nested member, only these keys: the class's key (not its names or limit), the handler's code.
 _GRID_NESTED = {"classification": ("kind", "major", "minor"), "handler": ("kind", "code")}
 
@@ -143,6 +149,9 @@ def fact_of(event_id: str, event_type: str, subject: str | None, recorded_at: da
     happened = _instant(data.get(KNOWN[kind][1] or "")) or recorded_at
     if happened is None:
         return None
+    if kind.startswith("notifications."):
+        return Fact(event_id=event_id, kind=kind, subject=about, recorded_at=recorded_at or happened,
+                    occurred_at=happened, data={k: v for k, v in data.items() if k in NOTIFICATION_KEPT})
     if kind.startswith("grid."):
         return Fact(event_id=event_id, kind=kind, subject=about, recorded_at=recorded_at or happened,
                     occurred_at=happened, data=_grid_kept(kind, data))

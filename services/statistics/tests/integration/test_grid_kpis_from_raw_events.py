@@ -22,7 +22,7 @@ from statistics_grid_stream import (
     CHINA, COMMUNITIES, FIGURES, FREE_TEXT, GRIDS, OTHER_STREET_GRID, STREET, TOPICS, GridStream, generate_grid,
     recount,
 )
-from statistics_stack import end_offsets, publish, wait_for_facts
+from statistics_stack import load_facts
 
 DISTRICT = STREET[:6]
 
@@ -36,11 +36,7 @@ async def topics(new_topic) -> dict[str, str]:
 @pytest.fixture
 async def grid_loaded(stats_settings, topics, workers, stats) -> GridStream:
     stream = generate_grid(incidents=70, disputes=30, seed=23)
-    await publish(stats_settings, stream.records(topics, duplicate_share=0.1))
-    (worker,) = workers(1)
-    worker.start()
-    await wait_for_facts(stats_settings, await end_offsets(stats_settings, list(topics.values())), [worker])
-    worker.stop()
+    await load_facts(stats_settings, stream, topics, workers)
     return stream
 
 

@@ -206,3 +206,18 @@ def test_the_api_offers_exactly_the_grid_groups_and_counts() -> None:
     assert get_args(GridGroup) == GRID_GROUPS
     assert get_args(GridMeasure) == GRID_COUNTS
     assert set(GridFigures.model_fields) >= set(GRID_COUNTS)
+
+
+def test_a_delivery_step_keeps_its_district_channel_department_and_counts_only() -> None:
+    from civicgrid_statistics.domain.facts import fact_of
+
+    data = {"district": "320104", "delivery_id": "msg_" + "0" * 32, "channel": "webhook", "recipient_kind": "department",
+            "department": "civil_affairs", "rule_id": "department-task", "cause_id": "c-1",
+            "cause_type": "civicgrid.approval.civil_affairs_task.issued.v1", "at": "2026-03-02T01:00:05Z",
+            "recorded_at": "2026-03-02T01:00:00Z", "attempts": 2}
+    fact = fact_of("e-1", "civicgrid.notifications.notification.sent.v1", "notification-delivery:msg_0", None, data)
+    assert fact is not None and fact.kind == "notifications.notification.sent"
+    assert fact.subject == "notification-delivery:msg_0" and fact.occurred_at.isoformat() == "2026-03-02T01:00:05+00:00"
+    assert fact.data == {"district": "320104", "channel": "webhook", "recipient_kind": "department",
+                         "department": "civil_affairs", "recorded_at": "2026-03-02T01:00:00Z", "attempts": 2}
+    assert fact_of("e-2", "civicgrid.notifications.notification.sent.v2", "s", None, data) is None

@@ -1,4 +1,4 @@
-"""GET /v1/kpis/{cases,complaints,satisfaction,workload,grid}: figures for leaders' charts.
+"""GET /v1/kpis/{cases,complaints,satisfaction,workload,grid,notifications}: figures for leaders' charts.
 
 Every route needs a token of a role that reads figures and answers only inside the caller's
 jurisdiction: `?jurisdiction=CODE` must lie inside it (else 403), and without it the figures
@@ -42,6 +42,8 @@ GridMeasure = Literal["incidents_reported", "incidents_created", "incidents_disp
                       "incidents_reworked", "reports_expected", "reports_submitted", "reports_missing", "reports_late",
                       "disputes_filed", "disputes_mediated", "disputes_settled", "disputes_referred",
                       "community_work_refused", "community_work_accepted"]
+NotificationGroup = Literal["all", "channel", "department", "day", "week", "month"]
+NotificationMeasure = Literal["deliveries", "succeeded", "dead", "failed_attempts", "pending"]
 Format = Literal["json", "csv"]
 
 
@@ -245,5 +247,12 @@ def kpis_router() -> APIRouter:
     async def grid(common: GridCommon = Depends(), group_by: GridGroup = "all",
                    measure: GridMeasure = "incidents_closed", kpis: KpiService = Depends(service)) -> Response:
         return common.answer(await kpis.grid(common.filters(), group_by, measure, common.as_of))
+
+    @router.get("/notifications", summary="Notifications: delivery rate, time to deliver (p50, p99), failed attempts "
+                "and dead letters, per channel, department or period (a district's figures)")
+    async def notifications(common: Common = Depends(), group_by: NotificationGroup = "all",
+                            measure: NotificationMeasure = "deliveries",
+                            kpis: KpiService = Depends(service)) -> Response:
+        return common.answer(await kpis.notifications(common.filters(), group_by, measure, common.as_of))
 
     return router
