@@ -6,7 +6,10 @@
 - civil affairs' system: each task's webhook, its signature verified by the department with the
   `standardwebhooks` package; the first answered 503 and was sent again on the retry schedule,
   under the same webhook-id, as the delivery's attempts show;
-- leaders: a complaint surge or an overdue run in a community, when statistics raised one.
+- leaders: a complaint surge or an overdue run in a community, when statistics raised one;
+- the district's delivery figures, as statistics counts them from notifications' delivery steps
+  (GET /v1/kpis/notifications by channel): the part waits until they include this run's retried
+  webhook.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from civicgrid_common.calendar.working_days import CHINA_TZ
 from civicgrid_common.identity.tokens import mint_local_token
 
 NOTIFICATIONS = os.environ.get("CIVICGRID_DEMO_NOTIFICATIONS_URL", "http://127.0.0.1:8004")
+STATISTICS = os.environ.get("CIVICGRID_DEMO_STATISTICS_URL", "http://127.0.0.1:8005")
 DISTRICT = "320104"
 
 
@@ -69,3 +73,29 @@ async def run(ctx) -> None:
     streaming.cancel()
     server.should_exit = True
     await asyncio.gather(streaming, serving, return_exceptions=True)
+    await delivery_figures(ctx, leader, since=ctx.started_at.isoformat())
+
+
+async def delivery_figures(ctx, leader: dict, since: str) -> None:
+    """Statistics' delivery figures by channel, once they count this run's failed attempts."""
+    async def by_channel(**as_of: str) -> dict:
+        r = await ctx.http.get(f"{STATISTICS}/v1/kpis/notifications", params={"group_by": "channel", **as_of},
+                               headers=leader)
+        r.raise_for_status()
+        return r.json()
+
+    before = (await by_channel(as_of=since))["totals"]
+    for _ in range(30):  # the relay and statistics' workers take a moment
+        now = await by_channel()
+        if now["totals"]["failed_attempts"] > before["failed_attempts"]:
+            break
+        await asyncio.sleep(1)
+    ctx.say(f"statistics' delivery figures for district {DISTRICT} (GET /v1/kpis/notifications, this run "
+            f"{now['totals']['deliveries'] - before['deliveries']} of {now['totals']['deliveries']} deliveries):")
+    for g in now["groups"]:
+        p50 = "-" if g["seconds_to_deliver_p50"] is None else f"{g['seconds_to_deliver_p50']:.2f} s"
+        p99 = "-" if g["seconds_to_deliver_p99"] is None else f"{g['seconds_to_deliver_p99']:.2f} s"
+        rate = "-" if g["delivery_rate"] is None else f"{g['delivery_rate']:.0%}"
+        ctx.say(f"  {g['label']}: {g['deliveries']} deliveries, {g['succeeded']} sent or delivered, "
+                f"{g['dead']} dead, {g['pending']} pending, {g['failed_attempts']} failed attempt(s); "
+                f"delivery rate {rate}; time to deliver p50 {p50}, p99 {p99}")
