@@ -141,13 +141,41 @@ async def test_the_database_itself_refuses_the_second_of_two_racing_appends(stor
     assert [e.data.get("amount") for e in await store.read_stream("L-1")] == [None, 1]
 
 
+@pytest.mark.parametrize("n", [1, 2], ids=["one event (no savepoint)", "two events (a savepoint)"])
+async def test_a_race_lost_in_the_callers_transaction_leaves_it_usable_and_nothing_half_written(
+        store: EventStore, pool: asyncpg.Pool, n: int):
+    await store.append("L-1", "ledger", 0, [opened()])
+    async with pool.acquire() as first, pool.acquire() as second:
+        tx = first.transaction()
+        await tx.start()
+        await store.append("L-1", "ledger", 1, [credited(1)], conn=first)  # the winner, not committed yet
+        async with second.transaction():
+            await store.append("L-2", "ledger", 0, [opened("B")], conn=second)  # the loser's other work
+            losing = asyncio.create_task(
+                store.append("L-1", "ledger", 1, [credited(10 + i) for i in range(n)], conn=second))
+            for _ in range(200):  # until the loser waits on the winner's row
+                if await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND wait_event_type = 'Lock'"):
+                    break
+                await asyncio.sleep(0.05)
+            await tx.commit()
+            with pytest.raises(ConcurrencyConflict) as caught:
+                await losing
+            assert caught.value.actual == 2
+            await store.append("L-2", "ledger", 1, [credited(3)], conn=second)  # its transaction goes on
+    assert [e.data.get("amount") for e in await store.read_stream("L-1")] == [None, 1]
+    assert [e.version for e in await store.read_stream("L-2")] == [1, 2]
+    assert (await store.verify_stream("L-1")).valid and (await store.verify_stream("L-2")).valid
+    assert await count(pool, "outbox") == 4
+
+
 async def test_append_joins_the_callers_transaction(store: EventStore, pool: asyncpg.Pool):
     async with pool.acquire() as conn:
         async with conn.transaction():
             await store.append("L-1", "ledger", 0, [opened()], conn=conn)
             with pytest.raises(ConcurrencyConflict):
                 await store.append("L-1", "ledger", 0, [opened()], conn=conn)
-            # the conflict rolled back to a savepoint: the caller's transaction goes on
+            # the conflict was refused before anything was written: the caller's transaction goes on
             await store.append("L-1", "ledger", 1, [credited(1)], conn=conn)
             assert await count(pool, "events") == 0  # not visible outside before commit
     assert [e.version for e in await store.read_stream("L-1")] == [1, 2]
