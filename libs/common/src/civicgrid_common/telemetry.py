@@ -26,7 +26,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pythonjsonlogger.json import JsonFormatter
@@ -68,6 +68,8 @@ def make_tracer_provider(settings: PlatformSettings) -> TracerProvider:
         "deployment.environment": settings.environment,
     })
     provider = TracerProvider(resource=resource)
+    # First, so that whatever exports a span reads it redacted.
+    provider.add_span_processor(PersonalDataSpanProcessor())
     if settings.otlp_endpoint:
         # Imported only when used: the exporter pulls in protobuf and requests.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -77,6 +79,31 @@ def make_tracer_provider(settings: PlatformSettings) -> TracerProvider:
             endpoint += "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     return provider
+
+
+class PersonalDataSpanProcessor(SpanProcessor):
+    """Redacts resident ID numbers and mobile numbers from the request attributes a span starts
+    with (`url.query`, `url.path`, ...): a caller's `?phone=` must not reach the tracing backend
+    when the logs never show it. Spans are read-only once ended, so this acts when they start,
+    which is when the HTTP spans get these attributes."""
+
+    ATTRIBUTES = ("url.query", "url.path", "url.full", "http.target", "http.url")
+
+    def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
+        attributes = span.attributes or {}
+        for key in self.ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, str) and (cleaned := redact(value)) != value:
+                span.set_attribute(key, cleaned)
+
+    def on_end(self, span: Any) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
 
 
 def inject_traceparent() -> str | None:

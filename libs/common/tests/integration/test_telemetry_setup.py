@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from civicgrid_common.settings import PlatformSettings
-from civicgrid_common.telemetry import make_tracer_provider
+from civicgrid_common.telemetry import PersonalDataSpanProcessor, make_tracer_provider
 
 RESIDENT_ID = "11010519491231002X"
 CALLER_TRACE, CALLER_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
@@ -44,7 +44,8 @@ CHILD = textwrap.dedent(f"""
     async def main():
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
-            await client.get("/cases/C-1", headers={{"traceparent": "{CALLER}"}})
+            await client.get("/cases/C-1", params={{"phone": "13812345678", "page": "2"}},
+                             headers={{"traceparent": "{CALLER}"}})
             await client.get("/healthz")
             return (await client.get("/boom")).json()
 
@@ -52,7 +53,8 @@ CHILD = textwrap.dedent(f"""
     print(json.dumps({{
         "spans": [{{"name": s.name, "kind": s.kind.name, "trace_id": format(s.context.trace_id, "032x"),
                    "parent": format(s.parent.span_id, "016x") if s.parent else None,
-                   "route": s.attributes.get("http.route"), "status": s.attributes.get("http.response.status_code")}}
+                   "route": s.attributes.get("http.route"), "status": s.attributes.get("http.response.status_code"),
+                   "query": s.attributes.get("url.query")}}
                   for s in spans.get_finished_spans() if s.kind.name == "SERVER"],
         "problem": problem,
         "service_name": trace.get_tracer_provider().resource.attributes["service.name"],
@@ -83,7 +85,8 @@ def test_each_request_is_one_server_span_named_by_its_route_in_the_callers_trace
     report = json.loads(done.stdout.strip().splitlines()[-1])
     case, boom = report["spans"]  # /healthz is not traced
     assert case == {"name": "GET /cases/{case_id}", "kind": "SERVER", "trace_id": CALLER_TRACE,
-                    "parent": CALLER_SPAN, "route": "/cases/{case_id}", "status": 200}
+                    "parent": CALLER_SPAN, "route": "/cases/{case_id}", "status": 200,
+                    "query": "phone=[mobile]&page=2"}  # what a tracing backend receives: no mobile number
     assert boom["name"] == "GET /boom" and boom["status"] == 500 and boom["parent"] is None
     assert boom["trace_id"] == report["problem"]["trace_id"]
 
@@ -93,8 +96,11 @@ def test_spans_go_to_the_otlp_collector_only_when_one_is_configured() -> None:
     exporting = make_tracer_provider(PlatformSettings(service_name="grid", otlp_endpoint="http://collector:4318/"))
     try:
         assert quiet.resource.attributes["service.name"] == "grid"
-        assert quiet._active_span_processor._span_processors == ()  # noqa: SLF001 - nothing else to observe
-        (processor,) = exporting._active_span_processor._span_processors  # noqa: SLF001
+        # the redaction first, so that an exporter reads redacted spans; no exporter without a collector
+        (redacting,) = quiet._active_span_processor._span_processors  # noqa: SLF001 - nothing else to observe
+        assert isinstance(redacting, PersonalDataSpanProcessor)
+        first, processor = exporting._active_span_processor._span_processors  # noqa: SLF001
+        assert isinstance(first, PersonalDataSpanProcessor)
         assert processor._batch_processor._exporter._endpoint == "http://collector:4318/v1/traces"  # noqa: SLF001
     finally:
         quiet.shutdown()
