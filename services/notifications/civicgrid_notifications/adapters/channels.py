@@ -16,7 +16,11 @@ may be stored with the attempt and logged.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
 import httpx
@@ -66,3 +70,54 @@ def provider_client(timeout: float, user_agent: str = USER_AGENT) -> httpx.Async
     CA settings taken from the environment."""
     return httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False,
                              headers={"User-Agent": user_agent})
+
+
+# A provider's answer is read up to this much: its JSON fits, a flood does not.
+MAX_RESPONSE_BYTES = 16384
+
+
+class NoAnswer(Exception):
+    """A provider request that got no answer: timed out, or the connection failed. `reason`
+    names which, never str() of httpx's error, which may carry the URL (and a token in it)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def post_for_json(client: httpx.AsyncClient, url: str | httpx.URL, content: bytes, *, content_type: str,
+                        timeout: float) -> tuple[int, Mapping[str, Any] | None]:
+    """POST to a provider's API: (status, the JSON object answered or None), the answer read
+    up to MAX_RESPONSE_BYTES and the whole exchange bounded by `timeout`, however slowly an
+    answer trickles. Raises NoAnswer."""
+    headers = {"Content-Type": content_type, "Accept": "application/json", "User-Agent": USER_AGENT}
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream("POST", url, content=content, headers=headers, follow_redirects=False,
+                                     timeout=timeout) as response:
+                raw = bytearray()
+                async for chunk in response.aiter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        break
+                status = response.status_code
+    except (TimeoutError, httpx.TimeoutException):
+        raise NoAnswer(f"timeout after {timeout:g} s") from None
+    except httpx.HTTPError as exc:  # refused, reset, TLS, protocol
+        raise NoAnswer(f"connection error ({type(exc).__name__})") from None
+    try:
+        parsed = json.loads(bytes(raw[:MAX_RESPONSE_BYTES]))
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    return status, parsed if isinstance(parsed, Mapping) else None
+
+
+def finished(log: logging.Logger, channel: str, message: Outgoing, started: float, result: SendResult) -> SendResult:
+    """The result with its latency since `started` (time.perf_counter()), logged by `channel`'s
+    adapter with the delivery id and the outcome only: `error` carries no personal data (a
+    number masked at most), and never the address, a token or the message's fields."""
+    result = replace(result, latency_ms=round((time.perf_counter() - started) * 1000, 3))
+    log.info("%s %s: %s%s", channel, message.delivery_id, result.outcome, f" ({result.error})" if result.error else "",
+             extra={"delivery_id": message.delivery_id, "channel": channel, "outcome": result.outcome,
+                    "status_code": result.status_code, "latency_ms": result.latency_ms})
+    return result

@@ -45,7 +45,6 @@ The phone number is personal data: it is never logged, and an error names it mas
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -54,7 +53,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 from urllib.parse import quote
@@ -64,7 +63,8 @@ import httpx
 from civicgrid_common.calendar.working_days import CHINA_TZ, local_date
 from civicgrid_common.clock import Clock, utc_now
 
-from civicgrid_notifications.adapters.channels import USER_AGENT, provider_client, Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import (NoAnswer, Outgoing, SendResult, finished,
+                                                       post_for_json, provider_client)
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,6 @@ API_VERSION = "2017-05-25"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_DAILY_LIMIT = 10
-MAX_RESPONSE_BYTES = 16384
 
 # The answer a receipt endpoint gives Aliyun's SmsReport push (any numeric code is accepted;
 # a non-200 status or no answer makes Aliyun push again after 1, 5 and 10 minutes).
@@ -318,35 +317,15 @@ class AliyunSmsSender:
         return self._done(message, started, result)
 
     async def _post(self, body: bytes, number: str) -> SendResult:
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
-                   "User-Agent": USER_AGENT}
         try:
-            async with asyncio.timeout(self.timeout):  # the total, whatever a slow answer trickles
-                async with self._client().stream("POST", self.endpoint, content=body, headers=headers,
-                                                 follow_redirects=False, timeout=self.timeout) as response:
-                    raw = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        raw += chunk
-                        if len(raw) > MAX_RESPONSE_BYTES:
-                            break
-                    status = response.status_code
-        except (TimeoutError, httpx.TimeoutException):
-            return SendResult("retry", error=f"timeout after {self.timeout:g} s")
-        except httpx.HTTPError as exc:  # refused, reset, TLS, protocol: never str(exc)
-            return SendResult("retry", error=f"connection error ({type(exc).__name__})")
-        try:
-            parsed = json.loads(bytes(raw[:MAX_RESPONSE_BYTES]))
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        return classify_answer(status, parsed if isinstance(parsed, Mapping) else None, number=number)
+            status, parsed = await post_for_json(self._client(), self.endpoint, body, timeout=self.timeout,
+                                                 content_type="application/x-www-form-urlencoded")
+        except NoAnswer as exc:
+            return SendResult("retry", error=exc.reason)
+        return classify_answer(status, parsed, number=number)
 
     def _done(self, message: Outgoing, started: float, result: SendResult) -> SendResult:
-        result = replace(result, latency_ms=round((time.perf_counter() - started) * 1000, 3))
-        # The delivery id and the outcome; the error names a number masked at most.
-        log.info("sms %s: %s%s", message.delivery_id, result.outcome, f" ({result.error})" if result.error else "",
-                 extra={"delivery_id": message.delivery_id, "channel": "sms", "outcome": result.outcome,
-                        "status_code": result.status_code, "latency_ms": result.latency_ms})
-        return result
+        return finished(log, "sms", message, started, result)
 
     async def close(self) -> None:
         """Close the sender's own client (a client given to it is the caller's to close)."""

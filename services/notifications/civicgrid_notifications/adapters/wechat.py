@@ -39,7 +39,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Mapping
 
@@ -47,7 +46,8 @@ import httpx
 
 from civicgrid_common.clock import Clock, utc_now
 
-from civicgrid_notifications.adapters.channels import USER_AGENT, provider_client, Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import (NoAnswer, Outgoing, SendResult,
+                                                       finished, post_for_json, provider_client)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ TOKEN_PATH = "/cgi-bin/stable_token"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
 DEFAULT_TIMEOUT = 15.0
 TOKEN_MARGIN = timedelta(seconds=120)  # a cached token is renewed this long before it expires
-MAX_RESPONSE_BYTES = 16384
 
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential, invalid token, token expired
 GONE_ERRCODES = frozenset({43101, 40003})  # user refused / not subscribed; not an openid of this app
@@ -247,35 +246,15 @@ class WechatSubscribeSender:
         """(status, the JSON object answered or None). Raises _GiveUp for a request that got
         no answer (timeout, connection error)."""
         content = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "Accept": "application/json",
-                   "User-Agent": USER_AGENT}
         try:
-            async with asyncio.timeout(self.timeout):
-                async with self._client().stream("POST", url, content=content, headers=headers,
-                                                 follow_redirects=False, timeout=self.timeout) as response:
-                    raw = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        raw += chunk
-                        if len(raw) > MAX_RESPONSE_BYTES:
-                            break
-                    status = response.status_code
-        except (TimeoutError, httpx.TimeoutException):
-            raise _GiveUp(SendResult("retry", error=f"wechat {what}: timeout after {self.timeout:g} s")) from None
-        except httpx.HTTPError as exc:  # never str(exc): it may carry the URL, hence the token
-            raise _GiveUp(SendResult("retry", error=f"wechat {what}: connection error ({type(exc).__name__})")) from None
-        try:
-            parsed = json.loads(bytes(raw[:MAX_RESPONSE_BYTES]))
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        return status, parsed if isinstance(parsed, Mapping) else None
+            return await post_for_json(self._client(), url, content, timeout=self.timeout,
+                                       content_type="application/json; charset=utf-8")
+        except NoAnswer as exc:  # its reason never carries the URL, hence the token
+            raise _GiveUp(SendResult("retry", error=f"wechat {what}: {exc.reason}")) from None
 
     def _done(self, message: Outgoing, started: float, result: SendResult) -> SendResult:
-        result = replace(result, latency_ms=round((time.perf_counter() - started) * 1000, 3))
         # Never the openid, the token or the data: personal data and a credential.
-        log.info("wechat %s: %s%s", message.delivery_id, result.outcome, f" ({result.error})" if result.error else "",
-                 extra={"delivery_id": message.delivery_id, "channel": "wechat", "outcome": result.outcome,
-                        "status_code": result.status_code, "latency_ms": result.latency_ms})
-        return result
+        return finished(log, "wechat", message, started, result)
 
     async def close(self) -> None:
         """Close the sender's own client (a client given to it is the caller's to close); forget the token."""
