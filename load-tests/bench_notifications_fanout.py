@@ -113,7 +113,7 @@ async def run() -> Result:
         peer=peer,
         unit="events/s",
         ours_label=("notifications' consumer: inbox claim, rule book, rules matched, template rendered, "
-                    "ledger row and inbox item in one transaction per event"),
+                    "ledger row, its delivered step (event and outbox row) and inbox item in one transaction per event"),
         peer_label="bare AIOKafkaConsumer reading and decoding the same CloudEvents",
         work=(f"{EVENTS:,} daily_report.missing events over 1,000 grids, 3 partitions, one in-app send each, "
               f"after {WARM_UP} warm-up events; ours {cpu_ms:.2f} ms of this process's CPU per send"),

@@ -96,15 +96,6 @@ class PersonalDataSpanProcessor(SpanProcessor):
             if isinstance(value, str) and (cleaned := redact(value)) != value:
                 span.set_attribute(key, cleaned)
 
-    def on_end(self, span: Any) -> None:
-        return None
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
 
 def inject_traceparent() -> str | None:
     """The current span's W3C traceparent, to send along with a Kafka record (None outside a span)."""

@@ -8,7 +8,7 @@ text, which may echo an address).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import asyncpg
@@ -27,8 +27,9 @@ def stream_of(delivery_id: str) -> str:
     return f"notification-delivery:{delivery_id}"
 
 
-def _instant(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
+def instant(t: datetime) -> str:
+    """An instant as the steps carry it: ISO 8601 in UTC with Z."""
+    return t.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def step_data(district: str, delivery: Mapping[str, Any], at: datetime, **extra: Any) -> dict[str, Any]:
@@ -37,18 +38,15 @@ def step_data(district: str, delivery: Mapping[str, Any], at: datetime, **extra:
     kind, _, who = delivery["recipient"].partition(":")
     return {"district": district, "delivery_id": delivery["id"], "channel": delivery["channel"], "recipient_kind": kind,
             "department": who if kind == "department" else None, "rule_id": delivery["rule_id"],
-            "cause_id": delivery["event_id"], "cause_type": delivery["event_type"], "at": _instant(at), **extra}
+            "cause_id": delivery["event_id"], "cause_type": delivery["event_type"], "at": instant(at), **extra}
 
 
 async def emit(conn: asyncpg.Connection, store: EventStore, delivery: Mapping[str, Any], version: int,
                steps: list[tuple[str, dict[str, Any]]]) -> int:
-    """Append `steps` (type, data) to the delivery's stream after `version`; the new version."""
+    """Append `steps` (type, data) to the delivery's stream after `version` (none: nothing);
+    the new version. The ledger row counts them in the same transaction."""
     if not steps:
         return version
     await store.append(stream_of(delivery["id"]), STREAM_TYPE, version,
                        [NewEvent(event_type, data) for event_type, data in steps], conn=conn)
     return version + len(steps)
-
-
-def recorded_at(delivery: Mapping[str, Any]) -> str:
-    return _instant(delivery["created_at"])

@@ -102,9 +102,9 @@ _COLUMNS = ("id, event_id, event_type, rule_id, channel, recipient, urgent, mess
             "next_attempt_at, provider_id, last_status_code, last_error, created_at, finished_at")
 
 
-async def record(conn: asyncpg.Connection, *, store: EventStore, district: str, event_id: str, event_type: str, rule_id: str,
-                 channel: str, recipient: str, urgent: bool, message: Mapping[str, Any], status: str, at: datetime,
-                 error: str | None = None) -> str | None:
+async def record(conn: asyncpg.Connection, *, store: EventStore, district: str, event_id: str, event_type: str,
+                 rule_id: str, channel: str, recipient: str, urgent: bool, message: Mapping[str, Any], status: str,
+                 at: datetime, error: str | None = None) -> str | None:
     """Record a delivery (`pending`, `delivered`, or `dead` with its error); its id, or None when
     this (event, channel, recipient) is recorded already. A delivered or dead one is a step on
     its stream at once (`notification.delivered`, `notification.dead_lettered`)."""
@@ -112,29 +112,23 @@ async def record(conn: asyncpg.Connection, *, store: EventStore, district: str, 
     row = await conn.fetchrow(
         """
         INSERT INTO notification_deliveries (id, event_id, event_type, rule_id, channel, recipient, urgent, message,
-                                             status, next_attempt_at, created_at, finished_at, last_error)
+                                             status, next_attempt_at, created_at, finished_at, last_error, events)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, CASE WHEN $9 = 'pending' THEN $10::timestamptz END,
-                $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11)
+                $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11,
+                CASE WHEN $9 IN ('delivered', 'dead') THEN 1 ELSE 0 END)  -- its one step, appended below
         ON CONFLICT DO NOTHING RETURNING id, channel, recipient, rule_id, event_id, event_type, created_at
         """,
         did, event_id, event_type, rule_id, channel, recipient, urgent, dict(message),  # the pool's codec encodes
         status, at, error[:500] if error else None)
     if row is None:
         return None
-    since = {"recorded_at": steps.recorded_at(row), "attempts": 0}
+    since = {"recorded_at": steps.instant(row["created_at"]), "attempts": 0}
     if status == DELIVERED:
-        await _stepped(conn, store, row, 0, [(steps.DELIVERED, steps.step_data(district, row, at, **since))])
+        await steps.emit(conn, store, row, 0, [(steps.DELIVERED, steps.step_data(district, row, at, **since))])
     elif status == DEAD:
-        await _stepped(conn, store, row, 0, [(steps.DEAD_LETTERED, steps.step_data(
+        await steps.emit(conn, store, row, 0, [(steps.DEAD_LETTERED, steps.step_data(
             district, row, at, **since, last_status_code=None, reason="not_renderable"))])
     return did
-
-
-async def _stepped(conn: asyncpg.Connection, store: EventStore, row: Mapping[str, Any], version: int,
-                   taken: list[tuple[str, dict[str, Any]]]) -> None:
-    if taken:
-        await conn.execute("UPDATE notification_deliveries SET events = $2 WHERE id = $1", row["id"],
-                           await steps.emit(conn, store, row, version, taken))
 
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
@@ -183,19 +177,20 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, store:
         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true
         """,
         delivery.id, delivery.attempts, started_at, outcome, status_code, latency_ms, error)
+    taken = (_attempt_steps(district, row, outcome, status, delivery.attempts, status_code, next_attempt_at, now)
+             if first and row["status"] in (PENDING, SENDING) else [])
     await conn.execute(
         """
         UPDATE notification_deliveries
         SET status = $2, next_attempt_at = $3, lease_until = NULL, provider_id = coalesce($4, provider_id),
             last_status_code = $5, last_error = $6,
-            finished_at = CASE WHEN $2::text IN ('sent', 'dead', 'disabled') THEN $7::timestamptz END
+            finished_at = CASE WHEN $2::text IN ('sent', 'dead', 'disabled') THEN $7::timestamptz END,
+            events = events + $8
         WHERE id = $1
         """,
-        delivery.id, status, next_attempt_at if status == PENDING else None, provider_id, status_code, error, now)
-    if first and row["status"] in (PENDING, SENDING):
-        await _stepped(conn, store, row, row["events"],
-                       _attempt_steps(district, row, outcome, status, delivery.attempts, status_code,
-                                      next_attempt_at, now))
+        delivery.id, status, next_attempt_at if status == PENDING else None, provider_id, status_code, error, now,
+        len(taken))
+    await steps.emit(conn, store, row, row["events"], taken)
     return status
 
 
@@ -203,15 +198,15 @@ def _attempt_steps(district: str, row: Mapping[str, Any], outcome: str, status: 
                    status_code: int | None, retry_at: datetime | None,
                    now: datetime) -> list[tuple[str, dict[str, Any]]]:
     if status == SENT:
-        return [(steps.SENT, steps.step_data(district, row, now, recorded_at=steps.recorded_at(row),
+        return [(steps.SENT, steps.step_data(district, row, now, recorded_at=steps.instant(row["created_at"]),
                                              attempts=attempt))]
     failed = steps.step_data(district, row, now, attempt=attempt, status_code=status_code,
-                             retry_at=retry_at.isoformat().replace("+00:00", "Z") if status == PENDING else None,
+                             retry_at=steps.instant(retry_at) if status == PENDING and retry_at else None,
                              endpoint_disabled=status == DISABLED)
     taken = [(steps.FAILED, failed)]
     if status == DEAD:
         taken.append((steps.DEAD_LETTERED, steps.step_data(
-            district, row, now, recorded_at=steps.recorded_at(row), attempts=attempt, last_status_code=status_code,
+            district, row, now, recorded_at=steps.instant(row["created_at"]), attempts=attempt, last_status_code=status_code,
             # a retryable failure with no attempt left, or one the channel says never to retry
             reason="schedule_spent" if outcome == "retry" else "refused")))
     return taken
