@@ -13,6 +13,7 @@ from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.service import service_lifespan
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
+from civicgrid_common.web.routing import add_routes
 
 from civicgrid_approval.bootstrap import bootstrap
 from civicgrid_approval.config import ApprovalSettings
@@ -31,7 +32,7 @@ def build_app(settings: ApprovalSettings, *, clock: Clock = utc_now) -> FastAPI:
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
     )
     for router in (approvals_router(), district_calendar_router()):
-        app.include_router(router)
+        add_routes(app, router)
     return app
 
 

@@ -12,6 +12,7 @@ from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.service import service_lifespan
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
+from civicgrid_common.web.routing import add_routes
 
 from civicgrid_intake.bootstrap import bootstrap
 from civicgrid_intake.config import IntakeSettings
@@ -33,7 +34,7 @@ def build_app(settings: IntakeSettings, *, clock: Clock = utc_now) -> FastAPI:
     )
     for router in (catalogue_router(), applicants_router(), cases_router(), district_calendar_router(owner=True),
                    complaints_router(), complaints_open311_router(app, settings)):
-        app.include_router(router)
+        add_routes(app, router)
     return app
 
 

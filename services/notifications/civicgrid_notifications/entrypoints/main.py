@@ -12,6 +12,7 @@ from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.service import service_lifespan
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
+from civicgrid_common.web.routing import add_routes
 
 from civicgrid_notifications.bootstrap import bootstrap
 from civicgrid_notifications.config import NotificationsSettings
@@ -31,7 +32,7 @@ def build_app(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Fas
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
     )
     for router in notifications_routers():
-        app.include_router(router)
+        add_routes(app, router)
     return app
 
 

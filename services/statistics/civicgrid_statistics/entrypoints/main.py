@@ -11,6 +11,7 @@ from civicgrid_common.calendar.api import district_calendar_router
 from civicgrid_common.service import service_lifespan
 from civicgrid_common.web.app import create_app, serve
 from civicgrid_common.web.health import kafka_ready, postgres_ready
+from civicgrid_common.web.routing import add_routes
 
 from civicgrid_statistics.bootstrap import bootstrap
 from civicgrid_statistics.config import StatisticsSettings
@@ -28,7 +29,7 @@ def build_app(settings: StatisticsSettings) -> FastAPI:
         ready_checks={"postgres": postgres_ready, "kafka": kafka_ready(settings)},
     )
     for router in (kpis_router(), district_calendar_router()):
-        app.include_router(router)
+        add_routes(app, router)
     return app
 
 

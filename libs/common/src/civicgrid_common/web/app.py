@@ -33,6 +33,7 @@ from civicgrid_common.web.body import RequestTextGuard
 from civicgrid_common.web.idempotency import IDEMPOTENCY_SCHEMA, IdempotencyMiddleware
 from civicgrid_common.web.limits import BodySizeLimitMiddleware
 from civicgrid_common.web.loop_lag import LoopLagMonitor
+from civicgrid_common.web.routing import add_routes
 from civicgrid_common.web.openapi import document_platform_rules
 from civicgrid_common.web.problems import PROBLEM_RESPONSES, install_problem_handlers
 
@@ -116,7 +117,7 @@ def create_app(
     app.state.token_verifier = verifier or TokenVerifier.from_settings(settings)
     install_problem_handlers(app)
     document_platform_rules(app, idempotency=idempotency)
-    app.include_router(health_router(dict(ready_checks or {})))
+    add_routes(app, health_router(dict(ready_checks or {})))
 
     # Middleware added later wraps the earlier: metrics(size limit(text guard(idempotency(app)))).
     if idempotency:

@@ -22,6 +22,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from civicgrid_common.web.routing import add_routes
 from civicgrid_common.problems import (
     BY_SLUG,
     CATALOGUE,
@@ -202,7 +203,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     # Exception (not a subclass) goes to Starlette's outermost ServerErrorMiddleware.
     app.add_exception_handler(Exception, _on_unexpected)
     _add_problem_schemas(app)
-    app.include_router(problem_pages_router())
+    add_routes(app, problem_pages_router())
 
 
 # --- the catalogue's pages: every type URI resolves ------------------------------------------
