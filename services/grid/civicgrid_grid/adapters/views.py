@@ -191,9 +191,9 @@ class GridReads:
         rows = await (conn.fetch(sql, prefix) if conn is not None else self.pool.fetch(sql, prefix))
         return [r["code"] for r in rows]
 
-    async def active_communities(self, conn: asyncpg.Connection, prefix: str) -> list[str]:
-        rows = await conn.fetch("SELECT DISTINCT community FROM grid_view WHERE active AND code LIKE $1 || '%' "
-                                "ORDER BY community", prefix)
+    async def active_communities(self, conn: asyncpg.Connection | None, prefix: str) -> list[str]:
+        sql = "SELECT DISTINCT community FROM grid_view WHERE active AND code LIKE $1 || '%' ORDER BY community"
+        rows = await (conn.fetch(sql, prefix) if conn is not None else self.pool.fetch(sql, prefix))
         return [r["community"] for r in rows]
 
     async def reported(self, conn: asyncpg.Connection | None, prefix: str, day: date) -> set[str]:

@@ -19,7 +19,7 @@ from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 from civicgrid_grid.application.ports import ActiveGrids, Calendars, GridNotFound, Locator, check_in, load_or_none
 from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.patrol import Patrol, TrackPoint
-from civicgrid_grid.domain.reports import DailyReport, next_missing_check
+from civicgrid_grid.domain.reports import DailyReport, may_check_again, next_missing_check
 from civicgrid_grid.domain.rules import InvalidInput, InvalidParameter, StateConflict
 
 
@@ -171,6 +171,19 @@ class FieldWorkService:
             return flagged
 
         return check
+
+    async def check_again(self, principal: Principal, jurisdiction: str, day: date) -> tuple[datetime, list[str]]:
+        """Today's check run again now over the communities under `jurisdiction` (a district, a
+        street or a community), each in a transaction of its own as the timer runs them: the
+        grids without a report get `daily_report.missing`, those flagged already or reported
+        are left as they are. The instant it ran and the grids it flagged."""
+        check_in(principal, jurisdiction, "jurisdiction")
+        at = self.clock()
+        may_check_again(day, at, await self.calendar(), self.check_hour)
+        flagged: list[str] = []
+        for community in await self.grids.active_communities(None, jurisdiction):
+            flagged += await self.transactions(self.missing_check(day, at, prefix=community))
+        return at, flagged
 
     def day_of(self, at: datetime) -> date:
         return local_date(at)

@@ -21,7 +21,9 @@ from civicgrid_common.calendar.working_days import CHINA_TZ, local_date
 
 from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.rates import Rate
-from civicgrid_grid.domain.rules import PREFIX, GridAggregate, InvalidInput, StateConflict, iso, subject, utc
+from civicgrid_grid.domain.rules import (
+    PREFIX, GridAggregate, InvalidInput, InvalidParameter, StateConflict, iso, subject, utc,
+)
 from civicgrid_grid.domain.rules import client_id as _client_id
 from civicgrid_grid.domain.time_limits import Calendar
 
@@ -164,3 +166,23 @@ def next_missing_check(after: datetime, calendar: Calendar, hour: time = DEFAULT
     if check <= after:
         check = datetime.combine(calendar.nth_working_day_after(day, 1), hour, tzinfo=CHINA_TZ)
     return check.astimezone(timezone.utc)
+
+
+def may_check_again(day: date, now: datetime, calendar: Calendar, hour: time = DEFAULT_CHECK_HOUR) -> None:
+    """May the day's missing-report check run again now? A district's admin asks for it after
+    registering grids that the day's timer ran without (a registry imported on go-live day
+    after the check hour, a community's grids drawn late): from then on they are expected
+    that day. Only for today, a working day, once its hour has passed: before it a grid may
+    still report on time, and a past day's grids are not known as they stood then."""
+    now = utc(now, "now")
+    today = local_date(now)
+    if day != today:
+        raise InvalidParameter("not_today", f"only today's check ({today} in China) can be run again, not {day}'s",
+                               parameter=("day", "path"))
+    if not calendar.is_working_day(day):
+        raise InvalidParameter("not_a_working_day", f"{day} is not a working day: no report is due",
+                               parameter=("day", "path"))
+    due = datetime.combine(day, hour, tzinfo=CHINA_TZ)
+    if now < due:
+        raise StateConflict("check_not_due", f"today's check is due at {hour:%H:%M} China time; until then a grid "
+                                             "may still report on time")

@@ -335,3 +335,54 @@ async def test_the_daily_check_runs_each_community_in_a_transaction_of_its_own(a
     # Each community's flags were appended by its own timer's transaction.
     txs = await pool.fetch("SELECT DISTINCT e.tx FROM events e WHERE type LIKE '%daily_report.missing.v1'")
     assert len(txs) == 2
+
+
+async def test_todays_check_run_again_flags_the_grids_registered_after_it_ran(api, grid_app, people, pool, clock):
+    # 18:00 China time: the day's check has run, before any grid was drawn (a first start after
+    # its hour, a registry imported on go-live day): it flagged nothing.
+    clock.now = china(2026, 3, 2, 18, 0)
+    assert await grid_app.state.timers.fire_due() == 1  # the district's check: no community to check yet
+    await draw(api, people)
+    r = await api.post(f"/v1/grids/{G1}/daily-reports", headers=people["worker"],
+                       json={"date": "2026-03-02", "all_safe": True, "client_id": "r-g1"})
+    assert r.status_code == 201 and r.json()["late"] is False, r.text
+    before = await pool.fetchval("SELECT count(*) FROM events")
+
+    check = f"/v1/jurisdictions/{COMMUNITY}/daily-reports/2026-03-02/check"
+    for who, path, status in (("worker", check, 403), ("centre", check, 403),  # the district's admin runs it
+                              ("admin", f"/v1/jurisdictions/{G1}/daily-reports/2026-03-02/check", 422),
+                              ("admin", f"/v1/jurisdictions/{COMMUNITY}/daily-reports/2026-02-27/check", 422),
+                              ("admin", "/v1/jurisdictions/320105001001/daily-reports/2026-03-02/check", 403)):
+        r = await api.post(path, headers=people[who])
+        assert r.status_code == status, (who, path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = await api.post(f"/v1/jurisdictions/{COMMUNITY}/daily-reports/2026-02-27/check", headers=people["admin"])
+    assert (r.json()["code"], r.json()["errors"][0]["field"], r.json()["errors"][0]["in"]) == ("not_today", "day", "path")
+    assert await pool.fetchval("SELECT count(*) FROM events") == before
+
+    clock.now = china(2026, 3, 2, 18, 5)
+    r = await api.post(check, headers=people["admin"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"jurisdiction": str(COMMUNITY), "date": "2026-03-02", "flagged": [G2, G3],
+                        "checked_at": "2026-03-02T10:05:00Z"}
+    missing = await events(pool, "daily_report.missing.v1")
+    assert [(m["grid"], m["check_at"]) for m in missing] == [(G2, "2026-03-02T10:05:00+00:00"),
+                                                             (G3, "2026-03-02T10:05:00+00:00")]
+    # Run again, over the whole street: nothing is flagged twice.
+    r = await api.post("/v1/jurisdictions/320104001/daily-reports/2026-03-02/check", headers=people["admin"])
+    assert (r.status_code, r.json()["flagged"]) == (200, []), r.text
+    assert len(await events(pool, "daily_report.missing.v1")) == 2
+    # A report after the flag is taken, marked late; the day's summary names the rest.
+    r = await api.post(f"/v1/grids/{G2}/daily-reports", headers=people["worker"],
+                       json={"date": "2026-03-02", "all_safe": True, "client_id": "r-g2"})
+    assert r.status_code == 201 and r.json()["late"] is True, r.text
+    summary = (await api.get(f"/v1/jurisdictions/{COMMUNITY}/daily-reports/2026-03-02",
+                             headers=people["leader"])).json()
+    assert (summary["reported"], summary["missing"]) == (2, [G3])
+
+    # The next morning: the new day's check is not due; running it early is refused.
+    clock.now = china(2026, 3, 3, 10, 0)
+    counted = await pool.fetchval("SELECT count(*) FROM events")
+    r = await api.post(f"/v1/jurisdictions/{COMMUNITY}/daily-reports/2026-03-03/check", headers=people["admin"])
+    assert r.status_code == 409 and r.json()["code"] == "check_not_due", r.text
+    assert await pool.fetchval("SELECT count(*) FROM events") == counted

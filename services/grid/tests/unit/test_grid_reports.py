@@ -13,9 +13,9 @@ from civicgrid_grid.domain.codes import GridCode
 from civicgrid_grid.domain.geometry import GeoPoint
 from civicgrid_grid.domain.patrol import ENDED, STARTED, TRACK_RECORDED, Patrol, TrackPoint
 from civicgrid_grid.domain.reports import (
-    SUBMITTED, DailyReport, ReportFact, missing_reports, next_missing_check, report_coverage,
+    SUBMITTED, DailyReport, ReportFact, may_check_again, missing_reports, next_missing_check, report_coverage,
 )
-from civicgrid_grid.domain.rules import InvalidInput, StateConflict
+from civicgrid_grid.domain.rules import InvalidInput, InvalidParameter, StateConflict
 
 from grid_builders import china, grid_code, replayed, state
 
@@ -130,6 +130,24 @@ def started() -> Patrol:
     patrol = Patrol("patrol-77")
     patrol.start(grid=GRID, by=WORKER, at=START, client_id="c-start")
     return patrol
+
+
+def test_todays_check_may_run_again_once_its_hour_has_passed_and_for_today_only() -> None:
+    hour = time(17, 0)
+    may_check_again(MONDAY, china(2026, 3, 2, 17, 0), CALENDAR, hour)  # from the hour on
+    may_check_again(MONDAY, china(2026, 3, 2, 23, 59), CALENDAR, hour)
+    with pytest.raises(StateConflict) as early:
+        may_check_again(MONDAY, china(2026, 3, 2, 16, 59), CALENDAR, hour)
+    assert early.value.code == "check_not_due"  # a grid may still report on time
+    for day, now, code in ((MONDAY, china(2026, 3, 3, 18, 0), "not_today"),  # a past day's grids, as they stood?
+                           (date(2026, 3, 3), china(2026, 3, 2, 18, 0), "not_today"),
+                           (SATURDAY, china(2026, 3, 7, 18, 0), "not_a_working_day")):
+        with pytest.raises(InvalidParameter) as refused:
+            may_check_again(day, now, CALENDAR, hour)
+        assert (refused.value.code, refused.value.parameter) == (code, ("day", "path"))
+    # The day is China's: at 01:00 on Tuesday there (17:00 on Monday in UTC) Monday is a past day.
+    with pytest.raises(InvalidParameter):
+        may_check_again(MONDAY, china(2026, 3, 3, 1, 0), CALENDAR, hour)
 
 
 def test_a_patrol_flags_points_outside_its_grid_and_refuses_none_of_them() -> None:

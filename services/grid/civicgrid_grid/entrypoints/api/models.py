@@ -335,6 +335,14 @@ class DayOut(BaseModel):
     by_grid: list[DayGridOut]
 
 
+class CheckOut(BaseModel):
+    jurisdiction: str
+    date: date
+    checked_at: datetime = Field(description="the instant the check ran")
+    flagged: list[str] = Field(description="the grids this run flagged (daily_report.missing); those reported or "
+                                           "flagged before are not named again")
+
+
 class IncidentWriteOut(BaseModel):
     id: str
     state: str

@@ -55,6 +55,8 @@ IncidentId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]{36}$", desc
 DisputeId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]{36}$", description="the dispute's id")]
 PatrolId = Annotated[str, Path(max_length=36, pattern=r"^[0-9a-f-]{36}$", description="the patrol's id, a UUID made on the phone")]
 DayPath = Annotated[Day, Path(description="the day, China time")]
+Area = Annotated[str, Path(pattern=r"^([0-9]{6}|[0-9]{9}|[0-9]{12})$",
+                           description="a district's, street's or community's code (6, 9 or 12 digits)")]
 
 STAFF = (Role.GRID_WORKER, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.LEADER, Role.AUDITOR, Role.ADMIN)
 CENTRE = (Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER)
@@ -227,6 +229,16 @@ def grid_router() -> APIRouter:
     @r.get("/grids/{grid}/daily-reports/{day}", response_model=m.ReportOut)
     async def get_report(grid: GridPath, day: DayPath, request: Request, who: Principal = staff_in_grid) -> m.ReportOut:
         return _report(await _svc(request, "field_work").report(who, grid, day))
+
+    @r.post("/jurisdictions/{jurisdiction}/daily-reports/{day}/check", response_model=m.CheckOut)
+    async def check_again(jurisdiction: Area, day: DayPath, request: Request,
+                          who: Principal = Depends(require(Role.ADMIN, jurisdiction_param="jurisdiction"))
+                          ) -> m.CheckOut:
+        """Today's missing-report check run again now, by the district's admin, over a district,
+        a street or a community: for grids registered after the day's check had run. Once its
+        hour has passed only (409 before it); a grid reported or flagged already is left as it is."""
+        at, flagged = await _svc(request, "field_work").check_again(who, jurisdiction, day)
+        return m.CheckOut(jurisdiction=jurisdiction, date=day, checked_at=at, flagged=flagged)
 
     @r.get("/jurisdictions/{jurisdiction}/daily-reports/{day}", response_model=m.DayOut)
     async def day_of_reports(jurisdiction: Jurisdiction, day: DayPath, request: Request,
