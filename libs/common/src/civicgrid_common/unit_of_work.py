@@ -93,6 +93,7 @@ class RetryPolicy:
 class _Tracked:
     aggregate: Aggregate
     repository: Repository[Any]
+    found_empty: bool = False  # this transaction read its stream and found no event
 
 
 class UnitOfWork:
@@ -106,6 +107,9 @@ class UnitOfWork:
         self._transaction: Any = None
         self._tracked: dict[str, _Tracked] = {}
         self._repositories: dict[type[Aggregate], Repository[Any]] = {}
+        # Streams `find` read in this transaction and found without any event: their append
+        # needs no head read (EventStore.append's `found_empty`).
+        self._found_empty: set[str] = set()
 
     # ------------------------------------------------------------------ the transaction
 
@@ -167,7 +171,7 @@ class UnitOfWork:
                 if id(projector) not in begun:
                     begun.add(id(projector))
                     await projector.begin(self.conn)
-            stored = await tracked.repository.save(aggregate, conn=self.conn)
+            stored = await tracked.repository.save(aggregate, conn=self.conn, found_empty=tracked.found_empty)
             for projector in projectors:
                 await projector.project(self.conn, aggregate, stored)
 
@@ -194,14 +198,17 @@ class UnitOfWork:
         """The aggregate, or None if its stream does not exist (yet)."""
         try:
             return await self.get(cls, stream_id)
-        except AggregateNotFound:
+        except AggregateNotFound as exc:
+            if exc.other_type is None:
+                self._found_empty.add(stream_id)
             return None
 
     def add(self, aggregate: A) -> A:
         """A new aggregate, appended on commit (ConcurrencyConflict if its stream exists)."""
         if aggregate.id in self._tracked:
             raise ValueError(f"{aggregate.id} is already in this unit of work")
-        self._tracked[aggregate.id] = _Tracked(aggregate, self.repository(type(aggregate)))
+        self._tracked[aggregate.id] = _Tracked(aggregate, self.repository(type(aggregate)),
+                                               found_empty=aggregate.id in self._found_empty)
         return aggregate
 
 

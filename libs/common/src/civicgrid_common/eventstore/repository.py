@@ -21,9 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class AggregateNotFound(LookupError):
-    def __init__(self, stream_id: str) -> None:
+    """No such aggregate: the stream holds no event, or (`other_type`) is another aggregate's."""
+
+    def __init__(self, stream_id: str, other_type: str | None = None) -> None:
         self.stream_id = stream_id
-        super().__init__(f"no events for {stream_id!r}")
+        self.other_type = other_type
+        super().__init__(f"no events for {stream_id!r}" if other_type is None
+                         else f"{stream_id!r} is a {other_type} stream")
 
 
 class Repository(Generic[A]):
@@ -47,7 +51,7 @@ class Repository(Generic[A]):
         if start is None and not events:
             raise AggregateNotFound(stream_id)
         if events and events[0].stream_type != self.aggregate_cls.stream_type:
-            raise AggregateNotFound(stream_id)
+            raise AggregateNotFound(stream_id, events[0].stream_type)
         return self.aggregate_cls.replay(stream_id, events, start=start)
 
     async def _usable_snapshot(self, stream_id: str, conn: asyncpg.Connection | None) -> A | None:
@@ -66,12 +70,15 @@ class Repository(Generic[A]):
             return None
         return self.aggregate_cls.from_snapshot(stream_id, snapshot.state, snapshot.version)
 
-    async def save(self, aggregate: A, *, conn: asyncpg.Connection | None = None) -> list[StoredEvent]:
+    async def save(self, aggregate: A, *, conn: asyncpg.Connection | None = None,
+                   found_empty: bool = False) -> list[StoredEvent]:
         """Store the pending events with the version they were decided on (ConcurrencyConflict
-        if the stream moved on), then snapshot if a multiple of `snapshot_every` was crossed."""
+        if the stream moved on), then snapshot if a multiple of `snapshot_every` was crossed.
+        `found_empty`: `conn`'s transaction read the stream and found no event (EventStore.append)."""
         before = aggregate.stored_version
         stored = await self.store.append(
-            aggregate.id, self.aggregate_cls.stream_type, before, aggregate.pending_events, conn=conn
+            aggregate.id, self.aggregate_cls.stream_type, before, aggregate.pending_events, conn=conn,
+            found_empty=found_empty,
         )
         aggregate.mark_saved()
         every = self.snapshot_every

@@ -189,9 +189,19 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         conn: asyncpg.Connection | None = None,
+        found_empty: bool = False,
     ) -> list[StoredEvent]:
+        """Append `events` to the stream at `expected_version` (ConcurrencyConflict if it is not
+        there, StreamTypeMismatch if the stream is another type's), with their outbox records,
+        in `conn`'s transaction if it has one.
+
+        `found_empty`: `conn`'s transaction has just read this stream and found no event (a unit
+        of work's `find`), so its head need not be read again: a writer that got there in
+        between still loses, on the unique version, as a ConcurrencyConflict."""
         if expected_version < 0:
             raise ValueError("expected_version is 0 for a new stream, else the version last read")
+        if found_empty and (expected_version != 0 or conn is None):
+            raise ValueError("found_empty is for a new stream (expected_version 0) read in conn's transaction")
         if not events:
             return []
         # Everything that can be refused is refused before a row is written.
@@ -206,7 +216,7 @@ class EventStore:
             # older than the one that wrote the head it builds on: appending then would put
             # version N+1 before version N in commit-safe order. Such an append is refused as a
             # conflict; the retry runs in a newer transaction.
-            head = await tx.fetchrow(
+            head = None if found_empty else await tx.fetchrow(
                 """
                 SELECT version, hash, stream_type, tx > pg_current_xact_id() AS head_is_newer
                 FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1
