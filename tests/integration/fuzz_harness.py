@@ -17,6 +17,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -313,8 +314,10 @@ def _negative_only_by_what_we_allow(failure: Failure) -> bool:
 def run_case(target: FuzzTarget, case: Any, who: str, real: bool = False) -> None:
     """Send one generated request as `who` and run every check; tolerate only the exact known
     failures (same service, operation and check). With `real`, a path parameter that names a
-    record (complaint_id, ...) names the one seed() made, so the domain's checks are reached."""
-    if real and case.path_parameters:
+    record (complaint_id, ...) names the one seed() made, so the domain's checks are reached;
+    not in a case whose path was made invalid on purpose: a real id in its place would make the
+    request valid, and its 200 would read as invalid data accepted."""
+    if real and case.path_parameters and not case.meta.is_negative_at(ParameterLocation.PATH):
         for name, value in target.real_ids.items():
             if name in case.path_parameters:
                 case.path_parameters[name] = value
