@@ -42,15 +42,16 @@ def resident_number() -> str:
 # Where each role works inside HOME, and where the same role works elsewhere.
 _HOME = {"window_clerk": STREET, "community_reviewer": COMMUNITY, "street_reviewer": STREET,
          "bureau_approver": DISTRICT, "leader": DISTRICT, "grid_worker": COMMUNITY, "department": DISTRICT,
-         "auditor": DISTRICT, "admin": DISTRICT}
+         "auditor": DISTRICT, "admin": DISTRICT, "notifier": DISTRICT}
 _ELSEWHERE = {"window_clerk": OTHER_STREET, "community_reviewer": OTHER_COMMUNITY, "street_reviewer": OTHER_STREET,
               "bureau_approver": OTHER_DISTRICT, "leader": OTHER_DISTRICT, "grid_worker": OTHER_COMMUNITY,
-              "department": OTHER_DISTRICT, "auditor": OTHER_DISTRICT, "admin": OTHER_DISTRICT}
+              "department": OTHER_DISTRICT, "auditor": OTHER_DISTRICT, "admin": OTHER_DISTRICT,
+              "notifier": OTHER_DISTRICT}
 ROLES = tuple(_HOME)
 # Who acts, of the roles an operation admits, for the world's valid requests to be valid: the
 # clerk at the window, the reviewer of the approval's first task, ...
 ACTING_ORDER = ("window_clerk", "community_reviewer", "street_reviewer", "leader", "bureau_approver", "department",
-                "auditor", "admin", "grid_worker")
+                "auditor", "admin", "grid_worker", "notifier")
 
 
 def actor(roles: list[str] | None) -> dict[str, str]:
@@ -206,6 +207,7 @@ async def intake_world(database: str) -> AsyncIterator[World]:
             ("POST", "/v1/cases/{case_id}/certificate"): {"certificate_number": "QH-DB-2026-000001"},
             ("POST", "/v1/cases/{case_id}/archive"): None,
             ("POST", "/v1/cases/{case_id}/applicant-identity"): {"purpose": "居民家庭经济状况核对"},
+            ("POST", "/v1/cases/{case_id}/applicant-contact"): {"channel": "sms", "purpose": "notification 7f3a"},
             ("POST", "/v1/cases/{case_id}/rating"): {"applicant_id": applicant, "level": "satisfied"},
             ("POST", "/v1/cases/{case_id}/follow-up/call-back"): None,
             ("POST", "/v1/cases/{case_id}/follow-up/close"): None,

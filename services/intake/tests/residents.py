@@ -24,10 +24,11 @@ def resident_number(born: date = date(1944, 3, 8), sex: str = "female", area: st
 
 async def register_resident(intake, token, *, born: date = date(1944, 3, 8), sex: str = "female",
                             household: str = STREET, residence: str = COMMUNITY, who: str = STREET,
-                            number: str | None = None) -> str:
+                            number: str | None = None, phone: str | None = None) -> str:
     """POST /v1/applicants as a clerk of `who`; the pseudonymous applicant id."""
     r = await intake.post("/v1/applicants", headers=token("window_clerk", who), json={
         "kind": "resident", "identity_number": number or resident_number(born, sex), "name": "测试居民",
-        "household_registration_code": household, "residence_community_code": residence})
+        "household_registration_code": household, "residence_community_code": residence,
+        **({"phone": phone} if phone else {})})
     assert r.status_code in (200, 201), r.text
     return r.json()["applicant_id"]

@@ -43,7 +43,7 @@ def verifier(keys: tuple[bytes, Path]) -> TokenVerifier:
 def test_role_enum_has_exactly_the_platform_roles() -> None:
     assert [r.value for r in Role] == [
         "window_clerk", "community_reviewer", "street_reviewer", "bureau_approver", "leader",
-        "grid_worker", "department", "auditor", "admin",
+        "grid_worker", "department", "auditor", "admin", "notifier",
     ]
 
 

@@ -455,6 +455,12 @@ class ApplicantService:
             return None
         return stored.profile.identity_kind, stored.profile.identity_number
 
+    async def phone_of(self, uow: UnitOfWork, applicant_id: str) -> str | None:
+        """The applicant's phone, decrypted, for a disclosure the caller records in the same unit
+        of work; None if intake holds none."""
+        stored = await self.directory.find(uow, applicant_id)
+        return getattr(stored.profile, "phone", None) if stored is not None else None  # an enterprise has none
+
     async def get(self, principal: Principal, applicant_id: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
         async with self.transactions.unit() as uow:
             stored = await self.directory.find(uow, applicant_id)

@@ -33,7 +33,7 @@ from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
 from civicgrid_intake.application.catalogue import CatalogueService
 from civicgrid_intake.domain.affair import Material
-from civicgrid_intake.domain.applicant import IdentityKind
+from civicgrid_intake.domain.applicant import IdentityKind, is_mobile
 from civicgrid_intake.domain.case import Actor, Affair, AffairLevel, Case, CaseRuleViolation, CaseStatus, Channel
 from civicgrid_intake.domain.catalogue import AffairRevision, CatalogueRuleViolation
 from civicgrid_intake.domain.eligibility import ApplicantFacts, EligibilityRule, Ineligibility, evaluate, rule_to_data
@@ -82,6 +82,20 @@ class KnownApplicants(Protocol):
     async def identity_of(self, uow: UnitOfWork, applicant_id: str) -> tuple[IdentityKind, str] | None:
         """The applicant's identity number and its kind, None if intake holds none."""
 
+    async def phone_of(self, uow: UnitOfWork, applicant_id: str) -> str | None:
+        """The applicant's phone, None if intake holds none."""
+
+
+@dataclass(frozen=True)
+class ContactDisclosure:
+    """A case's applicant's contact handed to the notifications service; recorded on the case."""
+
+    case_id: str
+    applicant_id: str
+    channel: str
+    address: str
+    disclosed_at: datetime
+
 
 @dataclass(frozen=True)
 class Disclosure:
@@ -93,6 +107,11 @@ class Disclosure:
     identity_number: str
     department: str
     disclosed_at: datetime
+
+
+class NoContactOnRecord(RuleViolation):
+    def __init__(self, why: str) -> None:
+        super().__init__("no_contact_on_record", why)
 
 
 class NoIdentityOnRecord(RuleViolation):
@@ -374,6 +393,24 @@ class CaseService:
             if identity is None:
                 raise NoIdentityOnRecord()
             disclosed.append(Disclosure(case.id, case.applicant_id, identity[0], identity[1], department, at))
+
+        await self._change(case_id, principal, disclose)
+        return disclosed[-1]
+
+    async def disclose_contact(self, case_id: str, principal: Principal, channel: str, purpose: str) -> ContactDisclosure:
+        """The contact of the case's applicant on `channel`, for the notifications service (role
+        notifier) to send one message. The disclosure event and the read of the contact are one
+        transaction: no number leaves without its record, and a refusal records nothing."""
+        disclosed: list[ContactDisclosure] = []
+
+        async def disclose(case: Case, uow: UnitOfWork, at: datetime) -> None:
+            case.disclose_contact(channel=channel, purpose=purpose, actor=actor_of(principal), at=at)
+            phone = await self.applicants.phone_of(uow, case.applicant_id)
+            if phone is None:
+                raise NoContactOnRecord("intake holds no phone of this case's applicant")
+            if not is_mobile(phone):
+                raise NoContactOnRecord("the applicant's phone on record is a landline, which takes no SMS")
+            disclosed.append(ContactDisclosure(case.id, case.applicant_id, channel, phone, at))
 
         await self._change(case_id, principal, disclose)
         return disclosed[-1]

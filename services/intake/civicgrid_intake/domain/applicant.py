@@ -225,6 +225,11 @@ def mask_identity_number(number: str) -> str:
     return number[:6] + "*" * (len(number) - 10) + number[-4:]
 
 
+def is_mobile(phone: str) -> bool:
+    """A mobile number (an SMS reaches it), not a landline."""
+    return bool(_MOBILE.match(phone))
+
+
 def mask_phone(phone: str) -> str:
     """138****5678 for a mobile; a landline keeps its area code and last two digits."""
     if _MOBILE.match(phone):

@@ -63,10 +63,13 @@ APPLICANT_CALLED_BACK = PREFIX + "applicant_called_back.v1"
 FOLLOW_UP_CLOSED = PREFIX + "follow_up_closed.v1"
 SUPPLEMENT_REQUESTED = PREFIX + "supplement_requested.v1"
 IDENTITY_DISCLOSED = PREFIX + "identity_disclosed.v1"
+CONTACT_DISCLOSED = PREFIX + "contact_disclosed.v1"
+# The contacts intake records of an applicant: a phone (an SMS goes to a mobile number).
+CONTACT_CHANNELS = ("sms",)
 EVENT_TYPES: tuple[str, ...] = (
     REGISTERED, ACCEPTED, REFUSED, SUPPLEMENTED, ROUTED, GREEN_CHANNELLED, WITHDRAWN, COMPLETED,
     CERTIFICATE_ISSUED, ARCHIVED, RATED, FOLLOW_UP_OPENED, APPLICANT_CALLED_BACK, FOLLOW_UP_CLOSED,
-    SUPPLEMENT_REQUESTED, IDENTITY_DISCLOSED,
+    SUPPLEMENT_REQUESTED, IDENTITY_DISCLOSED, CONTACT_DISCLOSED,
 )
 
 # Who may put a case on the green channel. The street reviewer supervises the acceptance
@@ -290,6 +293,7 @@ class Case(Aggregate):
         self.follow_up: FollowUp | None = None
         self.supplement_request: SupplementRequest | None = None
         self.disclosures = 0  # how often the identity number went to a department (audited)
+        self.contacts_disclosed = 0  # how often the applicant's contact went to notifications (audited)
 
     # ------------------------------------------------------------------ reads
 
@@ -553,6 +557,23 @@ class Case(Aggregate):
             "actor": _actor(actor),
         })
 
+    def disclose_contact(self, *, channel: str, purpose: str, actor: Actor, at: datetime) -> None:
+        """Record that the applicant's contact for `channel` goes to the notifications service, to
+        tell them about this case. The event names the channel, the purpose (the delivery), who
+        and when; never the number."""
+        if self.status is None:
+            raise _violation("not_registered", f"case {self.id} is not registered")
+        if channel not in CONTACT_CHANNELS:
+            raise _violation("no_contact_on_record", f"intake records no {channel} contact of an applicant; "
+                                                     f"it records {', '.join(CONTACT_CHANNELS)}")
+        self._emit(CONTACT_DISCLOSED, {
+            "applicant_id": self.applicant_id,
+            "channel": channel,
+            "purpose": _reason(purpose, required=True),
+            "disclosed_at": _aware(at, "disclosed_at"),
+            "actor": _actor(actor),
+        })
+
     def concluded_by(self, approval_reference: str) -> bool:
         """This approval's result is already recorded (a redelivered or re-sent conclusion)."""
         return self.completed and self.approval_reference == approval_reference
@@ -672,6 +693,10 @@ class Case(Aggregate):
     @applies(IDENTITY_DISCLOSED)
     def _identity_disclosed(self, d: Mapping[str, Any]) -> None:
         self.disclosures += 1
+
+    @applies(CONTACT_DISCLOSED)
+    def _contact_disclosed(self, d: Mapping[str, Any]) -> None:
+        self.contacts_disclosed += 1
 
     @applies(SUPPLEMENT_REQUESTED)
     def _supplement_requested(self, d: Mapping[str, Any]) -> None:

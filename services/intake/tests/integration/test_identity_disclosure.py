@@ -80,9 +80,9 @@ def test_a_disclosure_needs_a_purpose() -> None:
 # ---------------------------------------------------------------------- over HTTP
 
 
-async def dibao_case(intake, token, number: str, route: bool = True) -> str:
+async def dibao_case(intake, token, number: str, route: bool = True, phone: str | None = None) -> str:
     clerk = token("window_clerk", STREET)
-    applicant = await register_resident(intake, token, number=number)
+    applicant = await register_resident(intake, token, number=number, phone=phone)
     r = await intake.post("/v1/cases", headers=clerk, json={
         "applicant_id": applicant, "affair_code": DIBAO_CODE, "jurisdiction": COMMUNITY,
         "materials_handed_in": DIBAO_MATERIALS})
@@ -93,9 +93,9 @@ async def dibao_case(intake, token, number: str, route: bool = True) -> str:
     return case_id
 
 
-async def disclosures(pool, case_id: str) -> list[dict]:
+async def disclosures(pool, case_id: str, event_type: str = c.IDENTITY_DISCLOSED) -> list[dict]:
     rows = await pool.fetch("SELECT data FROM events WHERE stream_id = $1 AND type = $2 ORDER BY version",
-                            case_id, c.IDENTITY_DISCLOSED)
+                            case_id, event_type)
     return [json.loads(r["data"]) if isinstance(r["data"], str) else dict(r["data"]) for r in rows]
 
 

@@ -97,6 +97,9 @@ def supplemented_for_approval() -> Case:
     case.supplement(["application_form"], actor=CLERK, at=T0 + timedelta(days=7))
     case.disclose_identity(department="civil_affairs", purpose="低保家庭经济状况核对",
                            actor=Actor.of("dept-civil-affairs", ["department"]), at=T0 + timedelta(days=8))
+    case.disclose_contact(channel="sms", purpose="notification delivery 0b6f", actor=Actor.of("svc-notifications",
+                                                                                             ["notifier"]),
+                          at=T0 + timedelta(days=8))
     return case
 
 

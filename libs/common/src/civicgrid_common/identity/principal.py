@@ -25,6 +25,9 @@ class Role(str, enum.Enum):
     DEPARTMENT = "department"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    # The notifications service's own account: reads the contact of a case's applicant at send
+    # time (intake's contact API), nothing else.
+    NOTIFIER = "notifier"
 
     @classmethod
     def parse(cls, value: str) -> "Role":

@@ -25,7 +25,7 @@ allow it, 422 when the input is wrong (naming the field), 403 for a role or juri
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -107,6 +107,24 @@ class DisclosureOut(BaseModel):
     kind: IdentityKind = Field(description="resident_id (GB 11643) or credit_code (GB 32100)")
     identity_number: str
     department: str
+    disclosed_at: datetime
+
+
+class ContactIn(_Body):
+    channel: Literal["sms", "email", "wechat"] = Field(
+        description="the channel the message goes on: intake records a phone (sms) only")
+    purpose: str = Field(min_length=1, max_length=500,
+                         description="the message it is for, e.g. the notification delivery's id (recorded "
+                                     "with the disclosure)")
+
+
+class ContactOut(BaseModel):
+    """The contact of the case's applicant, for one message; never cache or store it."""
+
+    case_id: str
+    applicant_id: str
+    channel: str
+    address: str = Field(description="the mobile number (sms)")
     disclosed_at: datetime
 
 
@@ -426,6 +444,18 @@ def cases_router() -> APIRouter:
         disclosure = await svc.disclose_identity(case_id, principal, body.purpose)
         response.headers["Cache-Control"] = "no-store"
         return DisclosureOut(**vars(disclosure))
+
+    @router.post("/{case_id}/applicant-contact", response_model=ContactOut)
+    async def disclose_contact(case_id: CaseId, body: ContactIn, response: Response,
+                               principal: Principal = Depends(require(Role.NOTIFIER)),
+                               svc: CaseService = Depends(_service)):
+        """The notifications service (role notifier) obtains the contact of the case's applicant
+        to send them one message about the case; every disclosure is recorded as an event
+        (civicgrid.intake.case.contact_disclosed.v1, without the number). 409
+        no_contact_on_record when intake holds none for the channel."""
+        disclosure = await svc.disclose_contact(case_id, principal, body.channel, body.purpose)
+        response.headers["Cache-Control"] = "no-store"
+        return ContactOut(**vars(disclosure))
 
     @router.post("/{case_id}/rating", response_model=CaseOut)
     async def rate_case(case_id: CaseId, body: RatingIn, principal: Principal = Depends(require(Role.WINDOW_CLERK)),
