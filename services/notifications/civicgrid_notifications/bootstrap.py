@@ -1,7 +1,8 @@
 """notifications' composition root: what the service is made of, wired in one fixed order.
 
     database → event store → ledger, inbox and endpoint tables → units of work → the
-    notification service (the rule book seeded) → channels (webhooks) → what runs in the
+    notification service (the rule book seeded) → channels (webhooks; SMS with intake's contact
+    API) → what runs in the
     background (outbox relay; the consumer of the source topics; the webhook sender; the live
     inbox's listener)
 
@@ -10,6 +11,7 @@ Nothing else constructs services or adapters; entry points ask for what they nee
 from __future__ import annotations
 
 from civicgrid_common.clock import Clock, utc_now
+from civicgrid_common.keyfiles import LOCAL_ENVIRONMENT
 from civicgrid_common.consumer import EventConsumer
 from civicgrid_common.db import create_pool, ensure_database, install_schema
 from civicgrid_common.eventstore import EventStore
@@ -17,11 +19,13 @@ from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.service import Runner, Wired
 from civicgrid_common.unit_of_work import Transactions
 
+from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken, NoNotifierToken
 from civicgrid_notifications.adapters.endpoints import Endpoints, SecretBox, load_secrets_key
 from civicgrid_notifications.adapters.inbox import INBOX_DDL, InboxStore
 from civicgrid_notifications.adapters.ledger import LEDGER_DDL, DeliveryLedger
 from civicgrid_notifications.adapters.live import InboxBroadcaster
 from civicgrid_notifications.adapters.sender import SenderLoop
+from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookSender
 from civicgrid_notifications.application.notify import NotificationService
 from civicgrid_notifications.config import NotificationsSettings
@@ -54,6 +58,13 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
         await seed_rule_book(notifications, seed_document())
 
     webhooks = WebhookSender(timeout=settings.webhook_timeout_seconds)
+    sms = None
+    if settings.sms_access_key_id and settings.sms_access_key_secret:
+        sms = AliyunSmsSender(settings.sms_access_key_id, settings.sms_access_key_secret.get_secret_value(),
+                              endpoint=settings.sms_endpoint, daily_limit=settings.sms_daily_limit, clock=clock)
+    token = (LocalNotifierToken(settings.district) if settings.environment == LOCAL_ENVIRONMENT
+             else NoNotifierToken())
+    contacts = IntakeContacts(settings.intake_url, token)
     broadcaster = InboxBroadcaster(pool, settings.dsn())
     runners: list[Runner] = [broadcaster]
     if settings.outbox_relay:
@@ -62,7 +73,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
         runners.append(SenderLoop(pool, deliveries, endpoints, webhooks, schedule=settings.retry_schedule,
                                   lease_seconds=settings.send_lease_seconds, batch=settings.send_batch,
                                   concurrency=settings.send_concurrency, poll_seconds=settings.send_poll_seconds,
-                                  clock=clock))
+                                  sms=sms, contacts=contacts, clock=clock))
     consumers = {}
     if settings.consume:
         consumers["events"] = EventConsumer(settings, pool, topics=settings.source_topics,
@@ -73,6 +84,9 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
 
     async def close() -> None:
         await webhooks.close()
+        await contacts.close()
+        if sms is not None:
+            await sms.close()
         await pool.close()
 
     return Wired(pool=pool, runners=runners, close=close, state={

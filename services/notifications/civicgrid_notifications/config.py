@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from civicgrid_common.settings import PlatformSettings
 
@@ -23,6 +23,7 @@ class NotificationsSettings(PlatformSettings):
     consume: bool = True
     # The topics whose events may tell someone something; each rule names an event type of one.
     source_topics: list[str] = [
+        "civicgrid.intake.cases",
         "civicgrid.approval.approvals",
         "civicgrid.departments.civil_affairs.tasks",
         "civicgrid.departments.public_security.tasks",
@@ -49,3 +50,11 @@ class NotificationsSettings(PlatformSettings):
     webhook_secrets_key_file: Path | None = None
     # Held open by consoles and phones: how often the live inbox stream says it is alive.
     inbox_stream_keepalive_seconds: float = Field(15.0, ge=1, le=120)
+    # intake's contact API: the number of a case's applicant, asked for at send time.
+    intake_url: str = "http://127.0.0.1:8001"
+    # SMS over Aliyun's SendSms (adapters/sms.py): unset, SMS deliveries wait (retried) with that
+    # said in their error. The local stack points them at its own server of SendSms' shape.
+    sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_access_key_id: str | None = None
+    sms_access_key_secret: SecretStr | None = None
+    sms_daily_limit: int = Field(10, ge=1, le=1000)  # messages per number and China day

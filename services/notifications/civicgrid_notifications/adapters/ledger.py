@@ -139,7 +139,7 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta
         f"""
         WITH due AS (
             SELECT id FROM notification_deliveries
-            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 AND channel = 'webhook'
+            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 AND channel IN ('webhook', 'sms')
               AND (status = 'pending' OR lease_until <= $1)
             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
         )

@@ -1,4 +1,5 @@
-"""The sender loop: deliveries that leave the process (department webhooks), each leased and
+"""The sender loop: deliveries that leave the process (department webhooks; SMS to a case's
+applicant, at the number intake's contact API gives for that one message), each leased and
 committed as `sending` before its request leaves, then finished with the attempt's outcome.
 
 Retries follow the configured schedule (jittered ±20 %), later when the receiver says so
@@ -20,7 +21,8 @@ import asyncpg
 from civicgrid_common.clock import Clock, utc_now
 
 from civicgrid_notifications.adapters import ledger
-from civicgrid_notifications.adapters.channels import Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import ChannelAdapter, Outgoing, SendResult
+from civicgrid_notifications.adapters.contacts import IntakeContacts
 from civicgrid_notifications.adapters.endpoints import Endpoints
 from civicgrid_notifications.adapters.webhooks import WebhookEndpoint, WebhookSender
 
@@ -44,11 +46,14 @@ class SenderLoop:
 
     def __init__(self, pool: asyncpg.Pool, deliveries: ledger.DeliveryLedger, endpoints: Endpoints,
                  webhooks: WebhookSender, *, schedule: Sequence[float], lease_seconds: float, batch: int,
-                 concurrency: int, poll_seconds: float, clock: Clock = utc_now) -> None:
+                 concurrency: int, poll_seconds: float, sms: ChannelAdapter | None = None,
+                 contacts: IntakeContacts | None = None, clock: Clock = utc_now) -> None:
         self.pool = pool
         self.deliveries = deliveries
         self.endpoints = endpoints
         self.webhooks = webhooks
+        self.sms = sms
+        self.contacts = contacts
         self.schedule = list(schedule)
         self.lease = timedelta(seconds=lease_seconds)
         self.batch = batch
@@ -93,12 +98,14 @@ class SenderLoop:
                     conn, delivery, started_at=started, outcome=result.outcome, status_code=result.status_code,
                     latency_ms=result.latency_ms or (time.monotonic() - began) * 1000, error=result.error,
                     provider_id=result.provider_id, next_attempt_at=retry_at, now=now)
-            if result.outcome == "gone":
+            if result.outcome == "gone" and delivery.channel == "webhook":
                 await self.endpoints.disable(delivery.recipient.removeprefix("department:"),
                                              f"the endpoint answered {result.status_code}: gone", now=now)
             log.info("delivery %s attempt %d: %s -> %s", delivery.id, delivery.attempts, result.outcome, status)
 
     async def _attempt(self, delivery: ledger.Delivery, now: datetime) -> SendResult:
+        if delivery.channel == "sms":
+            return await self._attempt_sms(delivery)
         department = delivery.recipient.removeprefix("department:")
         endpoint = await self.endpoints.get(department, now=now)
         if endpoint is None:
@@ -114,3 +121,15 @@ class SenderLoop:
                                  allow_private=endpoint.allow_private)
         message = Outgoing(delivery_id=delivery.id, channel="webhook", address=endpoint.url, fields=delivery.message)
         return await self.webhooks.send_to(target, message)
+
+    async def _attempt_sms(self, delivery: ledger.Delivery) -> SendResult:
+        """The number is asked for now, for this one message (intake records the disclosure), and
+        held only for the provider's request."""
+        if self.sms is None or self.contacts is None:
+            return SendResult("retry", error="no SMS provider is configured (CIVICGRID_SMS_ACCESS_KEY_ID)")
+        case_id = delivery.recipient.removeprefix("applicant:")  # the applicant of this case
+        contact = await self.contacts.sms_number(case_id, purpose=f"notification delivery {delivery.id}")
+        if contact.outcome != "found" or contact.address is None:
+            return SendResult("retry" if contact.outcome == "retry" else "failed", error=contact.error)
+        return await self.sms.send(Outgoing(delivery_id=delivery.id, channel="sms", address=contact.address,
+                                            fields=delivery.message))

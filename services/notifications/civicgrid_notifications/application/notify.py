@@ -3,8 +3,10 @@ channel; each (event, channel, recipient) is recorded once in the ledger, in the
 inbox transaction, and an in-app message is in the recipient's inbox when that commits.
 
 Channels wired so far: `in_app` (people: a named user, the holders of a role in a jurisdiction,
-a grid's workers) and `webhook` (department systems, sent by the sender loop). A rule that asks
-for a channel or a recipient not wired yet is refused when it is set, never silently dropped.
+a grid's workers), `webhook` (department systems) and `sms` (the applicant of a case, at the
+number intake's contact API gives at send time); webhooks and SMS are sent by the sender loop.
+A rule that asks for a channel or a recipient not wired yet is refused when it is set, never
+silently dropped.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from civicgrid_notifications.domain.templates import Channel, RenderFailed
 
 log = logging.getLogger(__name__)
 
-WIRED_CHANNELS = frozenset({Channel.IN_APP, Channel.WEBHOOK})
+WIRED_CHANNELS = frozenset({Channel.IN_APP, Channel.WEBHOOK, Channel.SMS})
 PEOPLE = frozenset({"user", "role", "grid_workers"})
 # in-app items link into the console; webhooks carry a link to the event for the department to fetch.
 EVENT_LINK = "/api/notifications/v1/events/{id}"
@@ -85,12 +87,20 @@ class NotificationService:
         errors = []
         for i, channel in enumerate(raw.get("channels") or ()):
             if channel not in WIRED_CHANNELS:
-                errors.append((f"channels/{i}", f"the {channel} channel is not wired yet; in_app and webhook are"))
-        for i, recipient in enumerate(raw.get("recipients") or ()):
-            kind = recipient.get("kind") if isinstance(recipient, Mapping) else None
-            if kind == "applicant":
-                errors.append((f"recipients/{i}/kind", "applicants are told by SMS, WeChat or email, which need "
-                                                       "intake's contact API: not wired yet"))
+                errors.append((f"channels/{i}", f"the {channel} channel is not wired yet; in_app, webhook and sms are"))
+        channels = list(raw.get("channels") or ())
+        kinds = [r.get("kind") if isinstance(r, Mapping) else None for r in raw.get("recipients") or ()]
+        # An applicant is reached by SMS at the phone intake holds; staff by their inbox, whose
+        # phones are the identity provider's, not ours to text.
+        if "applicant" in kinds and "sms" not in channels:
+            errors.append(("channels", "an applicant is told by SMS (the phone intake holds): add sms"))
+        event_type = raw.get("event_type")
+        if "applicant" in kinds and isinstance(event_type, str) and not names_a_case(event_type):
+            errors.append((f"recipients/{kinds.index('applicant')}/kind",
+                           f"an applicant is the applicant of the event's case, and {event_type} names no case"))
+        if "sms" in channels and "applicant" not in kinds:
+            errors.append((f"channels/{channels.index('sms')}", "SMS reaches applicants only (their phone from "
+                                                                 "intake's contact API)"))
         event_type = raw.get("event_type")
         if isinstance(event_type, str) and not self.consumed_types(event_type):
             errors.append(("event_type", f"{event_type} is not on a topic notifications consumes"))
@@ -196,6 +206,8 @@ class NotificationService:
                     await self._tell_in_app(conn, told, event, rule, template, recipient, context, at)
                 if Channel.WEBHOOK in rule.channels:
                     await self._tell_department(conn, told, event, rule, recipient, context, at)
+                if Channel.SMS in rule.channels and recipient.kind == "applicant":
+                    await self._tell_applicant(conn, told, event, rule, template, context, at)
         return Told(tuple(told.recorded), told.repeated)
 
     async def _tell_in_app(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
@@ -235,6 +247,40 @@ class NotificationService:
         told.count(await self.ledger.record(
             conn, event_id=event.id, event_type=event.type, rule_id=rule.id, channel=Channel.WEBHOOK.value,
             recipient=f"department:{department}", urgent=rule.urgent, message=payload, status="pending", at=at))
+
+
+    async def _tell_applicant(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
+                              template: Any, context: Mapping[str, Any], at: datetime) -> None:
+        """An SMS to the applicant of the event's case: recorded `pending` with the rendered
+        template and the case, never a number; the sender asks intake for the number at send time."""
+        case_id = case_of(event)
+        if case_id is None:
+            return
+        common = {"event_id": event.id, "event_type": event.type, "rule_id": rule.id, "channel": Channel.SMS.value,
+                  "recipient": f"applicant:{case_id}", "urgent": rule.urgent, "at": at}
+        try:
+            rendered = template.render(Channel.SMS, context, recipient={"kind": "applicant"}).fields
+        except RenderFailed as exc:
+            log.warning("rule %s cannot render event %s: %s", rule.id, event.id, exc.code)
+            await self.ledger.record(conn, **common, message={}, status="dead", error=f"{'/'.join(exc.path)}: {exc}")
+            return
+        told.count(await self.ledger.record(conn, **common, message=dict(rendered), status="pending"))
+
+
+def names_a_case(event_type: str) -> bool:
+    """intake's case events (the case's own stream) and approval's (each names its case_id)."""
+    return event_type.startswith(("civicgrid.intake.case.", "civicgrid.approval.approval."))
+
+
+def case_of(event: CloudEvent) -> str | None:
+    """The case an event is about: approval's name it in `case_id`; intake's case events are the
+    case's own stream, whose id is the event's subject."""
+    value = (event.data or {}).get("case_id")
+    if isinstance(value, str) and value:
+        return value
+    if event.type.startswith("civicgrid.intake.case.") and event.subject:
+        return event.subject
+    return None
 
 
 @dataclass

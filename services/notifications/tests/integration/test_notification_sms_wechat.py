@@ -9,28 +9,24 @@ JSON of each subscribe/send and answers per scenario."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
-import re
 import socket
-import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from aliyun_sms_fake import (
+    ACCESS_KEY_ID, ACCESS_KEY_SECRET, ALLOWED, aliyun_serving, pct, reference_signature, serving,
+)
 from settable_clock import Clock
 
 from civicgrid_common.calendar.working_days import CHINA_TZ
@@ -44,8 +40,6 @@ from civicgrid_notifications.adapters.wechat import WechatSubscribeSender
 
 T0 = datetime(2026, 3, 4, 2, 15, tzinfo=timezone.utc)  # 10:15 China time
 
-ACCESS_KEY_ID = "testid"
-ACCESS_KEY_SECRET = "testsecret"
 NUMBER = "13812341234"
 MASKED = "138****1234"
 SMS_FIELDS = {"sign_name": "鼓楼街道", "template_code": "SMS_123456789",
@@ -74,47 +68,6 @@ def wechat(delivery_id: str = "dlv_wx_0001", openid: str = OPENID, **fields: Any
     return Outgoing(delivery_id, "wechat", openid, {**WECHAT_FIELDS, **fields})
 
 
-# --- serving a Starlette app on 127.0.0.1:0 -------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None, access_log=False,
-                                           timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-# --- Aliyun's signature, written again from the documentation (not the adapter's code) -------------
-
-UNRESERVED = frozenset(string.ascii_letters + string.digits + "-_.~")
-
-
-def pct(text: str) -> str:
-    """RFC 3986 percent-encoding of UTF-8, as Aliyun documents it: A-Z a-z 0-9 - _ . ~ kept,
-    everything else %XY (upper-case hex) per byte; so space is %20, * is %2A, ~ stays."""
-    out = []
-    for ch in text:
-        if ch in UNRESERVED:
-            out.append(ch)
-        else:
-            out.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))
-    return "".join(out)
-
-
-def reference_signature(params: dict[str, str], secret: str, method: str) -> str:
-    canonical = "&".join(f"{pct(name)}={pct(params[name])}" for name in sorted(params))
-    to_sign = f"{method}&{pct('/')}&{pct(canonical)}"
-    return base64.b64encode(hmac.new(f"{secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()).decode()
-
-
 # Aliyun's worked example of the RPC signature (ECS DescribeRegions; Alibaba Cloud's "签名机制" /
 # "Signature mechanism" page, reposted at https://developer.aliyun.com/ask/210168): AccessKey id
 # testid, secret testsecret, key "testsecret&", signature CT9X0VtwR86fNWSnsc6v8YGOjuE=. (The
@@ -129,96 +82,6 @@ DOC_STRING_TO_SIGN = ("GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%2
 DOC_SIGNATURE = "CT9X0VtwR86fNWSnsc6v8YGOjuE="
 
 
-# --- the Aliyun fake ---------------------------------------------------------------------------------
-
-COMMON = {"AccessKeyId": ACCESS_KEY_ID, "Action": "SendSms", "Format": "JSON", "RegionId": "cn-hangzhou",
-          "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0", "Version": "2017-05-25"}
-BUSINESS_REQUIRED = {"PhoneNumbers", "SignName", "TemplateCode", "OutId"}
-ALLOWED = {*COMMON, "SignatureNonce", "Timestamp", *BUSINESS_REQUIRED, "TemplateParam"}
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-# scenario -> (HTTP status, Code); the Message texts are Aliyun's kind (one repeats the number).
-ALIYUN_ERRORS = {
-    "limit": (200, "isv.BUSINESS_LIMIT_CONTROL", "触发号码天级流控Permits:10"),
-    "throttling": (400, "Throttling.User", "Request was denied due to user flow control."),
-    "illegal": (200, "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号:{number}"),
-    "amount": (200, "isv.AMOUNT_NOT_ENOUGH", "账户余额不足"),
-    "template": (200, "isv.TEMPLATE_MISSING_PARAMETERS", "模板缺少变量"),
-}
-
-
-@dataclass
-class AliyunFake:
-    secret: str = ACCESS_KEY_SECRET
-    answers: list[str] = field(default_factory=list)  # the next scenarios; "ok" when they run out
-    requests: list[dict[str, str]] = field(default_factory=list)  # verified requests, Signature removed
-    problems: list[str] = field(default_factory=list)
-    rejected: int = 0  # requests refused for their signature
-    nonces: set[str] = field(default_factory=set)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    url: str = ""
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/", self.send_sms, methods=["POST"])])
-
-    def _error(self, status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"RequestId": str(uuid.uuid4()).upper(), "HostId": "dysmsapi.aliyuncs.com", "Code": code,
-                             "Message": message, "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}"},
-                            status_code=status)
-
-    async def send_sms(self, request: Request) -> Response:
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-            self.problems.append(f"content-type {request.headers.get('content-type')!r}")
-        if request.url.query:
-            self.problems.append("parameters in the URL")
-        raw = (await request.body()).decode("ascii")
-        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
-        params = dict(pairs)
-        if len(params) != len(pairs):
-            self.problems.append("a parameter given twice")
-        signature = params.pop("Signature", None)
-        if signature != reference_signature(params, self.secret, "POST"):
-            self.rejected += 1
-            return self._error(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
-        for name, value in COMMON.items():
-            if params.get(name) != value:
-                self.problems.append(f"{name}={params.get(name)!r}")
-        if not TIMESTAMP.fullmatch(params.get("Timestamp", "")):
-            self.problems.append(f"Timestamp={params.get('Timestamp')!r}")
-        missing = BUSINESS_REQUIRED - params.keys()
-        unknown = params.keys() - ALLOWED
-        if missing or unknown:
-            self.problems.append(f"missing {sorted(missing)}, unknown {sorted(unknown)}")
-            return self._error(400, "MissingParameter", "a parameter is missing")
-        if "," in params["PhoneNumbers"]:
-            self.problems.append("more than one number")
-        if "TemplateParam" in params:
-            try:
-                variables = json.loads(params["TemplateParam"])
-                assert isinstance(variables, dict) and all(isinstance(v, str) for v in variables.values())
-            except (ValueError, AssertionError):
-                self.problems.append("TemplateParam is not a JSON object of texts")
-        nonce = params.get("SignatureNonce", "")
-        if not nonce or nonce in self.nonces:
-            return self._error(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
-        self.nonces.add(nonce)
-        self.requests.append(params)
-        scenario = self.answers.pop(0) if self.answers else "ok"
-        if scenario == "ok":
-            return JSONResponse({"Message": "OK", "RequestId": str(uuid.uuid4()).upper(),
-                                 "BizId": f"9006197469364984^{len(self.requests)}", "Code": "OK"})
-        if scenario == "500":
-            return PlainTextResponse("Internal Server Error", status_code=500)
-        if scenario == "redirect":
-            return RedirectResponse("https://elsewhere.example/", status_code=302)
-        if scenario == "hang":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.release.wait(), 30)
-            return JSONResponse({"Code": "OK", "BizId": "late", "Message": "OK"})
-        status, code, message = ALIYUN_ERRORS[scenario]
-        return self._error(status, code, message.format(number=params["PhoneNumbers"]))
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
@@ -226,11 +89,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def aliyun():
-    fake = AliyunFake()
-    async with serving(fake.app()) as url:
-        fake.url = url + "/"
+    async with aliyun_serving() as fake:
         yield fake
-        fake.release.set()
 
 
 @pytest.fixture

@@ -118,18 +118,23 @@ async def test_a_rule_is_versioned_and_an_unchanged_one_records_nothing(api, tok
 async def test_a_bad_rule_is_refused_field_by_field_and_changes_nothing(api, token):
     admin = token("admin", "320104")
     before = (await api.get("/v1/rule-book", headers=admin)).json()
-    bad = {"event_type": MISSING, "recipients": [{"kind": "applicant"}], "channels": ["sms", "in_app"],
+    bad = {"event_type": MISSING, "recipients": [{"kind": "applicant"}], "channels": ["wechat", "in_app"],
            "template": "daily-report-missing"}
     r = await api.put("/v1/rules/bad", json=bad, headers=admin)
     assert r.status_code == 422, r.text
     pointers = {e.get("pointer") for e in r.json()["errors"]}
-    assert {"#/channels/0", "#/recipients/0/kind"} <= pointers, r.json()
+    # wechat is not wired; an applicant is told by SMS, and a daily report has no case to find one by
+    assert {"#/channels/0", "#/channels", "#/recipients/0/kind"} <= pointers, r.json()
+    staff_by_sms = {**bad, "recipients": [{"kind": "role", "role": "community_reviewer", "jurisdiction_field": "grid"}],
+                    "channels": ["sms"]}
+    r = await api.put("/v1/rules/bad", json=staff_by_sms, headers=admin)
+    assert r.status_code == 422 and {e.get("pointer") for e in r.json()["errors"]} == {"#/channels/0"}, r.text
     unknown = await api.put("/v1/rules/bad", json={**bad, "recipients": [{"kind": "user", "subject": "u1"}],
                                                     "channels": ["in_app"], "template": "no-such-template"},
                             headers=admin)
     assert unknown.status_code == 422, unknown.text
     assert "template" in unknown.text
-    not_consumed = await api.put("/v1/rules/bad", json={**bad, "event_type": "civicgrid.intake.case.rated.v1",
+    not_consumed = await api.put("/v1/rules/bad", json={**bad, "event_type": "civicgrid.intake.complaint.received.v1",
                                                          "recipients": [{"kind": "user", "subject": "u1"}],
                                                          "channels": ["in_app"]}, headers=admin)
     assert not_consumed.status_code == 422 and "event_type" in not_consumed.text

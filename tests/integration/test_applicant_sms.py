@@ -1,0 +1,200 @@
+"""A case accepted at the window tells its applicant by SMS, once, end to end over real HTTP:
+intake's event (the very record its outbox holds) handed to notifications' consumer handler; the
+rule book's `applicant-case-accepted` rule records one pending SMS; the sender asks intake's
+contact API for the number (intake records the disclosure on the case) and sends it to Aliyun's
+SendSms (a local server of its documented shape). The number is in no table, event or log line of
+notifications."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import uuid
+from datetime import datetime, timezone
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from aliyun_sms_fake import ACCESS_KEY_ID, ACCESS_KEY_SECRET, aliyun_serving
+from settable_clock import Clock
+
+from civicgrid_common.cloudevents import from_kafka_message
+from civicgrid_common.identity.tokens import mint_local_token
+from civicgrid_common.outbox.records import headers_from_json
+from civicgrid_common.settings import PlatformSettings
+
+from civicgrid_intake.config import IntakeSettings
+from civicgrid_intake.domain.identity_numbers import resident_id_check_character
+from civicgrid_intake.entrypoints.main import build_app as build_intake
+from civicgrid_notifications.adapters import ledger
+from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken
+from civicgrid_notifications.adapters.sender import SenderLoop
+from civicgrid_notifications.adapters.sms import AliyunSmsSender
+from civicgrid_notifications.adapters.webhooks import WebhookSender
+from civicgrid_notifications.config import NotificationsSettings
+from civicgrid_notifications.entrypoints.main import build_app as build_notifications
+
+pytestmark = pytest.mark.integration
+
+DISTRICT, STREET, COMMUNITY = "320104", "320104001", "320104001001"
+MOBILE = "13912345678"
+ACCEPTED = "civicgrid.intake.case.accepted.v1"
+T0 = datetime(2026, 3, 4, 2, 15, tzinfo=timezone.utc)  # Wednesday 10:15 China time
+
+
+def bearer(role: str, jurisdiction: str, **claims) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction, **claims)}"}
+
+
+@contextlib.asynccontextmanager
+async def served_with_lifespan(app):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=2))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def intake():
+    """intake on a database of its own, served over HTTP on loopback (no relay, no consumer)."""
+    name = f"t_intake_{uuid.uuid4().hex[:12]}"
+    settings = IntakeSettings(pg_database=name, outbox_relay=False, approval_consumer=False)
+    async with served_with_lifespan(build_intake(settings)) as url:
+        pool = await asyncpg.create_pool(settings.dsn(), min_size=1, max_size=2)
+        try:
+            yield url, pool
+        finally:
+            await pool.close()
+    admin = await asyncpg.connect(PlatformSettings().dsn("postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def aliyun():
+    async with aliyun_serving() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def notifications(fresh_db, intake):
+    settings = NotificationsSettings(pg_database=fresh_db.pg_database, outbox_relay=False, consume=False, send=False)
+    app = build_notifications(settings, clock=Clock(T0))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def sender(notifications, intake, aliyun):
+    url, _ = intake
+    sms = AliyunSmsSender(ACCESS_KEY_ID, ACCESS_KEY_SECRET, endpoint=aliyun.url, timeout=5)
+    contacts = IntakeContacts(url, LocalNotifierToken(DISTRICT))
+    webhooks = WebhookSender(timeout=5)
+    state = notifications.state
+    loop = SenderLoop(state.pool, ledger.DeliveryLedger(state.store, DISTRICT), state.endpoints, webhooks,
+                      schedule=[0, 5, 300], lease_seconds=60, batch=10, concurrency=4, poll_seconds=0.1,
+                      sms=sms, contacts=contacts)
+    yield loop
+    for closing in (sms, contacts, webhooks):
+        await closing.close()
+
+
+async def accepted_case(http, phone: str | None) -> str:
+    clerk = bearer("window_clerk", STREET, subject="wc-1")
+    body = f"32010419440308{uuid.uuid4().int % 500:03d}"  # a woman born 1944 (the allowance's age rule)
+    body = body[:16] + str(int(body[16]) // 2 * 2)  # the 17th digit even: a woman
+    r = await http.post("/v1/applicants", headers=clerk, json={
+        "kind": "resident", "identity_number": body + resident_id_check_character(body), "name": "测试居民", "household_registration_code": STREET,
+        "residence_community_code": COMMUNITY, **({"phone": phone} if phone else {})})
+    assert r.status_code == 201, r.text
+    r = await http.post("/v1/cases", headers=clerk, json={
+        "applicant_id": r.json()["applicant_id"], "affair_code": "civil.minimum_living_allowance",
+        "jurisdiction": COMMUNITY, "materials_handed_in": ["id_card", "household_register", "application_form",
+                                                           "verification_authorisation", "income_statement"]})
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    assert (await http.post(f"/v1/cases/{case_id}/accept", headers=clerk)).status_code == 200
+    return case_id
+
+
+async def published(pool, case_id: str, event_type: str):
+    """intake's record of the event, as its relay would publish it."""
+    row = await pool.fetchrow(
+        "SELECT o.key, o.value, o.headers FROM outbox o JOIN events e ON e.id = o.event_id "
+        "WHERE e.stream_id = $1 AND e.type = $2", case_id, event_type)
+    return from_kafka_message(headers_from_json(row["headers"]), row["key"], row["value"])
+
+
+async def hand_in(app, event):
+    async with app.state.pool.acquire() as conn, conn.transaction():
+        return await app.state.notifications.on_event(conn, event)
+
+
+async def test_an_accepted_case_tells_its_applicant_by_sms_once(intake, notifications, sender, aliyun, caplog):
+    caplog.set_level(logging.DEBUG)
+    url, intake_pool = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        case_id = await accepted_case(http, MOBILE)
+    event = await published(intake_pool, case_id, ACCEPTED)
+    [delivery] = (await hand_in(notifications, event)).recorded
+    assert (await hand_in(notifications, event)).recorded == ()  # redelivered: still one
+
+    assert await sender.send_due() == 1
+    assert await sender.send_due() == 0
+    [request] = aliyun.requests
+    assert aliyun.problems == [] and aliyun.rejected == 0
+    assert (request["PhoneNumbers"], request["TemplateCode"], request["OutId"]) == (MOBILE, "SMS_305000001", delivery)
+    assert json.loads(request["TemplateParam"]) == {"case_number": event.data["case_number"],
+                                                    "due_date": event.data["due_date"]}
+
+    # intake recorded the one disclosure, naming the delivery; never the number
+    rows = await intake_pool.fetch("SELECT data FROM events WHERE stream_id = $1 AND type = $2", case_id,
+                                   "civicgrid.intake.case.contact_disclosed.v1")
+    [disclosed] = [json.loads(r["data"]) if isinstance(r["data"], str) else dict(r["data"]) for r in rows]
+    assert (disclosed["channel"], disclosed["actor"]) == ("sms", "svc-notifications")
+    assert delivery in disclosed["purpose"]
+
+    pool = notifications.state.pool
+    row = await pool.fetchrow("SELECT status, provider_id, recipient FROM notification_deliveries WHERE id = $1",
+                              delivery)
+    assert (row["status"], row["recipient"]) == ("sent", f"applicant:{case_id}") and row["provider_id"]
+    steps = await pool.fetch("SELECT type, data FROM events WHERE stream_id = $1 ORDER BY version",
+                             f"notification-delivery:{delivery}")
+    [(kind, data)] = [(r["type"].rsplit(".", 2)[-2], json.loads(r["data"]) if isinstance(r["data"], str)
+                       else dict(r["data"])) for r in steps]
+    assert (kind, data["channel"], data["recipient_kind"]) == ("sent", "sms", "applicant")
+    # The number: in no table of notifications, no event, no log line of this process.
+    tables = [r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    for table in tables:
+        assert not await pool.fetchval(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE $1', f"%{MOBILE}%"), table
+    ours = [r.getMessage() for r in caplog.records if not r.name.startswith("uvicorn")]
+    assert not [line for line in ours if MOBILE in line]
+
+
+async def test_an_applicant_without_a_mobile_number_gets_no_sms_and_the_delivery_says_why(
+        intake, notifications, sender, aliyun):
+    url, intake_pool = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        case_id = await accepted_case(http, None)
+    [delivery] = (await hand_in(notifications, await published(intake_pool, case_id, ACCEPTED))).recorded
+    assert await sender.send_due() == 1
+    assert aliyun.requests == []
+    row = await notifications.state.pool.fetchrow(
+        "SELECT status, last_error FROM notification_deliveries WHERE id = $1", delivery)
+    # failed for good: a dead letter the admin sees, replayable once intake holds a number
+    assert row["status"] == "dead" and "no mobile number" in row["last_error"], dict(row)
