@@ -483,6 +483,8 @@ def service_env(svc: dict) -> dict[str, str]:
         }
     )
     env.update({k: str(v) for k, v in (svc.get("env") or {}).items()})
+    # The local stack's own: pointed at its stand-ins (never in docker-compose or k8s).
+    env.update({k: str(v) for k, v in (svc.get("local_env") or {}).items()})
     return env
 
 
@@ -517,6 +519,30 @@ def start_service(svc: dict) -> None:
     write_pid(name, proc.pid)
 
 
+# --------------------------------------------------------------------------- stand-ins
+
+# Local servers in the shape of providers the machine cannot reach (deploy/local/standins/):
+# name -> (port, command). The services' settings in services.yaml point at them.
+SMS_PORT = 8025
+STANDINS = {
+    "aliyun-sms": (SMS_PORT, [sys.executable, str(ROOT / "deploy" / "local" / "standins" / "aliyun_sms.py"),
+                              "--port", str(SMS_PORT), "--log", str(LOCAL / "sms" / "received.jsonl")]),
+}
+
+
+def start_standins() -> None:
+    for name, (port, cmd) in STANDINS.items():
+        if read_pid(f"standin-{name}") and port_open("127.0.0.1", port):
+            say(f"{name} stand-in already running on :{port}")
+            continue
+        say(f"starting the {name} stand-in on :{port}")
+        with open(LOGS / f"standin-{name}.log", "ab") as out:
+            proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        write_pid(f"standin-{name}", proc.pid)
+        wait_for(lambda: port_open("127.0.0.1", port), f"the {name} stand-in", 30, log=LOGS / f"standin-{name}.log")
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -532,6 +558,8 @@ def up() -> None:
     created = asyncio.run(ensure_topics(broker.bootstrap, declared_topics()))
     if created:
         say(f"created topics: {', '.join(created)}")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    start_standins()
     services = present_services()
     for svc in services:
         start_service(svc)
@@ -545,6 +573,8 @@ def up() -> None:
     for svc in service_manifest():
         state = "up" if svc in services else "not built yet"
         print(f"  {svc['name']:<14}http://127.0.0.1:{svc['port']}  ({state})")
+    print(f"  SMS          http://127.0.0.1:{SMS_PORT}/  (a local server of Aliyun's SendSms; messages in "
+          f"{LOCAL / 'sms' / 'received.jsonl'})")
     print(f"  logs         {LOGS}  (make logs)")
     print("  token        .venv/bin/civicgrid token --role window_clerk --jurisdiction 320104001")
 
@@ -552,6 +582,8 @@ def up() -> None:
 def down() -> None:
     for svc in reversed(service_manifest()):
         stop_pid(f"svc-{svc['name']}", timeout=20)
+    for name in STANDINS:
+        stop_pid(f"standin-{name}", timeout=10)
     KafkaBroker().stop()
     Postgres().stop()
     say("everything stopped")
@@ -566,6 +598,8 @@ def status() -> int:
     ]
     for svc in present_services():
         rows.append((svc["name"], http_ok(svc["port"], "/readyz")))
+    for name, (port, _) in STANDINS.items():
+        rows.append((f"{name} (stand-in)", port_open("127.0.0.1", port)))
     for name, ok in rows:
         print(f"{name:<14}{'up' if ok else 'down'}")
     return 0 if all(ok for _, ok in rows) else 1

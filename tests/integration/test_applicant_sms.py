@@ -19,7 +19,7 @@ import httpx
 import pytest
 import uvicorn
 
-from aliyun_sms_fake import ACCESS_KEY_ID, ACCESS_KEY_SECRET, aliyun_serving
+from standins.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, aliyun_serving
 from settable_clock import Clock
 
 from civicgrid_common.cloudevents import from_kafka_message

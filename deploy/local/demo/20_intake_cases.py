@@ -30,6 +30,9 @@ RESIDENTS = {
     "Zhao": ("3201041972110845", "1", "赵建国"),
     "Sun": ("3201041940020617", "3", "孙桂兰"),
 }
+# Their phones (fictitious): notifications texts an accepted case's applicant at a mobile number;
+# Zhao has a landline and Sun none, so they get no SMS.
+PHONES = {"Wang": "13951234567", "Li": "13851230000", "Zhao": "025-84561234"}
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction)}"}
 
@@ -46,7 +49,8 @@ async def applicant_ids(ctx, clerk: dict[str, str]) -> dict[str, str]:
     for who, (prefix, sequence, name) in RESIDENTS.items():
         household = "320106" if who == "Li" else STREET
         body = {"kind": "resident", "identity_number": identity_number(prefix, sequence), "name": name,
-                "household_registration_code": household, "residence_community_code": COMMUNITY}
+                "household_registration_code": household, "residence_community_code": COMMUNITY,
+                **({"phone": PHONES[who]} if who in PHONES else {})}
         r = await ctx.http.post(f"{INTAKE}/v1/applicants", json=body, headers=clerk)
         if r.status_code not in (200, 201):
             raise RuntimeError(f"POST /v1/applicants answered {r.status_code}: {r.text}")

@@ -7,6 +7,10 @@
   `standardwebhooks` package; the first answered 503 and was sent again on the retry schedule,
   under the same webhook-id, as the delivery's attempts show;
 - leaders: a complaint surge or an overdue run in a community, when statistics raised one;
+- applicants: each case the window accepted in part 20 texted to its applicant (receipt number
+  and due date), as the local SendSms server received it (.local/sms/received.jsonl; the number
+  came from intake's contact API at send time, and is shown masked here); Zhao (a landline) and
+  Sun (no phone) get none: their deliveries are dead letters saying why;
 - the district's delivery figures, as statistics counts them from notifications' delivery steps
   (GET /v1/kpis/notifications by channel): the part waits until they include this run's retried
   webhook.
@@ -73,7 +77,35 @@ async def run(ctx) -> None:
     streaming.cancel()
     server.should_exit = True
     await asyncio.gather(streaming, serving, return_exceptions=True)
+    await applicants_texted(ctx, admin)
     await delivery_figures(ctx, leader, since=ctx.started_at.isoformat())
+
+
+async def applicants_texted(ctx, admin: dict) -> None:
+    """The SMS the local SendSms server took during this run, and the applicants who got none."""
+    import json
+    from datetime import datetime
+
+    from civicgrid_common.paths import local_state_dir
+
+    received = local_state_dir() / "sms" / "received.jsonl"
+    texts: list[dict] = []
+    for _ in range(30):  # the sender loop polls every second
+        lines = received.read_text(encoding="utf-8").splitlines() if received.exists() else []
+        texts = [m for m in map(json.loads, lines) if datetime.fromisoformat(m["received_at"]) >= ctx.started_at]
+        if texts:  # Wang's accepted case; Zhao's and Sun's reach no mobile number
+            break
+        await asyncio.sleep(1)
+    ctx.say(f"applicants texted (Aliyun SendSms, as the local server at :8025 received them): {len(texts)} SMS")
+    for m in texts[:6]:
+        number = m["phone_numbers"]
+        ctx.say(f"  {_hm(m['received_at'])}  to {number[:3]}****{number[-4:]}  【{m['sign_name']}】 "
+                f"{m['template_code']} {m['template_param']}  OutId {m['out_id']}")
+    dead = (await ctx.http.get(f"{NOTIFICATIONS}/v1/deliveries/dead-letters", headers=admin)).json()
+    none = [d for d in dead if d["channel"] == "sms" and datetime.fromisoformat(d["created_at"]) >= ctx.started_at]
+    if none:
+        ctx.say(f"  {len(none)} SMS dead-lettered this run (their applicants have a landline or no phone), e.g. "
+                f"{none[0]['last_error']}")
 
 
 async def delivery_figures(ctx, leader: dict, since: str) -> None:

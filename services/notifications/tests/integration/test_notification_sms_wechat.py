@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from aliyun_sms_fake import (
+from standins.aliyun_sms import (
     ACCESS_KEY_ID, ACCESS_KEY_SECRET, ALLOWED, aliyun_serving, pct, reference_signature, serving,
 )
 from settable_clock import Clock
