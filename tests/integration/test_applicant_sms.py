@@ -92,15 +92,20 @@ async def aliyun():
 
 
 @pytest.fixture
-async def notifications(fresh_db, intake):
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+async def notifications(fresh_db, intake, clock):
     settings = NotificationsSettings(pg_database=fresh_db.pg_database, outbox_relay=False, consume=False, send=False)
-    app = build_notifications(settings, clock=Clock(T0))
+    app = build_notifications(settings, clock=clock)
     async with app.router.lifespan_context(app):
         yield app
 
 
 @pytest.fixture
-async def sender(notifications, intake, aliyun):
+async def sender(notifications, intake, aliyun, clock):
     url, _ = intake
     sms = AliyunSmsSender(ACCESS_KEY_ID, ACCESS_KEY_SECRET, endpoint=aliyun.url, timeout=5)
     contacts = IntakeContacts(url, LocalNotifierToken(DISTRICT))
@@ -108,7 +113,7 @@ async def sender(notifications, intake, aliyun):
     state = notifications.state
     loop = SenderLoop(state.pool, ledger.DeliveryLedger(state.store, DISTRICT), state.endpoints, webhooks,
                       schedule=[0, 5, 300], lease_seconds=60, batch=10, concurrency=4, poll_seconds=0.1,
-                      sms=sms, contacts=contacts)
+                      sms=sms, contacts=contacts, clock=clock)
     yield loop
     for closing in (sms, contacts, webhooks):
         await closing.close()
@@ -198,3 +203,20 @@ async def test_an_applicant_without_a_mobile_number_gets_no_sms_and_the_delivery
         "SELECT status, last_error FROM notification_deliveries WHERE id = $1", delivery)
     # failed for good: a dead letter the admin sees, replayable once intake holds a number
     assert row["status"] == "dead" and "no mobile number" in row["last_error"], dict(row)
+
+
+async def test_an_sms_in_the_night_waits_for_the_morning(intake, notifications, sender, aliyun, clock):
+    url, intake_pool = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        case_id = await accepted_case(http, MOBILE)
+    clock.now = datetime(2026, 3, 4, 15, 10, tzinfo=timezone.utc)  # 23:10 China time: quiet hours (22:00-08:00)
+    [delivery] = (await hand_in(notifications, await published(intake_pool, case_id, ACCEPTED))).recorded
+    assert await sender.send_due() == 0
+    due = await notifications.state.pool.fetchval(
+        "SELECT next_attempt_at FROM notification_deliveries WHERE id = $1", delivery)
+    assert due == datetime(2026, 3, 5, 0, 0, tzinfo=timezone.utc)  # 08:00 China time
+    clock.now = datetime(2026, 3, 4, 23, 59, tzinfo=timezone.utc)
+    assert await sender.send_due() == 0 and aliyun.requests == []
+    clock.now = due
+    assert await sender.send_due() == 1
+    assert [r["OutId"] for r in aliyun.requests] == [delivery]

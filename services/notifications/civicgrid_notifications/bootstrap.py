@@ -10,6 +10,8 @@ Nothing else constructs services or adapters; entry points ask for what they nee
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.keyfiles import LOCAL_ENVIRONMENT
 from civicgrid_common.consumer import EventConsumer
@@ -30,6 +32,7 @@ from civicgrid_notifications.adapters.webhooks import WebhookSender
 from civicgrid_notifications.application.notify import NotificationService
 from civicgrid_notifications.config import NotificationsSettings
 from civicgrid_notifications.application.seeding import seed_rule_book
+from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.seed import sample_events, seed_document
 from civicgrid_notifications.entrypoints.consumers import events_handler
 
@@ -51,9 +54,11 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     for event_type, events in samples.items():  # a sample that drifted from its contract is a bug here
         for event in events:
             store.contracts.validate(event_type, event["data"])
-    deliveries = DeliveryLedger(store, settings.district)
+    deliveries = DeliveryLedger(store, settings.district,
+                                dedup_window=timedelta(seconds=settings.dedup_window_seconds) or None)
     notifications = NotificationService(transactions, store, deliveries, InboxStore(), district=settings.district,
-                                        consumed_types=consumed.__contains__, samples=samples, clock=clock)
+                                        consumed_types=consumed.__contains__, samples=samples,
+                                        quiet_hours=QuietHours.parse(settings.quiet_hours), clock=clock)
     if settings.seed_rules:
         await seed_rule_book(notifications, seed_document())
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from civicgrid_common.settings import PlatformSettings
+
+from civicgrid_notifications.domain.quiet_hours import QuietHours
 
 # The retry schedule of a delivery, seconds after the first attempt failed (issue 12's default):
 # immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; each pause jittered by ±20 %.
@@ -58,3 +60,15 @@ class NotificationsSettings(PlatformSettings):
     sms_access_key_id: str | None = None
     sms_access_key_secret: SecretStr | None = None
     sms_daily_limit: int = Field(10, ge=1, le=1000)  # messages per number and China day
+    # Quiet hours (China time): a non-urgent SMS or WeChat message is held back until they end;
+    # "" for none.
+    quiet_hours: str = "22:00-08:00"
+    # The same message to the same person on the same channel within this many seconds, from
+    # whichever event, is told once; 0 for never.
+    dedup_window_seconds: float = Field(600.0, ge=0, le=86400)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)  # HH:MM-HH:MM or empty, said at start-up
+        return value

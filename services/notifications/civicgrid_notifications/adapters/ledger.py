@@ -50,6 +50,10 @@ CREATE INDEX IF NOT EXISTS notification_deliveries_dead
     ON notification_deliveries (finished_at DESC) WHERE status = 'dead';
 -- The version of the delivery's event stream (adapters/delivery_events.py).
 ALTER TABLE notification_deliveries ADD COLUMN IF NOT EXISTS events integer NOT NULL DEFAULT 0;
+-- The same message to the same recipient on the same channel (deduplicated within a window).
+ALTER TABLE notification_deliveries ADD COLUMN IF NOT EXISTS content_key text;
+CREATE INDEX IF NOT EXISTS notification_deliveries_content
+    ON notification_deliveries (recipient, channel, content_key, created_at) WHERE content_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS notification_attempts (
     delivery_id text NOT NULL REFERENCES notification_deliveries (id),
     attempt integer NOT NULL,
@@ -63,6 +67,13 @@ CREATE TABLE IF NOT EXISTS notification_attempts (
 """
 
 PENDING, SENDING, SENT, DELIVERED, DEAD, DISABLED = "pending", "sending", "sent", "delivered", "dead", "disabled"
+
+
+def content_key(channel: str, recipient: str, message: Mapping[str, Any]) -> str:
+    """What makes two deliveries the same message to the same person: channel, recipient and the
+    rendered message, whichever event caused them."""
+    canonical = json.dumps(dict(message), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{channel}\x1f{recipient}\x1f{canonical}".encode()).hexdigest()
 
 
 def delivery_id(event_id: str, channel: str, recipient: str) -> str:
@@ -104,22 +115,41 @@ _COLUMNS = ("id, event_id, event_type, rule_id, channel, recipient, urgent, mess
 
 async def record(conn: asyncpg.Connection, *, store: EventStore, district: str, event_id: str, event_type: str,
                  rule_id: str, channel: str, recipient: str, urgent: bool, message: Mapping[str, Any], status: str,
-                 at: datetime, error: str | None = None) -> str | None:
+                 at: datetime, error: str | None = None, not_before: datetime | None = None,
+                 dedup_window: timedelta | None = None) -> str | None:
     """Record a delivery (`pending`, `delivered`, or `dead` with its error); its id, or None when
     this (event, channel, recipient) is recorded already. A delivered or dead one is a step on
-    its stream at once (`notification.delivered`, `notification.dead_lettered`)."""
+    its stream at once (`notification.delivered`, `notification.dead_lettered`). A pending one
+    is first due at `not_before` when given (held back by quiet hours), else at once.
+
+    With `dedup_window`, the same message to the same recipient on the same channel recorded
+    within it before `at` (another event saying the same, e.g. a case back at a step it left a
+    minute ago) makes this one None too: told once."""
     did = delivery_id(event_id, channel, recipient)
+    key = content_key(channel, recipient, message) if status != DEAD else None
+    window = dedup_window if key is not None and dedup_window else None
+    if window is not None:
+        # One at a time per message and recipient, so two events saying the same at once tell
+        # once: the insert's own snapshot, taken after the lock, sees the other's row.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
     row = await conn.fetchrow(
         """
         INSERT INTO notification_deliveries (id, event_id, event_type, rule_id, channel, recipient, urgent, message,
-                                             status, next_attempt_at, created_at, finished_at, last_error, events)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text, CASE WHEN $9 = 'pending' THEN $10::timestamptz END,
-                $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11,
-                CASE WHEN $9 IN ('delivered', 'dead') THEN 1 ELSE 0 END)  -- its one step, appended below
+                                             status, next_attempt_at, created_at, finished_at, last_error, events,
+                                             content_key)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::text,
+               CASE WHEN $9 = 'pending' THEN GREATEST($10::timestamptz, $12::timestamptz) END,
+               $10, CASE WHEN $9 IN ('delivered', 'dead') THEN $10::timestamptz END, $11,
+               CASE WHEN $9 IN ('delivered', 'dead') THEN 1 ELSE 0 END,  -- its one step, appended below
+               $13
+        WHERE $14::interval IS NULL OR NOT EXISTS (
+            SELECT 1 FROM notification_deliveries d WHERE d.recipient = $6 AND d.channel = $5
+              AND d.content_key = $13 AND d.created_at > $10::timestamptz - $14::interval
+              AND d.created_at <= $10::timestamptz)
         ON CONFLICT DO NOTHING RETURNING id, channel, recipient, rule_id, event_id, event_type, created_at
         """,
         did, event_id, event_type, rule_id, channel, recipient, urgent, dict(message),  # the pool's codec encodes
-        status, at, error[:500] if error else None)
+        status, at, error[:500] if error else None, not_before, key, window)
     if row is None:
         return None
     since = {"recorded_at": steps.instant(row["created_at"]), "attempts": 0}
@@ -246,12 +276,14 @@ async def replay(conn: asyncpg.Connection, did: str, *, now: datetime) -> bool:
 class DeliveryLedger:
     """The ledger as the application's `Ledger` port: its steps go to `store`."""
 
-    def __init__(self, store: EventStore, district: str) -> None:
+    def __init__(self, store: EventStore, district: str, *, dedup_window: timedelta | None = None) -> None:
         self.store = store
         self.district = district
+        self.dedup_window = dedup_window
 
     async def record(self, conn: asyncpg.Connection, **delivery: Any) -> str | None:
-        return await record(conn, store=self.store, district=self.district, **delivery)
+        return await record(conn, store=self.store, district=self.district, dedup_window=self.dedup_window,
+                            **delivery)
 
     async def finish_attempt(self, conn: asyncpg.Connection, delivery: Delivery, **attempt: Any) -> str:
         return await finish_attempt(conn, delivery, store=self.store, district=self.district, **attempt)

@@ -25,6 +25,7 @@ from civicgrid_common.problems import Refusal, RuleViolation, body_error
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
 from civicgrid_notifications.application.ports import Address, Inbox, Ledger
+from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.rules import Recipient, Rule, RuleBook, lookup
 from civicgrid_notifications.domain.templates import Channel, RenderFailed
 
@@ -61,7 +62,7 @@ def _event_context(event: CloudEvent) -> dict[str, Any]:
 class NotificationService:
     def __init__(self, transactions: Transactions, store: EventStore, ledger: Ledger, inbox: Inbox, *,
                  district: str, consumed_types: Callable[[str], bool], samples: Mapping[str, Sequence[Mapping]],
-                 clock: Clock = utc_now) -> None:
+                 quiet_hours: QuietHours | None = None, clock: Clock = utc_now) -> None:
         self.transactions = transactions
         self.store = store
         self.ledger = ledger
@@ -70,6 +71,7 @@ class NotificationService:
         self.consumed_types = consumed_types
         self.samples = samples
         self.clock = clock
+        self.quiet_hours = quiet_hours
         self.stream = RuleBook.stream_for(district)
         self._book: RuleBook | None = None  # the last book read; brought up to date per event
 
@@ -264,7 +266,10 @@ class NotificationService:
             log.warning("rule %s cannot render event %s: %s", rule.id, event.id, exc.code)
             await self.ledger.record(conn, **common, message={}, status="dead", error=f"{'/'.join(exc.path)}: {exc}")
             return
-        told.count(await self.ledger.record(conn, **common, message=dict(rendered), status="pending"))
+        held = (self.quiet_hours.held_until(at, channel=Channel.SMS.value, urgent=rule.urgent)
+                if self.quiet_hours else None)
+        told.count(await self.ledger.record(conn, **common, message=dict(rendered), status="pending",
+                                            not_before=held))
 
 
 def names_a_case(event_type: str) -> bool:

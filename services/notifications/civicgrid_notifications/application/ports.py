@@ -26,7 +26,7 @@ class Address:
 class Ledger(Protocol):
     async def record(self, conn: asyncpg.Connection, *, event_id: str, event_type: str, rule_id: str, channel: str,
                      recipient: str, urgent: bool, message: Mapping[str, Any], status: str,
-                     at: datetime, error: str | None = None) -> str | None: ...
+                     at: datetime, error: str | None = None, not_before: datetime | None = None) -> str | None: ...
 
 
 class Inbox(Protocol):

@@ -175,3 +175,20 @@ async def test_an_event_its_template_cannot_render_is_a_dead_letter_and_tells_th
     assert (await api.post(f"/v1/deliveries/{dead['id']}/replay", headers=token("admin", "320104"))).status_code == 409
     await hand_in(event(ALERT, sample(ALERT)))  # other events still tell their readers
     assert len((await api.get("/v1/inbox", headers=token("leader", "320104"))).json()["items"]) == 1
+
+
+async def test_the_same_message_to_the_same_people_from_another_event_is_told_once_within_the_window(
+        notifications_app, api, token, hand_in, clock):
+    # Two events that say the same (a grid flagged twice, by a check run again, say): one item.
+    first = await hand_in(event(MISSING, sample(MISSING)))
+    second = await hand_in(event(MISSING, sample(MISSING)))
+    assert len(first.recorded) == 1 and second.recorded == () and second.repeated == 1
+    workers = token("grid_worker", sample(MISSING)["grid"])
+    assert len((await api.get("/v1/inbox", headers=workers)).json()["items"]) == 1
+    # Another message is told at once; the same one again after the window (10 min) is told again.
+    other = await hand_in(event(MISSING, {**sample(MISSING), "date": "2026-03-05"}))
+    assert len(other.recorded) == 1
+    clock.advance(minutes=11)
+    later = await hand_in(event(MISSING, sample(MISSING)))
+    assert len(later.recorded) == 1
+    assert len((await api.get("/v1/inbox", headers=workers)).json()["items"]) == 3
