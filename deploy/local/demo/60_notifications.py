@@ -24,8 +24,6 @@ import os
 from civicgrid_common.calendar.working_days import CHINA_TZ
 from civicgrid_common.identity.tokens import mint_local_token
 
-from civicgrid_notifications.domain.quiet_hours import QuietHours
-
 NOTIFICATIONS = os.environ.get("CIVICGRID_DEMO_NOTIFICATIONS_URL", "http://127.0.0.1:8004")
 STATISTICS = os.environ.get("CIVICGRID_DEMO_STATISTICS_URL", "http://127.0.0.1:8005")
 DISTRICT = "320104"
@@ -93,20 +91,19 @@ async def applicants_texted(ctx, admin: dict) -> None:
 
     received = local_state_dir() / "sms" / "received.jsonl"
     texts: list[dict] = []
-    # notifications holds a non-urgent SMS back in the quiet hours (its setting, default 22:00-08:00)
-    quiet = QuietHours.parse(os.environ.get("CIVICGRID_QUIET_HOURS", "22:00-08:00"))
-    until = quiet.held_until(datetime.now(CHINA_TZ), channel="sms", urgent=False) if quiet else None
-    for _ in range(3 if until else 30):  # the sender loop polls every second
+    # notifications holds a non-urgent SMS back in its quiet hours (`make up` leaves the default)
+    start, end, now = "22:00", "08:00", datetime.now(CHINA_TZ)
+    night = f"{now:%H:%M}" >= start or f"{now:%H:%M}" < end
+    for _ in range(3 if night else 30):  # the sender loop polls every second
         lines = received.read_text(encoding="utf-8").splitlines() if received.exists() else []
         texts = [m for m in map(json.loads, lines) if datetime.fromisoformat(m["received_at"]) >= ctx.started_at]
         if texts:  # Wang's accepted case; Zhao's and Sun's reach no mobile number
             break
         await asyncio.sleep(1)
     ctx.say(f"applicants texted (Aliyun SendSms, as the local server at :8025 received them): {len(texts)} SMS")
-    if not texts and until is not None:
-        ctx.say(f"  it is {datetime.now(CHINA_TZ):%H:%M} in China, inside the quiet hours ({quiet.start:%H:%M}-"
-                f"{quiet.end:%H:%M}): Wang's SMS waits until {until.astimezone(CHINA_TZ):%Y-%m-%d %H:%M}; "
-                "the local server will have it then (an urgent rule's would go at once)")
+    if not texts and night:
+        ctx.say(f"  it is {now:%H:%M} in China, inside notifications' quiet hours ({start}-{end}): Wang's SMS "
+                f"waits until {end}, when the local server will have it (an urgent rule's would go at once)")
     for m in texts[:6]:
         number = m["phone_numbers"]
         ctx.say(f"  {_hm(m['received_at'])}  to {number[:3]}****{number[-4:]}  【{m['sign_name']}】 "
