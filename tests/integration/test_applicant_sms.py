@@ -220,3 +220,31 @@ async def test_an_sms_in_the_night_waits_for_the_morning(intake, notifications, 
     clock.now = due
     assert await sender.send_due() == 1
     assert [r["OutId"] for r in aliyun.requests] == [delivery]
+
+
+async def test_a_retry_after_a_lost_answer_asks_aliyun_first_and_sends_nothing_twice(
+        intake, notifications, sender, aliyun, clock):
+    aliyun.clock = clock
+    url, intake_pool = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        lost_case, failed_case = await accepted_case(http, MOBILE), await accepted_case(http, MOBILE)
+    # Aliyun takes the first SMS and its answer is lost (502): the delivery is retried.
+    [lost] = (await hand_in(notifications, await published(intake_pool, lost_case, ACCEPTED))).recorded
+    aliyun.answers = ["lost"]
+    assert await sender.send_due() == 1
+    clock.advance(seconds=7)  # the schedule's 5 s, jittered
+    assert await sender.send_due() == 1
+    # The retry asked QuerySendDetails for the number's records of the day, found our OutId, sent nothing.
+    assert [t["OutId"] for t in aliyun.taken] == [lost] and len(aliyun.requests) == 1
+    assert [(q["PhoneNumber"], q["SendDate"]) for q in aliyun.queries] == [(MOBILE, "20260304")]
+    pool = notifications.state.pool
+    assert await pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", lost) == "sent"
+
+    # An attempt Aliyun refused before taking it (500): the retry finds no record and sends.
+    [failed] = (await hand_in(notifications, await published(intake_pool, failed_case, ACCEPTED))).recorded
+    aliyun.answers = ["500"]
+    assert await sender.send_due() == 1
+    clock.advance(seconds=7)
+    assert await sender.send_due() == 1
+    assert [t["OutId"] for t in aliyun.taken] == [lost, failed] and len(aliyun.requests) == 3
+    assert await pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", failed) == "sent"

@@ -13,17 +13,19 @@ import asyncio
 import logging
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Sequence
 
 import asyncpg
 
+from civicgrid_common.calendar.working_days import local_date
 from civicgrid_common.clock import Clock, utc_now
 
 from civicgrid_notifications.adapters import ledger
-from civicgrid_notifications.adapters.channels import ChannelAdapter, Outgoing, SendResult
+from civicgrid_notifications.adapters.channels import Outgoing, SendResult
 from civicgrid_notifications.adapters.contacts import IntakeContacts
 from civicgrid_notifications.adapters.endpoints import Endpoints
+from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookEndpoint, WebhookSender
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,7 @@ class SenderLoop:
 
     def __init__(self, pool: asyncpg.Pool, deliveries: ledger.DeliveryLedger, endpoints: Endpoints,
                  webhooks: WebhookSender, *, schedule: Sequence[float], lease_seconds: float, batch: int,
-                 concurrency: int, poll_seconds: float, sms: ChannelAdapter | None = None,
+                 concurrency: int, poll_seconds: float, sms: AliyunSmsSender | None = None,
                  contacts: IntakeContacts | None = None, clock: Clock = utc_now) -> None:
         self.pool = pool
         self.deliveries = deliveries
@@ -131,5 +133,23 @@ class SenderLoop:
         contact = await self.contacts.sms_number(case_id, purpose=f"notification delivery {delivery.id}")
         if contact.outcome != "found" or contact.address is None:
             return SendResult("retry" if contact.outcome == "retry" else "failed", error=contact.error)
+        if delivery.attempts > 1:
+            # An earlier attempt's answer may have been lost after Aliyun took the message, and
+            # SendSms is not idempotent: send again only if Aliyun holds no record of our OutId.
+            taken = await self.sms.already_sent(contact.address, delivery.id, _china_days(delivery.created_at,
+                                                                                          self.clock()))
+            if taken is None:
+                return SendResult("retry", error="cannot tell whether an earlier attempt reached Aliyun "
+                                                 "(QuerySendDetails did not answer)")
+            if taken:
+                log.info("delivery %s: Aliyun holds an earlier attempt's SMS; not sent again", delivery.id)
+                return SendResult("sent", error=None)
         return await self.sms.send(Outgoing(delivery_id=delivery.id, channel="sms", address=contact.address,
                                             fields=delivery.message))
+
+
+def _china_days(since: datetime, now: datetime) -> list[date]:
+    """The China dates from `since` to `now`, the last 30 at most (QuerySendDetails' reach)."""
+    first, last = local_date(since), local_date(now)
+    days = [last - timedelta(days=n) for n in range(min((last - first).days, 29) + 1)]
+    return list(reversed(days))

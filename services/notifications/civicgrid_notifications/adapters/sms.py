@@ -23,7 +23,11 @@ seconds) and Version=2017-05-25; the business parameters PhoneNumbers (exactly o
 SignName, TemplateCode, TemplateParam (the template's variables as a JSON string) and OutId, our
 delivery id, which Aliyun echoes as `out_id` in its receipts. Aliyun documents that SendSms is NOT
 idempotent (国内短信...均不支持幂等): OutId ties receipts to deliveries, it does not stop a retry
-after a lost answer from sending the message twice.
+after a lost answer from sending the message twice. So before any retry the sender asks
+QuerySendDetails ("QuerySendDetails - 查询短信发送详情", https://help.aliyun.com/document_detail/419277.html:
+PhoneNumber, SendDate yyyyMMdd, PageSize 1-50, CurrentPage; `SmsSendDetailDTOs.SmsSendDetailDTO[]`
+with OutId and SendStatus) whether a record with our OutId exists (`already_sent`), and sends
+again only if none does.
 
 The parameters go in the body, not the URL, so the phone number never appears in a URL (nor,
 hence, in httpx's request log line).
@@ -55,7 +59,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 from urllib.parse import quote
 
 import httpx
@@ -73,6 +77,8 @@ API_VERSION = "2017-05-25"
 DEFAULT_REGION = "cn-hangzhou"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_DAILY_LIMIT = 10
+QUERY_PAGE_SIZE = 50  # QuerySendDetails' largest page
+QUERY_PAGES = 4  # a day's records looked through: a number gets at most DEFAULT_DAILY_LIMIT of ours
 
 # The answer a receipt endpoint gives Aliyun's SmsReport push (any numeric code is accepted;
 # a non-200 status or no answer makes Aliyun push again after 1, 5 and 10 minutes).
@@ -271,15 +277,7 @@ class AliyunSmsSender:
         if not isinstance(number, str) or not _NUMBER.fullmatch(number.strip()):
             raise ValueError("the recipient is not one mobile number")
         params = {
-            "AccessKeyId": self.access_key_id,
-            "Action": "SendSms",
-            "Format": "JSON",
-            "RegionId": self.region_id,
-            "SignatureMethod": "HMAC-SHA1",
-            "SignatureNonce": self._nonce(),
-            "SignatureVersion": "1.0",
-            "Timestamp": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "Version": API_VERSION,
+            **self._common("SendSms", at),
             "PhoneNumbers": number.strip(),
             "SignName": sign_name,
             "TemplateCode": template_code,
@@ -288,6 +286,48 @@ class AliyunSmsSender:
         if variables:
             params["TemplateParam"] = json.dumps(dict(variables), ensure_ascii=False, separators=(",", ":"))
         return params
+
+    def _common(self, action: str, at: datetime) -> dict[str, str]:
+        return {
+            "AccessKeyId": self.access_key_id,
+            "Action": action,
+            "Format": "JSON",
+            "RegionId": self.region_id,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": self._nonce(),
+            "SignatureVersion": "1.0",
+            "Timestamp": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Version": API_VERSION,
+        }
+
+    async def already_sent(self, number: str, out_id: str, days: Sequence[date]) -> bool | None:
+        """Did Aliyun take an SMS with this OutId for `number` on one of `days` (China dates)?
+        SendSms is not idempotent, so before a retry after an answer that may have been lost the
+        sender asks QuerySendDetails (the number's records of a day, 50 a page, at most
+        QUERY_PAGES pages a day; a record that failed at the carrier, SendStatus 2, does not
+        count). None when it cannot tell."""
+        for day in days:
+            for page in range(1, QUERY_PAGES + 1):
+                params = {**self._common("QuerySendDetails", self._clock()), "PhoneNumber": number.strip(),
+                          "SendDate": day.strftime("%Y%m%d"), "PageSize": str(QUERY_PAGE_SIZE),
+                          "CurrentPage": str(page)}
+                try:
+                    status, body = await post_for_json(self._client(), self.endpoint, self.signed_body(params),
+                                                       timeout=self.timeout,
+                                                       content_type="application/x-www-form-urlencoded")
+                except NoAnswer:
+                    return None
+                if status != 200 or not body or body.get("Code") != "OK":
+                    return None
+                records = (body.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+                if not isinstance(records, list):
+                    return None
+                if any(isinstance(r, Mapping) and r.get("OutId") == out_id and r.get("SendStatus") != 2
+                       for r in records):
+                    return True
+                if len(records) < QUERY_PAGE_SIZE:
+                    break
+        return False
 
     def signed_body(self, params: Mapping[str, str]) -> bytes:
         """The form body: the canonicalized query (already percent-encoded) and the Signature."""
