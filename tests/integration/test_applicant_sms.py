@@ -22,7 +22,7 @@ import uvicorn
 from standins.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, aliyun_serving
 from settable_clock import Clock
 
-from civicgrid_common.cloudevents import from_kafka_message
+from civicgrid_common.cloudevents import CloudEvent, from_kafka_message
 from civicgrid_common.identity.tokens import mint_local_token
 from civicgrid_common.outbox.records import headers_from_json
 from civicgrid_common.settings import PlatformSettings
@@ -36,6 +36,7 @@ from civicgrid_notifications.adapters.sender import SenderLoop
 from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookSender
 from civicgrid_notifications.config import NotificationsSettings
+from civicgrid_notifications.domain.seed import sample_events
 from civicgrid_notifications.entrypoints.main import build_app as build_notifications
 
 pytestmark = pytest.mark.integration
@@ -248,3 +249,27 @@ async def test_a_retry_after_a_lost_answer_asks_aliyun_first_and_sends_nothing_t
     assert await sender.send_due() == 1
     assert [t["OutId"] for t in aliyun.taken] == [lost, failed] and len(aliyun.requests) == 3
     assert await pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", failed) == "sent"
+
+
+async def test_every_applicant_rule_of_the_demo_district_texts_once(intake, notifications, sender, aliyun):
+    """The seeded rules: accepted (receipt number, due date), supplement requested, decided (with
+    the invitation to rate), certificate issued; each event handed in twice, each texted once."""
+    url, intake_pool = intake
+    async with httpx.AsyncClient(base_url=url) as http:
+        case_id = await accepted_case(http, MOBILE)
+    samples = sample_events()
+    later = [CloudEvent(id=str(uuid.uuid4()), source="/civicgrid/intake", type=t, subject=case_id, time=T0,
+                        dataschema=None, data=samples[t][0]["data"])
+             for t in ("civicgrid.intake.case.supplement_requested.v1", "civicgrid.intake.case.completed.v1",
+                       "civicgrid.intake.case.certificate_issued.v1")]
+    for e in [await published(intake_pool, case_id, ACCEPTED), *later]:
+        assert len((await hand_in(notifications, e)).recorded) == 1
+        assert (await hand_in(notifications, e)).recorded == ()
+    while await sender.send_due():
+        pass
+    assert sorted(r["TemplateCode"] for r in aliyun.requests) == [
+        "SMS_305000001", "SMS_305000003", "SMS_305000005", "SMS_305000007"]
+    by_code = {r["TemplateCode"]: json.loads(r.get("TemplateParam", "{}")) for r in aliyun.requests}
+    assert by_code["SMS_305000003"] == {"count": "2"} and by_code["SMS_305000005"] == {"result": "已办结（准予）"}
+    assert by_code["SMS_305000007"] == {"certificate": "QH-DB-2026-000123"}
+    assert {r["PhoneNumbers"] for r in aliyun.requests} == {MOBILE}
