@@ -70,6 +70,7 @@ bench: up
 LOAD_ARGS ?=
 load: up
 	$(PY) load-tests/grid_evening_peak.py $(LOAD_ARGS)
+	$(PY) load-tests/webhook_fanout.py
 
 # Regenerate deploy/k8s from contracts/asyncapi.yaml and services/ (a test checks they agree).
 k8s: setup

@@ -39,7 +39,10 @@ class NotificationsSettings(PlatformSettings):
     send: bool = True
     send_poll_seconds: float = Field(1.0, gt=0, le=60)
     send_batch: int = Field(20, ge=1, le=500)
-    send_concurrency: int = Field(8, ge=1, le=100)
+    # Sends in flight at once: network-bound, so many; an endpoint that hangs holds one until its
+    # timeout (load-tests/webhook_fanout.py: 1,000 endpoints, 50 hanging: the healthy ones'
+    # first attempts waited 95 s at p99 with 8, 4.7 s with 100).
+    send_concurrency: int = Field(100, ge=1, le=1000)
     # A delivery being sent whose process died is tried again after this long; the receiver
     # sees the same webhook-id and can drop the repeat.
     send_lease_seconds: float = Field(60.0, ge=5, le=3600)

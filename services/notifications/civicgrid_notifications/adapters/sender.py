@@ -4,8 +4,9 @@ committed as `sending` before its request leaves, then finished with the attempt
 
 Retries follow the configured schedule (jittered ±20 %), later when the receiver says so
 (Retry-After); a 410 disables the endpoint; after the schedule's last attempt the delivery is
-dead-lettered, visible in the API and replayable. Sends run concurrently, so one endpoint that
-hangs (up to the 15 s timeout, or not at all once its circuit is open) does not hold the others.
+dead-lettered, visible in the API and replayable. Sends run concurrently, each in a slot of its
+own that is refilled as soon as it frees, so one endpoint that hangs (up to the 15 s timeout, or
+not at all once its circuit is open) holds one slot and not the others.
 """
 from __future__ import annotations
 
@@ -61,29 +62,59 @@ class SenderLoop:
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.clock = clock
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                sent = await self.send_due()
-            except (OSError, asyncpg.PostgresError) as exc:  # the database away: wait and try again
-                log.warning("sender: %s", exc)
-                sent = 0
-            if sent == 0:
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), self.poll_seconds)
-                except asyncio.TimeoutError:
-                    pass
+        """Keep every slot busy: claim as many due deliveries as there are free slots, send each
+        in a task of its own, and claim again as soon as one finishes. An endpoint that hangs
+        holds one slot until its timeout, never the deliveries claimed after it (waiting for a
+        whole batch, one hanging endpoint held back every batch behind it)."""
+        in_flight: set[asyncio.Task[None]] = set()
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            while not self._stopping.is_set():
+                want = min(self.concurrency - len(in_flight), self.batch)
+                due: list[ledger.Delivery] = []
+                if want > 0:
+                    try:
+                        due = await self._claim(want)
+                    except (OSError, asyncpg.PostgresError) as exc:  # the database away: wait and try again
+                        log.warning("sender: %s", exc)
+                for delivery in due:
+                    task = asyncio.create_task(self._send_one(delivery))
+                    in_flight.add(task)
+                    task.add_done_callback(self._finished(in_flight))
+                if want > 0 and len(due) == want:
+                    continue  # more may be due, and slots are free
+                await asyncio.wait({stopping, *in_flight}, timeout=self.poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+    @staticmethod
+    def _finished(in_flight: set[asyncio.Task[None]]):
+        def done(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # Its lease runs out and the delivery is tried again; say why it was not finished.
+                log.error("sender: a send failed: %r", task.exception())
+        return done
+
+    async def _claim(self, limit: int) -> list[ledger.Delivery]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await ledger.claim_due(conn, now=self.clock(), lease=self.lease, limit=limit)
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def send_due(self) -> int:
-        """Lease what is due and send it; how many were attempted."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            due = await ledger.claim_due(conn, now=self.clock(), lease=self.lease, limit=self.batch)
+        """Lease one batch of what is due and send it; how many were attempted (for tests and
+        tools: the service runs `run`)."""
+        due = await self._claim(self.batch)
         await asyncio.gather(*(self._send_one(d) for d in due))
         return len(due)
 

@@ -263,3 +263,57 @@ async def test_a_secret_an_earlier_version_stored_in_clear_is_sealed_when_the_se
     assert (await endpoints.get("civil_affairs", now=clock())).secrets == (clear, older)
     await endpoints.install()  # again: nothing left in clear, nothing sealed twice
     assert await _stored_secrets(pool, "civil_affairs") == stored
+
+
+async def test_an_endpoint_that_hangs_holds_one_slot_and_not_the_deliveries_after_it(
+        notifications_app, api, token, hand_in, clock):
+    """The loop as the service runs it, one delivery a claim: civil affairs' endpoint hangs, and
+    public security's task, claimed after it, is delivered while it still hangs."""
+    release, seen = asyncio.Event(), []
+
+    async def hook(request: Request) -> JSONResponse:
+        department = request.path_params["department"]
+        seen.append(department)
+        if department == "civil_affairs":
+            await release.wait()
+        return JSONResponse({})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/{department}", hook, methods=["POST"])]),
+                                           log_config=None, access_log=False, timeout_graceful_shutdown=1))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.02)
+    admin = token("admin", "320104")
+    for department in ("civil_affairs", "public_security"):
+        r = await api.put(f"/v1/departments/{department}/webhook", headers=admin, json={
+            "url": f"http://127.0.0.1:{sock.getsockname()[1]}/{department}", "allow_private": True})
+        assert r.status_code == 200, r.text
+    samples = sample_events()
+    [hanging] = (await hand_in(task_event())).recorded
+    clock.advance(seconds=1)  # claimed in order of due time: civil affairs' first
+    ps_task = "civicgrid.approval.public_security_task.issued.v1"
+    [healthy] = (await hand_in(event(ps_task, copy.deepcopy(samples[ps_task][0]["data"]), subject="approval:y"))).recorded
+    webhooks = WebhookSender(timeout=30)
+    loop = SenderLoop(notifications_app.state.pool, ledger.DeliveryLedger(notifications_app.state.store, "320104"),
+                      notifications_app.state.endpoints, webhooks, schedule=[0, 5], lease_seconds=60, batch=1,
+                      concurrency=4, poll_seconds=0.05, clock=clock)
+    running = asyncio.create_task(loop.run())
+    try:
+        pool = notifications_app.state.pool
+        for _ in range(100):
+            if await pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", healthy) == "sent":
+                break
+            await asyncio.sleep(0.05)
+        assert seen == ["civil_affairs", "public_security"]
+        statuses = dict(await pool.fetch("SELECT id, status FROM notification_deliveries"))
+        assert (statuses[hanging], statuses[healthy]) == ("sending", "sent")  # civil affairs' still hangs
+    finally:
+        release.set()
+        loop.stop()
+        await running
+        await webhooks.close()
+        server.should_exit = True
+        await serving
+    assert await pool.fetchval("SELECT status FROM notification_deliveries WHERE id = $1", hanging) == "sent"
