@@ -10,7 +10,7 @@ SMS to an applicant waits (retried) with that said in its error.
 """
 from __future__ import annotations
 
-import logging
+import json
 import time
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -20,8 +20,6 @@ import httpx
 from civicgrid_common.identity.tokens import mint_local_token
 
 from civicgrid_notifications.adapters.channels import NoAnswer, post_for_json, provider_client
-
-log = logging.getLogger(__name__)
 
 NOTIFIER_SUBJECT = "svc-notifications"
 TOKEN_TTL_SECONDS = 900
@@ -81,7 +79,7 @@ class IntakeContacts:
         if self._http is None:
             self._http = provider_client(self.timeout)
         url = httpx.URL(f"{self.base_url}/v1/cases/{case_id}/applicant-contact")
-        body = httpx.Request("POST", url, json={"channel": "sms", "purpose": purpose}).content
+        body = json.dumps({"channel": "sms", "purpose": purpose}).encode()
         self._http.headers["Authorization"] = f"Bearer {token}"
         try:
             status, answer = await post_for_json(self._http, url, body, content_type="application/json",

@@ -87,23 +87,22 @@ class NotificationService:
 
     def _check_wired(self, raw: Mapping[str, Any]) -> None:
         errors = []
-        for i, channel in enumerate(raw.get("channels") or ()):
+        channels = list(raw.get("channels") or ())
+        event_type = raw.get("event_type")
+        for i, channel in enumerate(channels):
             if channel not in WIRED_CHANNELS:
                 errors.append((f"channels/{i}", f"the {channel} channel is not wired yet; in_app, webhook and sms are"))
-        channels = list(raw.get("channels") or ())
         kinds = [r.get("kind") if isinstance(r, Mapping) else None for r in raw.get("recipients") or ()]
         # An applicant is reached by SMS at the phone intake holds; staff by their inbox, whose
         # phones are the identity provider's, not ours to text.
         if "applicant" in kinds and "sms" not in channels:
             errors.append(("channels", "an applicant is told by SMS (the phone intake holds): add sms"))
-        event_type = raw.get("event_type")
         if "applicant" in kinds and isinstance(event_type, str) and not names_a_case(event_type):
             errors.append((f"recipients/{kinds.index('applicant')}/kind",
                            f"an applicant is the applicant of the event's case, and {event_type} names no case"))
         if "sms" in channels and "applicant" not in kinds:
             errors.append((f"channels/{channels.index('sms')}", "SMS reaches applicants only (their phone from "
                                                                  "intake's contact API)"))
-        event_type = raw.get("event_type")
         if isinstance(event_type, str) and not self.consumed_types(event_type):
             errors.append(("event_type", f"{event_type} is not on a topic notifications consumes"))
         if errors:
