@@ -1,6 +1,6 @@
 """notifications' composition root: what the service is made of, wired in one fixed order.
 
-    database → event store → ledger, inbox and endpoint tables → units of work → the
+    database → event store → ledger, inbox, facts and endpoint tables → units of work → the
     notification service (the rule book seeded) → channels (webhooks; SMS with intake's contact
     API) → what runs in the
     background (outbox relay; the consumer of the source topics; the webhook sender; the live
@@ -23,6 +23,7 @@ from civicgrid_common.unit_of_work import Transactions
 
 from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken, NoNotifierToken
 from civicgrid_notifications.adapters.endpoints import Endpoints, SecretBox, load_secrets_key
+from civicgrid_notifications.adapters.facts import FACTS_DDL, SubjectFacts
 from civicgrid_notifications.adapters.inbox import INBOX_DDL, InboxStore
 from civicgrid_notifications.adapters.ledger import LEDGER_DDL, DeliveryLedger
 from civicgrid_notifications.adapters.live import InboxBroadcaster
@@ -44,7 +45,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     pool = await create_pool(settings)
     store = EventStore.for_service(pool, settings)
     await store.install()
-    await install_schema(pool, [LEDGER_DDL, INBOX_DDL])
+    await install_schema(pool, [LEDGER_DDL, INBOX_DDL, FACTS_DDL])
     endpoints = Endpoints(pool, box)
     await endpoints.install()
 
@@ -56,7 +57,8 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
             store.contracts.validate(event_type, event["data"])
     deliveries = DeliveryLedger(store, settings.district,
                                 dedup_window=timedelta(seconds=settings.dedup_window_seconds) or None)
-    notifications = NotificationService(transactions, store, deliveries, InboxStore(), district=settings.district,
+    notifications = NotificationService(transactions, store, deliveries, InboxStore(), SubjectFacts(),
+                                        district=settings.district,
                                         consumed_types=consumed.__contains__, samples=samples,
                                         quiet_hours=QuietHours.parse(settings.quiet_hours), clock=clock)
     if settings.seed_rules:

@@ -31,6 +31,7 @@ class NotificationsSettings(PlatformSettings):
         "civicgrid.departments.public_security.tasks",
         "civicgrid.departments.urban_management.tasks",
         "civicgrid.grid.reports",
+        "civicgrid.grid.incidents",
         "civicgrid.statistics.alerts",
     ]
     consumer_group: str = "notifications"

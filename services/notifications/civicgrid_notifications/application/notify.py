@@ -24,7 +24,8 @@ from civicgrid_common.identity.principal import Principal, Role
 from civicgrid_common.problems import Refusal, RuleViolation, body_error
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
-from civicgrid_notifications.application.ports import Address, Inbox, Ledger
+from civicgrid_notifications.application.ports import Address, Facts, Inbox, Ledger
+from civicgrid_notifications.domain.facts import ABOUT, key_of, remembered
 from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.rules import Recipient, Rule, RuleBook, lookup
 from civicgrid_notifications.domain.templates import Channel, RenderFailed
@@ -53,20 +54,26 @@ class Told:
     repeated: int
 
 
-def _event_context(event: CloudEvent) -> dict[str, Any]:
+def _event_context(event: CloudEvent, about: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": event.id, "type": event.type, "subject": event.subject,
             "time": event.time.isoformat() if isinstance(event.time, datetime) else event.time,
-            "data": dict(event.data or {})}
+            "data": dict(event.data or {}), "about": dict(about)}
+
+
+def _scoped(context: Mapping[str, Any]) -> dict[str, Any]:
+    """What rules' paths look into: the event's data, and `about.<fact>`."""
+    return {**context["data"], ABOUT: context["about"]}
 
 
 class NotificationService:
-    def __init__(self, transactions: Transactions, store: EventStore, ledger: Ledger, inbox: Inbox, *,
+    def __init__(self, transactions: Transactions, store: EventStore, ledger: Ledger, inbox: Inbox, facts: Facts, *,
                  district: str, consumed_types: Callable[[str], bool], samples: Mapping[str, Sequence[Mapping]],
                  quiet_hours: QuietHours | None = None, clock: Clock = utc_now) -> None:
         self.transactions = transactions
         self.store = store
         self.ledger = ledger
         self.inbox = inbox
+        self.facts = facts
         self.district = district
         self.consumed_types = consumed_types
         self.samples = samples
@@ -199,8 +206,13 @@ class NotificationService:
         data = dict(event.data or {})
         told = _Tally()
         at = self.clock()
-        context = _event_context(event)
-        for rule in book.matching(event.type, data):
+        key = key_of(event.type, event.subject, data)
+        if key and (facts := remembered(event.type, data)):
+            await self.facts.remember(conn, key, facts, at=at)
+        if not book.tells_of(event.type):
+            return Told((), 0)
+        context = _event_context(event, await self.facts.about(conn, key) if key else {})
+        for rule in book.matching(event.type, _scoped(context)):
             template, _ = book.templates[rule.template]
             for recipient in rule.recipients:
                 if Channel.IN_APP in rule.channels and recipient.kind in PEOPLE:
@@ -213,7 +225,7 @@ class NotificationService:
 
     async def _tell_in_app(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
                            template: Any, recipient: Recipient, context: Mapping[str, Any], at: datetime) -> None:
-        addresses = self.addresses(recipient, context["data"])
+        addresses = self.addresses(recipient, _scoped(context))
         if not addresses:
             return
         common = {"event_id": event.id, "event_type": event.type, "rule_id": rule.id,
@@ -239,7 +251,7 @@ class NotificationService:
 
     async def _tell_department(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
                                recipient: Recipient, context: Mapping[str, Any], at: datetime) -> None:
-        department = self._department(recipient, context["data"])
+        department = self._department(recipient, _scoped(context))
         if department is None:
             return
         # Thin: the department fetches the full event with its own token.

@@ -33,3 +33,10 @@ class Inbox(Protocol):
     async def deliver(self, conn: asyncpg.Connection, *, delivery_id: str, address_kind: str, address: str,
                       jurisdiction: str | None, event_type: str, urgent: bool, title: str, body: str,
                       link: str | None, at: datetime) -> int: ...
+
+
+class Facts(Protocol):
+    async def remember(self, conn: asyncpg.Connection, subject: str, facts: Mapping[str, Any], *,
+                       at: datetime) -> None: ...
+
+    async def about(self, conn: asyncpg.Connection, subject: str) -> dict[str, Any]: ...

@@ -32,6 +32,7 @@ from civicgrid_common.aggregate import Aggregate, applies
 from civicgrid_common.identity.principal import Role, validate_jurisdiction
 from civicgrid_common.problems import NotFound, Refusal, RuleViolation, body_error
 
+from civicgrid_notifications.domain.facts import fact_problem
 from civicgrid_notifications.domain.templates import (
     NAME_PATTERN,
     ZH_CN,
@@ -338,8 +339,11 @@ def _field_path(value: Any, path: tuple[Any, ...], errors: FieldErrors, *, requi
             errors.add(path, "required")
         return None
     if not isinstance(value, str) or len(value) > MAX_FIELD or not FIELD_PATTERN.match(value):
-        errors.add(path, f"a dotted path into the event's data like priority or location.community "
-                         f"(lower-case names, at most {MAX_FIELD} characters)")
+        errors.add(path, f"a dotted path into the event's data like priority or location.community, or "
+                         f"about.<fact> (lower-case names, at most {MAX_FIELD} characters)")
+        return None
+    if (problem := fact_problem(value)) is not None:
+        errors.add(path, problem)
         return None
     return value
 
@@ -583,6 +587,10 @@ class RuleBook(Aggregate):
     def templates(self) -> Mapping[str, tuple[Template, int]]:
         """Template name -> (the template, its version), in name order."""
         return MappingProxyType(dict(sorted(self._templates.items())))
+
+    def tells_of(self, event_type: str) -> bool:
+        """Whether any enabled rule is for events of `event_type` (before their data is looked at)."""
+        return any(rule.enabled and rule.event_type == event_type for rule, _v in self._rules.values())
 
     def matching(self, event_type: str, data: Mapping[str, Any]) -> list[Rule]:
         """The enabled rules that an event of `event_type` with `data` calls for, in id order."""

@@ -363,7 +363,8 @@ class RenderedMessage:
 def render_context(event: Mapping[str, Any], *, recipient: Mapping[str, Any] | None = None,
                    locale: str = ZH_CN) -> dict[str, Any]:
     """What a template sees: `event` (id, type, subject, time, data), the data's keys at the top
-    level, `recipient` (kind; name only when known) and `locale`."""
+    level, `about` (what notifications remembers of the event's case or incident, domain/facts.py),
+    `recipient` (kind; name only when known) and `locale`."""
     if not isinstance(event, Mapping) or not isinstance(event.get("data"), Mapping):
         raise TypeError("an event to render is a mapping with a `data` mapping")
     data = dict(event["data"])
@@ -381,7 +382,8 @@ def render_context(event: Mapping[str, Any], *, recipient: Mapping[str, Any] | N
         if recipient.get("name"):
             who["name"] = recipient["name"]
     context = {k: v for k, v in data.items() if isinstance(k, str)}
-    context.update(event=view, recipient=who, locale=locale)
+    about = event.get("about")
+    context.update(event=view, about=dict(about) if isinstance(about, Mapping) else {}, recipient=who, locale=locale)
     return context
 
 
