@@ -1,7 +1,7 @@
 """notifications' composition root: what the service is made of, wired in one fixed order.
 
     database → event store → ledger, inbox, facts and endpoint tables → units of work → the
-    notification service (the rule book seeded) → channels (webhooks; SMS with intake's contact
+    notification service (the rule book seeded) → people's preferences and their digest timers → channels (webhooks; SMS with intake's contact
     API) → what runs in the
     background (outbox relay; the consumer of the source topics; the webhook sender; the live
     inbox's listener)
@@ -19,6 +19,7 @@ from civicgrid_common.db import create_pool, ensure_database, install_schema
 from civicgrid_common.eventstore import EventStore
 from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.service import Runner, Wired
+from civicgrid_common.timers import TimerWorker, install_timers
 from civicgrid_common.unit_of_work import Transactions
 
 from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken, NoNotifierToken
@@ -31,11 +32,12 @@ from civicgrid_notifications.adapters.sender import SenderLoop
 from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookSender
 from civicgrid_notifications.application.notify import NotificationService
+from civicgrid_notifications.application.preferences import TIMER_OWNER, PreferenceService
 from civicgrid_notifications.config import NotificationsSettings
 from civicgrid_notifications.application.seeding import seed_rule_book
 from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.seed import sample_events, seed_document
-from civicgrid_notifications.entrypoints.consumers import events_handler
+from civicgrid_notifications.entrypoints.consumers import events_handler, timers_handler
 
 
 async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Wired:
@@ -46,6 +48,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     store = EventStore.for_service(pool, settings)
     await store.install()
     await install_schema(pool, [LEDGER_DDL, INBOX_DDL, FACTS_DDL])
+    await install_timers(pool)
     endpoints = Endpoints(pool, box)
     await endpoints.install()
 
@@ -61,6 +64,9 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
                                         district=settings.district,
                                         consumed_types=consumed.__contains__, samples=samples,
                                         quiet_hours=QuietHours.parse(settings.quiet_hours), clock=clock)
+    preferences = PreferenceService(transactions, deliveries, InboxStore(), clock=clock)
+    digests = TimerWorker(pool, owner=TIMER_OWNER, handler=timers_handler(preferences), clock=clock,
+                          poll_interval=settings.timer_poll_seconds)
     if settings.seed_rules:
         await seed_rule_book(notifications, seed_document())
 
@@ -76,6 +82,8 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     runners: list[Runner] = [broadcaster]
     if settings.outbox_relay:
         runners.append(OutboxRelay(pool, settings, name="notifications"))
+    if settings.timers:
+        runners.append(digests)
     if settings.send:
         runners.append(SenderLoop(pool, deliveries, endpoints, webhooks, schedule=settings.retry_schedule,
                                   lease_seconds=settings.send_lease_seconds, batch=settings.send_batch,
@@ -97,6 +105,6 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
         await pool.close()
 
     return Wired(pool=pool, runners=runners, close=close, state={
-        "store": store, "notifications": notifications, "endpoints": endpoints, "broadcaster": broadcaster,
+        "store": store, "notifications": notifications, "preferences": preferences, "digests": digests, "endpoints": endpoints, "broadcaster": broadcaster,
         "consumers": consumers, "clock": clock, "departments": frozenset(store.contracts.departments),
     })

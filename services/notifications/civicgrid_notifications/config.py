@@ -34,6 +34,9 @@ class NotificationsSettings(PlatformSettings):
         "civicgrid.grid.incidents",
         "civicgrid.statistics.alerts",
     ]
+    # The durable timers that compile people's digests at the end of each period.
+    timers: bool = True
+    timer_poll_seconds: float = 5.0
     consumer_group: str = "notifications"
     dead_letter_topic: str = "civicgrid.deadletter"
     # Deliveries that leave the process (webhooks): the sender's loop.

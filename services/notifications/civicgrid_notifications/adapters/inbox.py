@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS inbox_items (
 CREATE INDEX IF NOT EXISTS inbox_items_user ON inbox_items (address, id DESC) WHERE address_kind = 'user';
 CREATE INDEX IF NOT EXISTS inbox_items_role ON inbox_items (address, jurisdiction text_pattern_ops, id DESC)
     WHERE address_kind = 'role';
+-- From a rule marked digest: a person who takes digests gets it in their next digest, not pushed alone.
+ALTER TABLE inbox_items ADD COLUMN IF NOT EXISTS digest boolean NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS inbox_reads (
     item_id bigint NOT NULL REFERENCES inbox_items (id),
     subject text NOT NULL,
@@ -56,18 +58,19 @@ class InboxItem:
     link: str | None
     created_at: datetime
     read_at: datetime | None
+    digest: bool = False  # from a rule marked digest
 
 
 async def deliver(conn: asyncpg.Connection, *, delivery_id: str, address_kind: str, address: str,
                   jurisdiction: str | None, event_type: str, urgent: bool, title: str, body: str,
-                  link: str | None, at: datetime) -> int:
+                  link: str | None, at: datetime, digest: bool = False) -> int:
     item_id = await conn.fetchval(
         """
         INSERT INTO inbox_items (delivery_id, address_kind, address, jurisdiction, event_type, urgent, title, body,
-                                 link, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
+                                 link, created_at, digest)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id
         """,
-        delivery_id, address_kind, address, jurisdiction, event_type, urgent, title, body, link, at)
+        delivery_id, address_kind, address, jurisdiction, event_type, urgent, title, body, link, at, digest)
     await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(item_id))
     return item_id
 
@@ -91,7 +94,7 @@ async def items_for(conn: asyncpg.Connection, principal: Principal, *, limit: in
     oldest first, for a stream catching up)."""
     rows = await conn.fetch(
         f"""
-        SELECT i.id, i.event_type, i.urgent, i.title, i.body, i.link, i.created_at, r.read_at
+        SELECT i.id, i.event_type, i.urgent, i.title, i.body, i.link, i.created_at, r.read_at, i.digest
         FROM inbox_items i LEFT JOIN inbox_reads r ON r.item_id = i.id AND r.subject = $1
         WHERE {_VISIBLE}
           AND ($5::bigint IS NULL OR i.id < $5) AND ($6::bigint IS NULL OR i.id > $6)
@@ -129,7 +132,24 @@ async def visible_ids(conn: asyncpg.Connection, principal: Principal, ids: Seque
     return [r["id"] for r in rows]
 
 
+async def digestible(conn: asyncpg.Connection, *, subject: str, roles: Sequence[str], jurisdictions: Sequence[str],
+                     after: datetime, until: datetime, limit: int) -> tuple[list[tuple[int, str]], int]:
+    """A person's unread items of digest rules (never urgent ones) created in (after, until], as
+    the roles and jurisdictions they hold see them: the first `limit` (id, title), oldest first,
+    and how many there are."""
+    rows = await conn.fetch(
+        f"""
+        SELECT i.id, i.title, count(*) OVER () AS total FROM inbox_items i
+        WHERE {_VISIBLE} AND i.digest AND NOT i.urgent AND i.created_at > $4 AND i.created_at <= $5
+          AND NOT EXISTS (SELECT 1 FROM inbox_reads r WHERE r.item_id = i.id AND r.subject = $1)
+        ORDER BY i.id LIMIT $6
+        """,
+        subject, sorted(roles), list(jurisdictions), after, until, limit)
+    return [(r["id"], r["title"]) for r in rows], (rows[0]["total"] if rows else 0)
+
+
 class InboxStore:
     """The inbox as the application's `Inbox` port."""
 
     deliver = staticmethod(deliver)
+    digestible = staticmethod(digestible)

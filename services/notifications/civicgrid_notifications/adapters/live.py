@@ -92,12 +92,13 @@ class InboxBroadcaster:
         if not self._streams:
             return
         row = await self.pool.fetchrow(
-            "SELECT id, address_kind, address, jurisdiction, event_type, urgent, title, body, link, created_at "
+            "SELECT id, address_kind, address, jurisdiction, event_type, urgent, title, body, link, created_at, digest "
             "FROM inbox_items WHERE id = $1", item_id)
         if row is None:
             return
         item = InboxItem(id=row["id"], event_type=row["event_type"], urgent=row["urgent"], title=row["title"],
-                         body=row["body"], link=row["link"], created_at=row["created_at"], read_at=None)
+                         body=row["body"], link=row["link"], created_at=row["created_at"], read_at=None,
+                         digest=row["digest"])
         for stream in list(self._streams):
             if may_see(stream.principal, row["address_kind"], row["address"], row["jurisdiction"]):
                 try:

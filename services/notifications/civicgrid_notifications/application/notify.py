@@ -247,7 +247,8 @@ class NotificationService:
                 await self.inbox.deliver(
                     conn, delivery_id=did, address_kind=address.kind, address=address.address,
                     jurisdiction=address.jurisdiction, event_type=event.type, urgent=rule.urgent,
-                    title=rendered["title"], body=rendered["body"], link=rendered.get("link"), at=at)
+                    title=rendered["title"], body=rendered["body"], link=rendered.get("link"), at=at,
+                    digest=rule.digest)
 
     async def _tell_department(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
                                recipient: Recipient, context: Mapping[str, Any], at: datetime) -> None:

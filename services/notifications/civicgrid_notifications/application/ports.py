@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 import asyncpg
 
@@ -32,7 +32,11 @@ class Ledger(Protocol):
 class Inbox(Protocol):
     async def deliver(self, conn: asyncpg.Connection, *, delivery_id: str, address_kind: str, address: str,
                       jurisdiction: str | None, event_type: str, urgent: bool, title: str, body: str,
-                      link: str | None, at: datetime) -> int: ...
+                      link: str | None, at: datetime, digest: bool = False) -> int: ...
+
+    async def digestible(self, conn: asyncpg.Connection, *, subject: str, roles: Sequence[str],
+                         jurisdictions: Sequence[str], after: datetime, until: datetime,
+                         limit: int) -> tuple[list[tuple[int, str]], int]: ...
 
 
 class Facts(Protocol):

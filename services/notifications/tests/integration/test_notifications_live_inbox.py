@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import socket
 
 import httpx
-import pytest
-import uvicorn
 
 from notification_events import event
 
@@ -21,20 +18,6 @@ MISSING = "civicgrid.grid.daily_report.missing.v1"
 
 def missing(day: str) -> object:
     return event(MISSING, {**copy.deepcopy(sample_events()[MISSING][0]["data"]), "date": day})
-
-
-@pytest.fixture
-async def served(notifications_app):
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(notifications_app, lifespan="off", log_config=None, access_log=False))
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.02)
-    await asyncio.wait_for(notifications_app.state.broadcaster.listening.wait(), 10)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    await serving
 
 
 async def _items(base: str, headers: dict, into: list, *, last_event_id: str | None = None) -> None:

@@ -188,3 +188,31 @@ class DeliveryOut(BaseModel):
     created_at: datetime
     finished_at: datetime | None
     history: list[AttemptOut] = []
+
+
+class InAppPreferenceIn(RequestBody):
+    delivery: Literal["immediate", "digest"] = Field(
+        description="immediate: each item pushed on the live stream as it arrives; digest: the items of rules "
+                    "marked digest gathered into one item per period (urgent ones always at once)")
+    every_minutes: Literal[15, 30, 60, 120, 240, 480, 1440] = Field(
+        60, description="a digest's period, aligned to midnight China time (60: on the hour)")
+
+
+class PreferencesIn(RequestBody):
+    in_app: InAppPreferenceIn
+
+
+class InAppPreferenceOut(BaseModel):
+    delivery: Literal["immediate", "digest"]
+    every_minutes: int
+
+
+class PreferencesOut(BaseModel):
+    subject: str
+    in_app: InAppPreferenceOut
+    roles: list[str] = Field(description="the roles whose items a digest gathers (your token's when you last set these)")
+    jurisdictions: list[str]
+    digest_since: datetime | None = Field(description="the next digest gathers the items after this instant")
+    next_digest_at: datetime | None
+    version: int
+    changed: bool | None = None

@@ -5,6 +5,8 @@ Inbox (站内信)
 GET  /v1/inbox                         my items, newest first (?before=&limit=&unread_only=)
 POST /v1/inbox/{item_id}/read          mark one read
 GET  /v1/inbox/stream                  my new items as they arrive (server-sent events; Last-Event-ID)
+GET  /v1/me/preferences                how I am told: in-app items at once, or gathered into a digest per period
+PUT  /v1/me/preferences                set it (the digest gathers the items of my token's roles and jurisdictions)
 Rule book (the district's admin)
 GET  /v1/rule-book                     every rule and template with its version
 PUT  /v1/rules/{rule_id}               set a rule (a new version when it changed); DELETE removes it
@@ -34,6 +36,7 @@ from civicgrid_notifications.adapters import inbox as inbox_table
 from civicgrid_notifications.adapters import ledger
 from civicgrid_notifications.adapters.live import FellBehind
 from civicgrid_notifications.adapters.webhooks import UnsafeWebhookUrl, check_webhook_url
+from civicgrid_notifications.domain.preferences import Preferences, next_period_end
 from civicgrid_notifications.entrypoints.api import models as m
 
 RuleId = Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="the rule's id")]
@@ -98,12 +101,19 @@ def inbox_router() -> APIRouter:
         broadcaster = request.app.state.broadcaster
         keepalive = request.app.state.settings.inbox_stream_keepalive_seconds
 
+        # A person who takes digests is not pushed the items of digest rules one by one: their
+        # digest is (read when the stream opens: a change applies from the next connection).
+        digests = (await request.app.state.preferences.of(who.subject)).digests
+
+        def pushed(item: inbox_table.InboxItem) -> bool:
+            return not (digests and item.digest and not item.urgent)
+
         async def events() -> AsyncIterator[dict[str, Any]]:
             async with broadcaster.subscribe(who) as subscription:
                 if last_event_id is not None:  # what the client missed while away, oldest first
                     async with request.app.state.pool.acquire() as conn:
                         missed = await inbox_table.items_for(conn, who, limit=100, after=int(last_event_id))
-                    for item in missed:
+                    for item in filter(pushed, missed):
                         yield _sse(item)
                 while not await request.is_disconnected():
                     try:
@@ -111,7 +121,7 @@ def inbox_router() -> APIRouter:
                     except FellBehind:
                         yield {"event": "reconnect", "data": "{}", "retry": 1000}
                         return
-                    if item is not None:
+                    if item is not None and pushed(item):
                         yield _sse(item)
 
         return EventSourceResponse(events(), ping=int(keepalive))
@@ -121,6 +131,30 @@ def inbox_router() -> APIRouter:
 
 def _sse(item: inbox_table.InboxItem) -> dict[str, Any]:
     return {"event": "item", "id": str(item.id), "data": _item(item).model_dump_json()}
+
+
+def _preferences(p: Preferences, changed: bool | None = None) -> m.PreferencesOut:
+    nxt = next_period_end(p.digest_since, p.choice.every_minutes) if p.digests and p.digest_since else None
+    return m.PreferencesOut(
+        subject=p.subject, in_app=m.InAppPreferenceOut(delivery=p.choice.in_app.value,
+                                                       every_minutes=p.choice.every_minutes),
+        roles=list(p.roles), jurisdictions=list(p.jurisdictions), digest_since=p.digest_since,
+        next_digest_at=nxt, version=p.version, changed=changed)
+
+
+def preferences_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/me/preferences", tags=["preferences"])
+
+    @router.get("", response_model=m.PreferencesOut, summary="how I am told")
+    async def mine(request: Request, who: Principal = signed_in) -> m.PreferencesOut:
+        return _preferences(await request.app.state.preferences.of(who.subject))
+
+    @router.put("", response_model=m.PreferencesOut, summary="set how I am told")
+    async def choose(request: Request, body: m.PreferencesIn, who: Principal = signed_in) -> m.PreferencesOut:
+        preferences, changed = await request.app.state.preferences.choose(who, body.model_dump())
+        return _preferences(preferences, changed)
+
+    return router
 
 
 def rule_book_router() -> APIRouter:
@@ -237,4 +271,4 @@ def delivery_router() -> APIRouter:
 
 
 def notifications_routers() -> list[APIRouter]:
-    return [inbox_router(), rule_book_router(), delivery_router()]
+    return [inbox_router(), preferences_router(), rule_book_router(), delivery_router()]
