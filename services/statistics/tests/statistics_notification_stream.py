@@ -28,7 +28,7 @@ def _z(t: datetime) -> str:
 class NotificationStream(Stream):
     def step(self, step: str, delivery: dict[str, Any], at: datetime, **extra: Any) -> None:
         data = {"district": delivery["district"], "delivery_id": delivery["id"], "channel": delivery["channel"],
-                "recipient_kind": "department" if delivery["department"] else "role",
+                "recipient_kind": delivery.get("recipient_kind") or ("department" if delivery["department"] else "role"),
                 "department": delivery["department"], "rule_id": "department-task", "cause_id": delivery["cause"],
                 "cause_type": TASK, "at": _z(at), **extra}
         self.emit("deliveries", f"notifications.notification.{step}", f"notification-delivery:{delivery['id']}",
@@ -36,6 +36,9 @@ class NotificationStream(Stream):
 
     def delivery(self, n: int) -> None:
         rng = self.rng
+        if n % 13 == 5:  # an SMS to an applicant intake holds no mobile number of
+            self.unreachable(n)
+            return
         webhook = rng.random() < 0.7
         d = {"id": f"msg_{n:032x}", "cause": f"cause-{n}", "district": OTHER_DISTRICT if n % 11 == 0 else DISTRICT,
              "channel": "webhook" if webhook else "in_app", "department": rng.choice(DEPARTMENTS) if webhook else None}
@@ -61,6 +64,22 @@ class NotificationStream(Stream):
             attempt += 1
             t += timedelta(seconds=rng.uniform(0.05, 3.0) if fate == "sent" else 3600)
             self.step("sent", d, t, **since, attempts=attempt)
+
+
+    def unreachable(self, n: int) -> None:
+        """An SMS to an applicant without a mobile number: one attempt finds no contact, dead-lettered
+        as no_contact; one in three such was replayed once a number was on record, and then sent."""
+        d = {"id": f"msg_{n:032x}", "cause": f"cause-{n}", "district": DISTRICT, "channel": "sms", "department": None,
+             "recipient_kind": "applicant"}
+        day = self.rng.choice(DAYS)
+        recorded = datetime(day.year, day.month, day.day, 9, self.rng.randint(0, 59), tzinfo=CHINA)
+        since = {"recorded_at": _z(recorded)}
+        t = recorded + timedelta(seconds=1)
+        self.step("failed", d, t, attempt=1, status_code=None, retry_at=None, endpoint_disabled=False)
+        self.step("dead_lettered", d, t, **since, attempts=1, last_status_code=None, reason="no_contact")
+        if n % 3 == 0:
+            t += timedelta(hours=2)
+            self.step("sent", d, t, **since, attempts=2)
 
 
 def generate_notifications(deliveries: int = 90, seed: int = 7) -> NotificationStream:
@@ -106,7 +125,7 @@ def recount(events: Iterable[Generated], group_by: str, *, scope: tuple[str, ...
                                    "department": e.data["department"]})
         d["steps"].append((e.type.split(".")[3], datetime.fromisoformat(e.data["at"]), e.data))
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"deliveries": 0, "succeeded": 0, "dead": 0,
-                                                             "failed_attempts": 0, "seconds": []})
+                                                             "unreachable": 0, "failed_attempts": 0, "seconds": []})
     for d in per.values():
         if not any(d["district"].startswith(s) for s in scope) or (channel and d["channel"] != channel):
             continue
@@ -120,14 +139,15 @@ def recount(events: Iterable[Generated], group_by: str, *, scope: tuple[str, ...
             if success:
                 g["succeeded"] += 1
                 g["seconds"].append((min(success) - min(recorded)).total_seconds())
-            elif any(step == "dead_lettered" for step, _, _ in d["steps"]):
-                g["dead"] += 1
+            elif dead := [data for step, _, data in d["steps"] if step == "dead_lettered"]:
+                # the last dead letter says why: no contact is nobody to reach, not a failure
+                g["unreachable" if dead[-1]["reason"] == "no_contact" else "dead"] += 1
     out = {}
     for label, g in groups.items():
         finished = g["succeeded"] + g["dead"]
         out[label] = {"deliveries": g["deliveries"], "succeeded": g["succeeded"], "dead": g["dead"],
-                      "failed_attempts": g["failed_attempts"],
-                      "pending": g["deliveries"] - g["succeeded"] - g["dead"],
+                      "unreachable": g["unreachable"], "failed_attempts": g["failed_attempts"],
+                      "pending": g["deliveries"] - g["succeeded"] - g["dead"] - g["unreachable"],
                       "delivery_rate": round(g["succeeded"] / finished, 4) if finished else None,
                       "seconds_to_deliver_p50": _quantile(g["seconds"], 0.5),
                       "seconds_to_deliver_p99": _quantile(g["seconds"], 0.99)}

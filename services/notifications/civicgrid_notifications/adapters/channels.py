@@ -25,8 +25,9 @@ from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
 import httpx
 
-Outcome = Literal["sent", "retry", "gone", "failed"]
-OUTCOMES: tuple[Outcome, ...] = ("sent", "retry", "gone", "failed")
+# unreachable: the recipient has no address on the channel (an applicant without a mobile number)
+Outcome = Literal["sent", "retry", "gone", "failed", "unreachable"]
+OUTCOMES: tuple[Outcome, ...] = ("sent", "retry", "gone", "failed", "unreachable")
 CHANNELS: tuple[str, ...] = ("email", "webhook", "sms", "wechat", "in_app")
 
 

@@ -237,8 +237,8 @@ def _attempt_steps(district: str, row: Mapping[str, Any], outcome: str, status: 
     if status == DEAD:
         taken.append((steps.DEAD_LETTERED, steps.step_data(
             district, row, now, recorded_at=steps.instant(row["created_at"]), attempts=attempt, last_status_code=status_code,
-            # a retryable failure with no attempt left, or one the channel says never to retry
-            reason="schedule_spent" if outcome == "retry" else "refused")))
+            # a retryable failure with no attempt left, no address to try, or a refusal for good
+            reason={"retry": "schedule_spent", "unreachable": "no_contact"}.get(outcome, "refused"))))
     return taken
 
 

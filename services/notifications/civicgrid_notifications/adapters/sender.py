@@ -163,7 +163,7 @@ class SenderLoop:
         case_id = delivery.recipient.removeprefix("applicant:")  # the applicant of this case
         contact = await self.contacts.sms_number(case_id, purpose=f"notification delivery {delivery.id}")
         if contact.outcome != "found" or contact.address is None:
-            return SendResult("retry" if contact.outcome == "retry" else "failed", error=contact.error)
+            return SendResult("retry" if contact.outcome == "retry" else "unreachable", error=contact.error)
         if delivery.attempts > 1:
             # An earlier attempt's answer may have been lost after Aliyun took the message, and
             # SendSms is not idempotent: send again only if Aliyun holds no record of our OutId.

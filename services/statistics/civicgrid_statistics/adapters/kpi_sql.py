@@ -343,6 +343,9 @@ async def notification_figures(conn: asyncpg.Connection, schema: str, filters: F
                 min((data->>'recorded_at')::timestamptz) AS recorded,
                 min(occurred_at) FILTER (WHERE kind IN ('{_STEP}sent', '{_STEP}delivered')) AS succeeded_at,
                 bool_or(kind = '{_STEP}dead_lettered') AS dead_lettered,
+                -- the last dead letter's reason: no_contact is a recipient nothing could reach
+                (array_agg(data->>'reason' ORDER BY occurred_at DESC, recorded_at DESC, event_id DESC)
+                    FILTER (WHERE kind = '{_STEP}dead_lettered'))[1] AS dead_reason,
                 count(*) FILTER (WHERE kind = '{_STEP}failed') AS failed_attempts
             FROM f GROUP BY subject),
         sel AS (
@@ -355,7 +358,10 @@ async def notification_figures(conn: asyncpg.Connection, schema: str, filters: F
         SELECT {label} AS label,
             count(*) AS deliveries,
             count(succeeded_at) AS succeeded,
-            count(*) FILTER (WHERE dead_lettered AND succeeded_at IS NULL) AS dead,
+            count(*) FILTER (WHERE dead_lettered AND succeeded_at IS NULL
+                             AND dead_reason IS DISTINCT FROM 'no_contact') AS dead,
+            count(*) FILTER (WHERE dead_lettered AND succeeded_at IS NULL AND dead_reason = 'no_contact')
+                AS unreachable,
             coalesce(sum(failed_attempts), 0)::bigint AS failed_attempts,
             coalesce(array_agg(extract(epoch FROM succeeded_at - recorded)::float8 ORDER BY subject)
                      FILTER (WHERE succeeded_at IS NOT NULL AND recorded IS NOT NULL), '{{}}') AS seconds_to_deliver

@@ -30,7 +30,9 @@ GRID_SPANS = ("create", "dispatch", "handle", "verify")
 
 # Notifications' deliveries: the counts of each group, and the seconds from recorded to
 # succeeded (sent or delivered) of each delivery that succeeded.
-COUNTS_NOTIFICATIONS = ("deliveries", "succeeded", "dead", "failed_attempts")
+# unreachable: dead-lettered because the recipient has no contact on the channel (an applicant
+# without a mobile number); neither a success nor a failure of the channel, so not in the rate.
+COUNTS_NOTIFICATIONS = ("deliveries", "succeeded", "dead", "unreachable", "failed_attempts")
 
 
 class KpiReader(Protocol):
@@ -165,7 +167,8 @@ class KpiService:
 
     @staticmethod
     def _notification_row(label: str, c: dict[str, int], seconds: list[float]) -> dict[str, Any]:
-        row: dict[str, Any] = {"label": label, **c, "pending": c["deliveries"] - c["succeeded"] - c["dead"],
+        row: dict[str, Any] = {"label": label, **c,
+                               "pending": c["deliveries"] - c["succeeded"] - c["dead"] - c["unreachable"],
                                # of the deliveries that came to an end: sent or delivered, or given up
                                "delivery_rate": rate(c["succeeded"], c["succeeded"] + c["dead"])}
         for name, q in (("p50", 0.5), ("p99", 0.99)):

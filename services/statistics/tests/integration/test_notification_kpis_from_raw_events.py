@@ -50,6 +50,7 @@ async def test_delivery_figures_equal_a_recount(deliveries_loaded, stats, token)
             assert_equal(body["totals"] if label == "total" else groups[label], figures, f"{group_by} {label}")
     totals = (await stats.get("/v1/kpis/notifications", headers=leader)).json()["totals"]
     assert totals["dead"] > 0 and totals["pending"] > 0 and totals["failed_attempts"] > totals["dead"]
+    assert totals["unreachable"] > 0  # applicants without a mobile number: not in the delivery rate
     assert 0 < totals["delivery_rate"] < 1
 
 

@@ -43,7 +43,7 @@ GridMeasure = Literal["incidents_reported", "incidents_created", "incidents_disp
                       "disputes_filed", "disputes_mediated", "disputes_settled", "disputes_referred",
                       "community_work_refused", "community_work_accepted"]
 NotificationGroup = Literal["all", "channel", "department", "day", "week", "month"]
-NotificationMeasure = Literal["deliveries", "succeeded", "dead", "failed_attempts", "pending"]
+NotificationMeasure = Literal["deliveries", "succeeded", "dead", "unreachable", "failed_attempts", "pending"]
 Format = Literal["json", "csv"]
 
 
