@@ -80,6 +80,7 @@ NOT_REFERENCES = {
     # texts), a webhook's URL (checked for safety, not looked up) and a grace period.
     "channels", "conditions", "recipients", "field", "op", "value", "role", "subject", "jurisdiction_field",
     "grid_field", "department_field", "digest", "enabled", "variants", "url", "allow_private", "grace_hours",
+    "in_app", "delivery", "every_minutes",  # a person's preferences: enums and a period
 }
 _EXTRA = "unexpected_member"
 

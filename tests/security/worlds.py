@@ -483,6 +483,7 @@ async def notifications_world(database: str) -> AsyncIterator[World]:
                 "variants": {"zh-CN": {"in_app": {"title": "预警：{{ community }}", "body": "{{ count }} 件"}}}},
             ("PUT", "/v1/departments/{department}/webhook"): {"url": "https://1.2.3.4/hooks/v2"},
             ("POST", "/v1/departments/{department}/webhook/rotate"): {"grace_hours": 24},
+            ("PUT", "/v1/me/preferences"): {"in_app": {"delivery": "digest", "every_minutes": 60}},
         }
         yield World("notifications", app, client, pool, ids, bodies, schema)
 

@@ -53,6 +53,8 @@ import httpcore
 import httpx
 from standardwebhooks import Webhook
 
+from civicgrid_common.circuit import Circuit, CircuitPolicy
+
 from civicgrid_notifications.adapters.channels import USER_AGENT, Outgoing, SendResult
 
 log = logging.getLogger(__name__)
@@ -381,45 +383,6 @@ def signature_headers(secrets: Sequence[str], msg_id: str, body: str, at: dateti
             "webhook-signature": signature}
 
 
-# --- the circuit ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CircuitPolicy:
-    failures: int = 5  # retry-class outcomes in a row that open the circuit
-    cooldown: float = 60.0  # the first cool-down, seconds
-    max_cooldown: float = 600.0  # doubling up to this
-
-
-@dataclass
-class _Circuit:
-    cooldown: float
-    failures: int = 0
-    open_until: float | None = None
-    trial: bool = False  # after a cool-down, one request goes through; the others wait for its outcome
-
-    def admit(self, now: float) -> tuple[bool, float | None]:
-        """(may send, seconds to wait when not)."""
-        if self.open_until is None:
-            return True, None
-        if now < self.open_until:
-            return False, self.open_until - now
-        if self.trial:
-            return False, None
-        self.trial = True
-        return True, None
-
-    def record(self, *, failed: bool, now: float, policy: CircuitPolicy) -> None:
-        self.trial = False
-        if not failed:
-            self.failures, self.open_until, self.cooldown = 0, None, policy.cooldown
-            return
-        self.failures += 1
-        already_open = self.open_until is not None and now < self.open_until  # requests that were in flight
-        if self.failures >= policy.failures and not already_open:
-            self.open_until = now + self.cooldown
-            self.cooldown = min(self.cooldown * 2, policy.max_cooldown)
-
-
 # --- the sender ----------------------------------------------------------------------------------
 
 class WebhookSender:
@@ -457,7 +420,7 @@ class WebhookSender:
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         self._pinned: dict[bool, httpx.AsyncClient] = {}  # one per allow_private setting
-        self._circuits: dict[str, _Circuit] = {}
+        self._circuits: dict[str, Circuit] = {}
 
     def _client_for(self, allow_private: bool) -> httpx.AsyncClient:
         if self._client is not None:
@@ -489,7 +452,7 @@ class WebhookSender:
 
     async def send_to(self, endpoint: WebhookEndpoint, message: Outgoing) -> SendResult:
         started = time.perf_counter()
-        circuit = self._circuits.setdefault(endpoint.url, _Circuit(cooldown=self._policy.cooldown))
+        circuit = self._circuits.setdefault(endpoint.url, Circuit(cooldown=self._policy.cooldown))
         admitted, wait = circuit.admit(self._monotonic())
         if not admitted:
             return self._done(endpoint, message, started, SendResult(
