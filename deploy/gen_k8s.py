@@ -201,6 +201,8 @@ def deployment(svc: dict[str, Any]) -> dict[str, Any]:
          "valueFrom": {"secretKeyRef": {"name": PG_APP_SECRET, "key": "password"}}},
     ]
     env += [{"name": k, "value": str(v)} for k, v in sorted((svc.get("env") or {}).items())]
+    # k8s_env: settings for the cluster only (other services by their Service names)
+    env += [{"name": k, "value": str(v)} for k, v in sorted((svc.get("k8s_env") or {}).items())]
     keys = KEY_FILES.get(name)
     mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []

@@ -79,11 +79,14 @@ def create_app(
     ready_checks: Mapping[str, ReadyCheck] | None = None,
     idempotency: bool = True,
     verifier: TokenVerifier | None = None,
+    check_bodies: bool = True,
 ) -> FastAPI:
     """Build a FastAPI app with the platform's HTTP plumbing; add the service's routes to it.
 
     `lifespan` is the service's own (open the pool, start consumers); with `idempotency`
-    it must set app.state.pool. `idempotency=False` for a service without a database."""
+    it must set app.state.pool. `idempotency=False` for a service without a database.
+    `check_bodies=False` leaves bodies unread (no size limit, no text guard): for the gateway,
+    which streams them to the service that checks them."""
     if idempotency and lifespan is None:
         raise ValueError("idempotency needs a lifespan that sets app.state.pool; "
                          "pass idempotency=False for a service without a database")
@@ -122,8 +125,9 @@ def create_app(
     # Middleware added later wraps the earlier: metrics(size limit(text guard(idempotency(app)))).
     if idempotency:
         app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(RequestTextGuard)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if check_bodies:
+        app.add_middleware(RequestTextGuard)
+        app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # prometheus_client's default registry: the request metrics and every gauge other modules define.
     app.add_api_route("/metrics", _metrics, methods=["GET"], include_in_schema=False)
     return app

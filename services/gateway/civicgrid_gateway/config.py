@@ -1,0 +1,35 @@
+"""gateway's settings: the platform's (CIVICGRID_* environment variables) plus its upstreams."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from civicgrid_common.settings import PlatformSettings
+
+
+class GatewaySettings(PlatformSettings):
+    service_name: str = "gateway"
+    http_port: int = 8000
+    # Each upstream's base URL, by the prefix the gateway serves it under (/api/<name>/...).
+    upstreams: dict[str, str] = {
+        "intake": "http://127.0.0.1:8001",
+        "approval": "http://127.0.0.1:8002",
+        "grid": "http://127.0.0.1:8003",
+        "notifications": "http://127.0.0.1:8004",
+        "statistics": "http://127.0.0.1:8005",
+    }
+    # Seconds: to connect to an upstream, and to wait for its answer (per read). A live stream
+    # (a path ending in /stream) waits for ever: its upstream sends keep-alives.
+    connect_timeout: float = Field(2.0, gt=0, le=60)
+    read_timeout: float = Field(30.0, gt=0, le=600)
+    # Connections kept open to each upstream, so that a request reuses one instead of dialling.
+    pool_connections: int = Field(100, ge=1, le=10_000)
+    # A bodiless idempotent request (GET, HEAD, OPTIONS, DELETE) that could not reach its
+    # upstream is tried this many times in all; nothing else is tried again.
+    attempts: int = Field(2, ge=1, le=5)
+    # The circuit per upstream: this many transport failures in a row open it for the cool-down
+    # (doubling while it keeps failing), during which its routes answer 503 at once.
+    circuit_failures: int = Field(5, ge=1, le=1000)
+    circuit_cooldown_seconds: float = Field(10.0, gt=0, le=3600)
+    circuit_max_cooldown_seconds: float = Field(120.0, gt=0, le=86_400)
+    # The most a request body may hold on its way through (the upstream applies its own limit).
+    max_proxied_body_bytes: int = Field(25 * 1024 * 1024, ge=1, le=1024 ** 3)

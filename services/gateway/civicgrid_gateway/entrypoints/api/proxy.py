@@ -1,0 +1,68 @@
+"""The proxy routes: /api/<service>/... to the service's own path, /open311/v2/... to intake's.
+
+A route does no more than it must (the gateway's ratio to a direct call is a benchmark): the
+path resolved, the token verified (not for Open311), the headers passed on without the
+connection's own, the body and the answer streamed."""
+from __future__ import annotations
+
+from opentelemetry import propagate
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from civicgrid_common.identity.dependencies import app_token_verifier, authenticate, authorization_of
+from civicgrid_common.problems import NOT_FOUND, REQUEST_TOO_LARGE, UNAVAILABLE, Problem
+
+from civicgrid_gateway.adapters.proxy import BodyTooLarge, UpstreamUnavailable, Upstreams
+from civicgrid_gateway.domain.routes import HOP_BY_HOP, may_retry, resolve
+
+# The upstream's answer headers the gateway does not return: the connection's own, and what its
+# server sets again (Date, Server) or the gateway sets (X-Request-Id).
+_NOT_RETURNED = HOP_BY_HOP | {"date", "server", "x-request-id"}
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# Set by the gateway, never taken from the caller.
+_OWN = HOP_BY_HOP | {"x-request-id", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded",
+                     "traceparent", "tracestate"}
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return "transfer-encoding" in request.headers or (length is not None and length.strip() not in ("", "0"))
+
+
+async def proxy(request: Request) -> Response:
+    upstreams: Upstreams = request.app.state.upstreams
+    target = resolve(request.url.path, upstreams.names)
+    if target is None:
+        raise Problem(NOT_FOUND, "No service of this gateway serves this path: the APIs are under "
+                                 f"/api/<service>/ ({', '.join(sorted(upstreams.names))}) and Open311 under /open311/v2/.")
+    if not target.public:
+        await authenticate(app_token_verifier(request.app), authorization_of(request))
+    headers = [(k, v) for k, v in request.headers.items() if k not in _OWN]
+    headers.append(("x-request-id", request.state.request_id))
+    client = request.client.host if request.client else "unknown"
+    headers += [("x-forwarded-for", client), ("x-forwarded-proto", request.url.scheme),
+                ("x-forwarded-host", request.headers.get("host", ""))]
+    trace: dict[str, str] = {}
+    propagate.inject(trace)  # the gateway's own span, continuing the caller's W3C trace
+    if "traceparent" not in trace:  # no tracing in this process: the caller's context as it came
+        trace = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k)) is not None}
+    headers += list(trace.items())
+    has_body = _has_body(request)
+    try:
+        answer = await upstreams.send(target.upstream, request.method, target.path, request.url.query.encode(),
+                                      headers, request.stream() if has_body else None,
+                                      retry=may_retry(request.method, has_body), stream=target.stream)
+    except UpstreamUnavailable as exc:
+        raise Problem(UNAVAILABLE, f"The {exc.upstream} service is not answering ({exc.reason}); "
+                                   "its other routes and the other services' are not affected.",
+                      upstream=exc.upstream, headers={"Retry-After": str(exc.retry_after)}) from exc
+    except BodyTooLarge as exc:
+        raise Problem(REQUEST_TOO_LARGE, f"The request body exceeds the limit of {exc.limit} bytes.",
+                      max_bytes=exc.limit) from exc
+    response = StreamingResponse(answer.aiter_raw(), status_code=answer.status_code,
+                                 background=BackgroundTask(answer.aclose))
+    # The upstream's headers as they are (a repeated one such as Set-Cookie stays repeated).
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.multi_items()
+                            if k.lower() not in _NOT_RETURNED]
+    return response
