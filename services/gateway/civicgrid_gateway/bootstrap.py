@@ -2,8 +2,6 @@
 database, no topics: the gateway keeps nothing."""
 from __future__ import annotations
 
-import logging
-
 from civicgrid_common.circuit import CircuitPolicy
 from civicgrid_common.service import Wired
 
@@ -12,9 +10,6 @@ from civicgrid_gateway.config import GatewaySettings
 
 
 async def bootstrap(settings: GatewaySettings, **upstream_options) -> Wired:
-    # httpx logs every request at INFO with its query string: the access log already says what
-    # came in, and a query may hold what no log should.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     upstreams = Upstreams(
         settings.upstreams, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         pool_connections=settings.pool_connections, attempts=settings.attempts,

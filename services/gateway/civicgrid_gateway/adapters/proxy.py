@@ -74,8 +74,11 @@ class Upstreams:
             if not admitted:
                 raise UpstreamUnavailable(upstream, "its circuit is open after repeated failures",
                                           max(1, math.ceil(wait or self._policy.cooldown)))
-            request = client.build_request(method, path, params=query.decode("latin-1") or None,
-                                           headers=list(headers), content=content, timeout=timeout)
+            # The path and query as they came, not parsed and written again.
+            base = client.base_url
+            url = base.copy_with(raw_path=base.raw_path.rstrip(b"/") + path.encode("latin-1")
+                                 + (b"?" + query if query else b""))
+            request = client.build_request(method, url, headers=list(headers), content=content, timeout=timeout)
             try:
                 answer = await client.send(request, stream=True)
             except httpx.TransportError as exc:

@@ -6,6 +6,8 @@ wired by bootstrap.py.
 """
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from civicgrid_common.service import service_lifespan
@@ -38,6 +40,10 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
 
 
 def main() -> None:
+    # The process's logging, so here and not in bootstrap (tests build many apps in one process):
+    # httpx logs every proxied request at INFO with its query string; the access log already
+    # says what came in, and a query may hold what no log should.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = GatewaySettings()
     serve(build_app(settings), settings)
 

@@ -23,11 +23,11 @@ class Seen:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.requests: list[tuple[str, bytes, dict[str, str]]] = []
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            self.requests.append((scope["method"], scope["path"],
+            self.requests.append((scope["method"], scope["raw_path"] + b"?" + scope["query_string"],
                                   {k.decode(): v.decode() for k, v in scope["headers"]}))
         await self.app(scope, receive, send)
 
@@ -64,12 +64,12 @@ async def test_a_request_reaches_its_service_and_the_answer_comes_back_unchanged
     me = token("community_reviewer", "320104001001", subject="reviewer-wang")
     direct = httpx.AsyncClient(base_url=upstream.base)
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    r = await gateway.put("/api/notifications/v1/me/preferences?x=1", json={"in_app": {"delivery": "digest"}},
+    r = await gateway.put("/api/notifications/v1/me/preferences?x=1&y=%E4%B8%AD+d", json={"in_app": {"delivery": "digest"}},
                           headers={**me, "X-Request-Id": "desk-42", "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
     assert r.status_code == 200, r.text
     assert r.headers["x-request-id"] == "desk-42" and r.json()["in_app"]["delivery"] == "digest"
     method, path, headers = upstream.requests[-1]
-    assert (method, path) == ("PUT", "/v1/me/preferences")
+    assert (method, path) == ("PUT", b"/v1/me/preferences?x=1&y=%E4%B8%AD+d")  # the query as it was written
     assert headers["x-request-id"] == "desk-42" and headers["authorization"] == me["Authorization"]
     assert headers["x-forwarded-proto"] == "http"
     assert headers["traceparent"].split("-")[1] == trace  # the caller's trace, continued

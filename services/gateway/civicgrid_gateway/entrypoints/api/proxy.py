@@ -32,7 +32,9 @@ def _has_body(request: Request) -> bool:
 
 async def proxy(request: Request) -> Response:
     upstreams: Upstreams = request.app.state.upstreams
-    target = resolve(request.url.path, upstreams.names)
+    # The path as the caller wrote it (an escaped "/" stays escaped for the service to judge).
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    target = resolve(raw_path.decode("latin-1"), upstreams.names)
     if target is None:
         raise Problem(NOT_FOUND, "No service of this gateway serves this path: the APIs are under "
                                  f"/api/<service>/ ({', '.join(sorted(upstreams.names))}) and Open311 under /open311/v2/.")
@@ -50,7 +52,7 @@ async def proxy(request: Request) -> Response:
     headers += list(trace.items())
     has_body = _has_body(request)
     try:
-        answer = await upstreams.send(target.upstream, request.method, target.path, request.url.query.encode(),
+        answer = await upstreams.send(target.upstream, request.method, target.path, request.scope["query_string"],
                                       headers, request.stream() if has_body else None,
                                       retry=may_retry(request.method, has_body), stream=target.stream)
     except UpstreamUnavailable as exc:
