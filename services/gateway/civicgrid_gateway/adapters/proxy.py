@@ -91,6 +91,11 @@ class Upstreams:
                     raise UpstreamUnavailable(upstream, reason, 1 if circuit.open_until is None else
                                               max(1, math.ceil(circuit.open_until - self._monotonic()))) from exc
                 continue
+            except BaseException:
+                # No verdict on the upstream (a body too large, a caller gone mid-upload): a trial
+                # request must not leave the circuit waiting for an outcome for good.
+                circuit.trial = False
+                raise
             circuit.record(failed=False, now=self._monotonic(), policy=self._policy)
             return answer
         raise AssertionError("unreachable")
