@@ -77,6 +77,30 @@ async def test_an_open311_request_goes_to_closed_and_rated(intake, token, pool):
     assert [e["type"] for e in events][-1] == "civicgrid.intake.complaint.rated.v1"
 
 
+async def test_a_request_posted_as_published_clients_post_it_is_shown_with_its_notice(intake, pool):
+    """api_key and jurisdiction_id in the query string as clients in use send them,
+    and the GET of the request tells the same service_notice the POST answered."""
+    before = await event_count(pool)
+    form = {k: v for k, v in FORM.items() if k not in ("api_key", "jurisdiction_id")}
+    r = await intake.post(f"{API}/requests.json", data=form,
+                          params={"api_key": FORM["api_key"], "jurisdiction_id": DISTRICT})
+    assert r.status_code == 200, r.text
+    [created] = r.json()
+    assert created["service_notice"] and "Feedback by" in created["service_notice"]
+    assert await event_count(pool) > before
+
+    rid = created["service_request_id"]
+    [shown] = (await intake.get(f"{API}/requests/{rid}.json")).json()
+    assert shown["service_notice"] == created["service_notice"]
+    listed = (await intake.get(f"{API}/requests.json", params={"service_request_id": rid})).json()
+    assert [x["service_notice"] for x in listed] == [created["service_notice"]]
+    root = xml(await intake.get(f"{API}/requests/{rid}.xml"))
+    assert root[0].findtext("service_notice") == created["service_notice"]
+
+    refused = await intake.post(f"{API}/requests.json", data=form, params={"api_key": "wrong"})
+    assert refused.status_code == 403
+
+
 async def test_services_and_definitions_are_served_as_the_spec_shows(intake):
     root = xml(await intake.get(f"{API}/services.xml", params={"jurisdiction_id": "qinhuai.nanjing.gov.cn"}))
     assert root.tag == "services" and set(children(root)) == {"service"} and len(root) == 8

@@ -201,6 +201,31 @@ def test_post_creates_a_complaint_and_answers_with_its_id(client: TestClient, in
     assert intake.complaints["QH-0002"].anonymous is True
 
 
+def test_post_takes_api_key_and_jurisdiction_from_the_query_string_as_published_clients_send_them(
+    client: TestClient, intake: InMemoryIntake
+) -> None:
+    """GeoReport v2 puts them in the form; clients in use put api_key or
+    jurisdiction_id (node-open311 does) in the query string, as on a GET. Both are accepted, a
+    wrong key there is refused as in the form, and nothing else is read from the query."""
+    form = {k: v for k, v in FORM.items() if k not in ("api_key", "jurisdiction_id")}
+    credentials = {"api_key": FORM["api_key"], "jurisdiction_id": FORM["jurisdiction_id"]}
+    created = client.post("/open311/v2/requests.json", params=credentials, data=form)
+    assert created.status_code == 200, created.text
+    assert created.json()[0]["service_request_id"] == "QH-0001"
+    # the same value in both places counts once (not "given more than once")
+    both = client.post("/open311/v2/requests.json", params=credentials, data={**form, **credentials})
+    assert both.status_code == 200, both.text
+
+    wrong = client.post("/open311/v2/requests.json", params={"api_key": "wrong"}, data=form)
+    assert wrong.status_code == 403 and "Invalid api_key" in wrong.json()[0]["description"]
+    # a request field in the query is not taken: the form lacks service_code, so it is missing
+    no_code = {k: v for k, v in form.items() if k != "service_code"}
+    refused = client.post("/open311/v2/requests.json", params={**credentials, "service_code": FORM["service_code"]},
+                          data=no_code)
+    assert refused.status_code == 400 and "service_code was not provided" in refused.text
+    assert sorted(intake.complaints) == ["QH-0001", "QH-0002"]
+
+
 @pytest.mark.parametrize(
     "changes, status, fragment",
     [

@@ -50,7 +50,7 @@ from civicgrid_intake.domain import complaint as c
 from civicgrid_intake.domain.complaint import Channel, Complaint, ComplaintError, GeoPoint, Location, State, w3c
 from civicgrid_intake.domain.rating import RatingLevel
 from civicgrid_intake.domain.routing import InvalidRouting, routing_from_data, routing_to_data
-from civicgrid_intake.entrypoints.open311.mapping import COMPLAINT_SERVICES, complaint_intake, updates_from_events
+from civicgrid_intake.entrypoints.open311.mapping import COMPLAINT_SERVICES, complaint_intake, feedback_notice, updates_from_events
 from civicgrid_intake.entrypoints.open311.model import (
     CreatedRequest,
     Discovery,
@@ -393,6 +393,7 @@ def service_request_of(row: dict[str, Any], services: dict[str, Service]) -> Ser
         service_name=service.service_name if service else row["service_code"],
         description=(row["description"] or None) if published else None,
         agency_responsible=agency,
+        service_notice=feedback_notice(row["feedback_due_at"]),
         requested_datetime=row["received_at"],
         updated_datetime=row["updated_at"],
         expected_datetime=row["feedback_due_at"],
@@ -440,8 +441,7 @@ class Open311Complaints:
         ))
         assert complaint.feedback_due_at is not None
         return CreatedRequest(service_request_id=complaint.id,
-                              service_notice=f"将于 {w3c(complaint.feedback_due_at)} 前反馈 "
-                                             f"Feedback by {w3c(complaint.feedback_due_at)}")
+                              service_notice=feedback_notice(complaint.feedback_due_at))
 
     async def requests(self, query: RequestQuery) -> Sequence[ServiceRequest]:
         pool = self._pool()

@@ -23,6 +23,14 @@ from civicgrid_intake.entrypoints.open311.model import (
 
 URGENCY_ATTRIBUTE = "urgency"
 
+
+def feedback_notice(feedback_due_at: datetime | None) -> str | None:
+    """The request's service_notice: when the resident hears back. The same words in the POST's
+    answer and in every GET of the request, so a client that shows one shows the other."""
+    if feedback_due_at is None:
+        return None
+    return f"将于 {c.w3c(feedback_due_at)} 前反馈 Feedback by {c.w3c(feedback_due_at)}"
+
 _URGENCY = Attribute(
     code=URGENCY_ATTRIBUTE,
     datatype=Datatype.SINGLEVALUELIST,
@@ -127,6 +135,7 @@ def service_request_view(complaint: Complaint, services: Mapping[str, Service]) 
         service_name=service.service_name if service else code,
         description=complaint.description or None,
         agency_responsible=_agency(complaint),
+        service_notice=feedback_notice(complaint.feedback_due_at),
         requested_datetime=complaint.received_at,
         updated_datetime=complaint.updated_at,
         expected_datetime=complaint.feedback_due_at,

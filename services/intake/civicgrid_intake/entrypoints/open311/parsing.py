@@ -91,6 +91,21 @@ def check_jurisdiction(params: Params, jurisdiction: Jurisdiction) -> None:
         raise Open311Failure.of(errors)
 
 
+# Where a POST's api_key and jurisdiction_id may come from besides the form body: GeoReport v2
+# puts them in the body, but clients in use send them in the query string, as on a GET
+# (node-open311 sends jurisdiction_id there; the client tried in issue 13 sent api_key there).
+# Only these two are taken from the query; the request's own fields are the body's.
+QUERY_CREDENTIALS = ("api_key", "jurisdiction_id")
+
+
+def with_query_credentials(form: Params, query: Params) -> list[tuple[str, str]]:
+    """The form's pairs plus the query string's api_key and jurisdiction_id; a pair the form
+    already holds is not counted twice (a client may send both)."""
+    pairs = list(form)
+    pairs += [(k, v) for k, v in query if k in QUERY_CREDENTIALS and (k, v) not in pairs]
+    return pairs
+
+
 def check_api_key(params: Params, jurisdiction: Jurisdiction, action: str = "create_request") -> None:
     api_key = next((v for k, v in params if k == "api_key" and v), None)
     if api_key is None:

@@ -147,7 +147,7 @@ def open311_router(
     @router.post("/requests.{ext}")
     async def post_request(ext: Extension, request: Request) -> Response:
         async def handle(fmt: Format) -> Response:
-            form = await _form(request)
+            form = parsing.with_query_credentials(await _form(request), query(request))
             new = parsing.parse_create(form, await services_by_code(), jurisdiction)
             return _respond(render.render_created(await port.create(new), fmt))
         return await guarded(ext, handle)
@@ -192,7 +192,8 @@ def open311_router(
     async def post_update(ext: Extension, request: Request) -> Response:
         """FixMyStreet's extension: the resident's update on a closed request, taken as a rating."""
         async def handle(fmt: Format) -> Response:
-            update = parsing.parse_update_post(await _form(request), jurisdiction)
+            form = parsing.with_query_credentials(await _form(request), query(request))
+            update = parsing.parse_update_post(form, jurisdiction)
             update_id = await port.post_update(update)
             if update_id is None:
                 raise Open311Failure(404, [Error(404, f"service_request_id {update.service_request_id!r} "
