@@ -4,20 +4,18 @@ validate against contracts/."""
 from __future__ import annotations
 
 import random
-import time
 import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
+from kafka_log import events_about
 from stdnum.cn import ric
 
 from civicgrid_common.contracts import Contracts
 from civicgrid_common.identity.tokens import mint_local_token
 from civicgrid_common.paths import contracts_dir
-from civicgrid_common.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
 
@@ -33,22 +31,6 @@ def a_resident_number() -> str:
     body = "320104" + f"{random.randint(1940, 2000)}0{random.randint(1, 9)}1{random.randint(0, 9)}" + \
         f"{random.randint(0, 999):03d}"
     return body + ric.calc_check_digit(body + "0")
-
-
-async def events_about(topic: str, subjects: set[str], wanted: int, timeout: float = 60.0) -> list:
-    """Records on `topic` whose key is one of `subjects`, read from the beginning."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=PlatformSettings().kafka_bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
-    found: list = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < wanted and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                found += [r for r in records if r.key and r.key.decode() in subjects]
-    finally:
-        await consumer.stop()
-    return found
 
 
 def check_cloudevent(record, contracts: Contracts) -> str:

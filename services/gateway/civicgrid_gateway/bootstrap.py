@@ -1,11 +1,14 @@
-"""gateway's composition root: the upstream services (pooled clients and their circuits). No
-database, no topics: the gateway keeps nothing."""
+"""gateway's composition root: the upstream services (pooled clients and their circuits), the
+contracts it publishes and the rate limits' counters. No database, no topics: the gateway keeps nothing."""
 from __future__ import annotations
 
 from civicgrid_common.circuit import CircuitPolicy
+from civicgrid_common.contracts import Contracts
 from civicgrid_common.service import Wired
 
+from civicgrid_gateway.adapters.contracts import PublishedContracts
 from civicgrid_gateway.adapters.proxy import Upstreams
+from civicgrid_gateway.adapters.rate_limits import RateLimits
 from civicgrid_gateway.config import GatewaySettings
 
 
@@ -16,4 +19,8 @@ async def bootstrap(settings: GatewaySettings, **upstream_options) -> Wired:
         circuit=CircuitPolicy(failures=settings.circuit_failures, cooldown=settings.circuit_cooldown_seconds,
                               max_cooldown=settings.circuit_max_cooldown_seconds),
         max_body_bytes=settings.max_proxied_body_bytes, **upstream_options)
-    return Wired(pool=None, state={"upstreams": upstreams}, close=upstreams.close)
+    contracts = PublishedContracts(Contracts(settings.contracts_dir), settings.schema_base_url)
+    rate_limits = RateLimits(settings.rate_limit_storage, address=settings.rate_limit_per_address,
+                             principal=settings.rate_limit_per_principal)
+    return Wired(pool=None, state={"upstreams": upstreams, "contracts": contracts, "rate_limits": rate_limits},
+                 close=upstreams.close)

@@ -1,7 +1,8 @@
 """gateway's settings: the platform's (CIVICGRID_* environment variables) plus its upstreams."""
 from __future__ import annotations
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 
 from civicgrid_common.settings import PlatformSettings
 
@@ -33,3 +34,33 @@ class GatewaySettings(PlatformSettings):
     circuit_max_cooldown_seconds: float = Field(120.0, gt=0, le=86_400)
     # The most a request body may hold on its way through (the upstream applies its own limit).
     max_proxied_body_bytes: int = Field(25 * 1024 * 1024, ge=1, le=1024 ** 3)
+
+    # Rate limits in the `limits` package's notation ("20/second;600/minute": every one holds),
+    # counted in sliding windows. Per client address (the edge's X-Forwarded-For where uvicorn
+    # trusts it: FORWARDED_ALLOW_IPS, 127.0.0.1 by default), before anything else; per signed-in
+    # principal (the token's subject), once the token is verified. An address serves many
+    # people (a community office behind one NAT), so its limit is the larger. Over a limit:
+    # 429 problem+json with Retry-After.
+    rate_limit_per_address: str = "100/second;3000/minute"
+    rate_limit_per_principal: str = "30/second;900/minute"
+    # Where the counts live: "memory://" counts per gateway replica (n replicas allow n times
+    # the limit); a shared store ("redis://host:6379", see the limits package) counts them once.
+    rate_limit_storage: str = "memory://"
+    # Front-end origins a browser may call the gateway from (CORS), e.g. a console served from
+    # its own host during development; none by default: the console is served by the gateway.
+    cors_origins: list[str] = []
+
+    @field_validator("rate_limit_per_address", "rate_limit_per_principal")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        parse_many(value)  # ValueError names what it could not read
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin == "*" or not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path, no wildcard: "
+                                 "the console sends credentials)")
+        return value

@@ -9,13 +9,17 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from civicgrid_common.service import service_lifespan
 from civicgrid_common.web.app import create_app, serve
 
+from civicgrid_gateway.adapters.contracts import mount_path
 from civicgrid_gateway.bootstrap import bootstrap
 from civicgrid_gateway.config import GatewaySettings
+from civicgrid_gateway.entrypoints.api.contracts import contract
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
+from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
 
 
@@ -26,7 +30,8 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
         version="0.1.0",
         description="One origin for front ends: every service's API under /api/<service>/ (intake, approval, grid, "
         "notifications, statistics) and Open311 GeoReport v2 under /open311/v2/, the token checked on the way, "
-        "a circuit per service, request ids passed on and returned.",
+        "a circuit per service, request ids passed on and returned; the event contracts under /contracts/ "
+        "(every CloudEvent's dataschema resolves there).",
         lifespan=service_lifespan(lambda: bootstrap(settings, **upstream_options)),
         # Ready when it serves: an upstream that is down is its own routes' 503, not the gateway's.
         ready_checks={},
@@ -35,7 +40,21 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
     )
     app.router.add_route("/api/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     app.router.add_route("/open311/v2/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
+    # Every event's dataschema resolves here (CIVICGRID_SCHEMA_BASE_URL's path, /contracts by default).
+    contracts = mount_path(settings.schema_base_url)
+    app.router.add_route(contracts, contract, methods=["GET"], include_in_schema=False)
+    app.router.add_route(contracts + "/{name:path}", contract, methods=["GET"], include_in_schema=False)
+    # Added inner first: access log(request id(CORS(address limit(app)))): every answer is logged
+    # with its id, and a 429 carries CORS headers so that a browser's script can read it.
+    app.add_middleware(AddressRateLimit)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                           allow_methods=METHODS, allow_headers=["authorization", "content-type", "idempotency-key",
+                                                                 "if-match", "if-none-match", "x-request-id",
+                                                                 "traceparent", "tracestate"],
+                           expose_headers=["etag", "location", "retry-after", "x-request-id"], max_age=600)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLog)
     return app
 
 
@@ -45,7 +64,8 @@ def main() -> None:
     # says what came in, and a query may hold what no log should.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = GatewaySettings()
-    serve(build_app(settings), settings)
+    # The gateway writes its own access log (entrypoints/edge.py): uvicorn's would add the query.
+    serve(build_app(settings), settings, access_log=False)
 
 
 if __name__ == "__main__":

@@ -133,14 +133,15 @@ def create_app(
     return app
 
 
-def uvicorn_config(app: FastAPI, settings: PlatformSettings) -> uvicorn.Config:
+def uvicorn_config(app: FastAPI, settings: PlatformSettings, **options: Any) -> uvicorn.Config:
     """uvicorn for a service. log_config=None: uvicorn must not install its own handlers,
-    which would write access lines (paths, queries) around the redacting JSON handler."""
+    which would write access lines (paths, queries) around the redacting JSON handler.
+    `options`: more of uvicorn.Config's (the gateway's access_log=False)."""
     return uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None,
-                          proxy_headers=True, server_header=False)
+                          proxy_headers=True, server_header=False, **options)
 
 
-def serve(app: FastAPI, settings: PlatformSettings) -> None:
+def serve(app: FastAPI, settings: PlatformSettings, **options: Any) -> None:
     """A service's entry point: telemetry and JSON logs, then serve until SIGTERM."""
     setup_telemetry(settings)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    uvicorn.Server(uvicorn_config(app, settings, **options)).run()

@@ -15,6 +15,7 @@ from civicgrid_common.problems import NOT_FOUND, REQUEST_TOO_LARGE, UNAVAILABLE,
 
 from civicgrid_gateway.adapters.proxy import BodyTooLarge, UpstreamUnavailable, Upstreams
 from civicgrid_gateway.domain.routes import HOP_BY_HOP, may_retry, resolve
+from civicgrid_gateway.entrypoints.edge import too_many
 
 # The upstream's answer headers the gateway does not return: the connection's own, and what its
 # server sets again (Date, Server) or the gateway sets (X-Request-Id).
@@ -39,7 +40,10 @@ async def proxy(request: Request) -> Response:
         raise Problem(NOT_FOUND, "No service of this gateway serves this path: the APIs are under "
                                  f"/api/<service>/ ({', '.join(sorted(upstreams.names))}) and Open311 under /open311/v2/.")
     if not target.public:
-        await authenticate(app_token_verifier(request.app), authorization_of(request))
+        principal = await authenticate(app_token_verifier(request.app), authorization_of(request))
+        retry_after = await request.app.state.rate_limits.over("principal", principal.subject)
+        if retry_after is not None:
+            raise too_many(retry_after, "principal")
     headers = [(k, v) for k, v in request.headers.items() if k not in _OWN]
     headers.append(("x-request-id", request.state.request_id))
     client = request.client.host if request.client else "unknown"
