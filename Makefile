@@ -1,5 +1,5 @@
 # civicgrid: the entry points. `make up` runs the system, `make test` tests it; both do all
-# set-up on a fresh machine (Python 3.11+, a JDK 17+ and Maven).
+# set-up on a fresh machine (Python 3.11+, a JDK 17+ and Maven, Node.js 20+ with npm).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -28,7 +28,13 @@ $(VENV)/.installed: constraints.txt requirements-dev.txt libs/common/pyproject.t
 	$(PIP) install -q -c constraints.txt -r requirements-dev.txt -e libs/common $(foreach s,$(SERVICE_DIRS),-e $(dir $(s)))
 	touch $@
 
-setup: $(VENV)/.installed
+# The npm packages of the TypeScript client check (tests/typescript_client), as its lock pins them.
+TS_CLIENT := tests/typescript_client
+$(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed
 
 up: setup
 	$(STACK) up

@@ -1,18 +1,23 @@
 """gateway's composition root: the upstream services (pooled clients and their circuits), the
-contracts it publishes and the rate limits' counters. No database, no topics: the gateway keeps nothing."""
+contracts it publishes, the rate limits' counters and the services' OpenAPI documents merged.
+No database, no topics: the gateway keeps nothing."""
 from __future__ import annotations
+
+from typing import Any, Callable, Mapping
 
 from civicgrid_common.circuit import CircuitPolicy
 from civicgrid_common.contracts import Contracts
 from civicgrid_common.service import Wired
 
 from civicgrid_gateway.adapters.contracts import PublishedContracts
+from civicgrid_gateway.adapters.openapi import AggregatedOpenApi
 from civicgrid_gateway.adapters.proxy import Upstreams
 from civicgrid_gateway.adapters.rate_limits import RateLimits
 from civicgrid_gateway.config import GatewaySettings
 
 
-async def bootstrap(settings: GatewaySettings, **upstream_options) -> Wired:
+async def bootstrap(settings: GatewaySettings, gateway_document: Callable[[], Mapping[str, Any]],
+                    **upstream_options) -> Wired:
     upstreams = Upstreams(
         settings.upstreams, connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         pool_connections=settings.pool_connections, attempts=settings.attempts,
@@ -22,5 +27,12 @@ async def bootstrap(settings: GatewaySettings, **upstream_options) -> Wired:
     contracts = PublishedContracts(Contracts(settings.contracts_dir), settings.schema_base_url)
     rate_limits = RateLimits(settings.rate_limit_storage, address=settings.rate_limit_per_address,
                              principal=settings.rate_limit_per_principal)
-    return Wired(pool=None, state={"upstreams": upstreams, "contracts": contracts, "rate_limits": rate_limits},
-                 close=upstreams.close)
+    openapi = AggregatedOpenApi(settings.upstreams, gateway_document,
+                                timeout=settings.connect_timeout + settings.read_timeout)
+
+    async def close() -> None:
+        await upstreams.close()
+        await openapi.close()
+
+    return Wired(pool=None, state={"upstreams": upstreams, "contracts": contracts, "rate_limits": rate_limits,
+                                   "openapi": openapi}, close=close)

@@ -18,6 +18,7 @@ from civicgrid_gateway.adapters.contracts import mount_path
 from civicgrid_gateway.bootstrap import bootstrap
 from civicgrid_gateway.config import GatewaySettings
 from civicgrid_gateway.entrypoints.api.contracts import contract
+from civicgrid_gateway.entrypoints.api.openapi import api_document
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
 from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
@@ -31,13 +32,15 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
         description="One origin for front ends: every service's API under /api/<service>/ (intake, approval, grid, "
         "notifications, statistics) and Open311 GeoReport v2 under /open311/v2/, the token checked on the way, "
         "a circuit per service, request ids passed on and returned; the event contracts under /contracts/ "
-        "(every CloudEvent's dataschema resolves there).",
-        lifespan=service_lifespan(lambda: bootstrap(settings, **upstream_options)),
+        "(every CloudEvent's dataschema resolves there); every service's routes in one document at /api/openapi.json.",
+        lifespan=service_lifespan(lambda: bootstrap(settings, lambda: app.openapi(), **upstream_options)),
         # Ready when it serves: an upstream that is down is its own routes' 503, not the gateway's.
         ready_checks={},
         idempotency=False,
         check_bodies=False,  # streamed to the service, which checks them
     )
+    # Before the proxy's /api/ route, which would look for a service called "openapi.json".
+    app.router.add_route("/api/openapi.json", api_document, methods=["GET"], include_in_schema=False)
     app.router.add_route("/api/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     app.router.add_route("/open311/v2/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     # Every event's dataschema resolves here (CIVICGRID_SCHEMA_BASE_URL's path, /contracts by default).
