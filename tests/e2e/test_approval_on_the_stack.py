@@ -1,7 +1,8 @@
 """approval as `make up` runs it (port 8002, its database, its outbox relay, its consumers):
 a 低保 case registered, accepted and routed at intake (:8001) runs community → street → the
 civil affairs system's opinion (over Kafka) → bureau, concludes with a verified, sealed
-archive, and intake completes the case from approval's `concluded`."""
+archive, and intake completes the case from approval's `concluded`; the gateway (:8000) shows
+the case joined with its sealed approval."""
 from __future__ import annotations
 
 import asyncio
@@ -18,7 +19,7 @@ from civicgrid_common.settings import PlatformSettings
 
 pytestmark = pytest.mark.integration
 
-INTAKE, APPROVAL = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
+INTAKE, APPROVAL, GATEWAY = "http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8000"
 STREET, COMMUNITY = "320104001", "320104001001"
 DIBAO = "civil.minimum_living_allowance"
 DEMO = Path(__file__).resolve().parents[2] / "deploy/local/demo"
@@ -115,6 +116,18 @@ async def test_a_dibao_case_from_the_window_to_a_sealed_archive_and_back():
 
             c = await until(completed, "intake to complete the case from approval's outcome")
             assert c["outcome"] == "approved", c
+
+        # The same affair as a screen shows it: one request to the gateway (:8000), the case with
+        # its approval, every move's seal, and approval's verification of them.
+        async with httpx.AsyncClient(base_url=GATEWAY, timeout=30) as gateway:
+            r = await gateway.get(f"/api/views/cases/{case}", headers=auditor)
+            assert r.status_code == 200, r.text
+            view = r.json()
+            assert view["missing"] == [] and view["case"]["outcome"] == "approved"
+            [joined] = view["approvals"]
+            assert joined["approval"]["id"] == aid and joined["approval"]["moves"] == final["moves"]
+            assert all(m["seal"]["signature"] for m in joined["approval"]["moves"])
+            assert joined["verification"]["valid"] is True
     finally:
         system.stop()
         await responder

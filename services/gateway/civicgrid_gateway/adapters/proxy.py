@@ -5,6 +5,7 @@ opens, then nothing, and the other upstreams' routes never notice."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -13,6 +14,8 @@ from typing import AsyncIterator, Callable, Mapping, Sequence
 import httpx
 
 from civicgrid_common.circuit import Circuit, CircuitPolicy
+
+from civicgrid_gateway.domain.case_file import Answer
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,30 @@ class Upstreams:
             circuit.record(failed=False, now=self._monotonic(), policy=self._policy)
             return answer
         raise AssertionError("unreachable")
+
+    async def get_json(self, upstream: str, path: str, query: str, headers: Sequence[tuple[str, str]]) -> Answer:
+        """A GET for the gateway's own views (retried as any bodiless GET, behind the same
+        circuit): the service's status and JSON body, read whole but no larger than the limit of
+        a body, or no status if it did not answer."""
+        try:
+            answer = await self.send(upstream, "GET", path, query.encode("ascii"), headers, None, retry=True,
+                                     stream=False)
+        except UpstreamUnavailable as exc:
+            return Answer(None, reason=exc.reason)
+        try:
+            content = bytearray()
+            async for chunk in answer.aiter_bytes():
+                content += chunk
+                if len(content) > self.max_body_bytes:
+                    return Answer(None, reason=f"its answer exceeds {self.max_body_bytes} bytes")
+        except httpx.HTTPError as exc:
+            return Answer(None, reason=f"its answer broke off ({type(exc).__name__})")
+        finally:
+            await answer.aclose()
+        try:
+            return Answer(answer.status_code, json.loads(content) if content else None)
+        except ValueError:
+            return Answer(answer.status_code, None)
 
     async def _bounded(self, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         seen = 0

@@ -20,6 +20,7 @@ from civicgrid_gateway.config import GatewaySettings
 from civicgrid_gateway.entrypoints.api.contracts import contract
 from civicgrid_gateway.entrypoints.api.openapi import api_document
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
+from civicgrid_gateway.entrypoints.api.views import CaseFile, case_view
 from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
 
@@ -32,7 +33,8 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
         description="One origin for front ends: every service's API under /api/<service>/ (intake, approval, grid, "
         "notifications, statistics) and Open311 GeoReport v2 under /open311/v2/, the token checked on the way, "
         "a circuit per service, request ids passed on and returned; the event contracts under /contracts/ "
-        "(every CloudEvent's dataschema resolves there); every service's routes in one document at /api/openapi.json.",
+        "(every CloudEvent's dataschema resolves there); every service's routes in one document at /api/openapi.json; views that join several services "
+        "(a case with its approvals and seals) under /api/views/.",
         lifespan=service_lifespan(lambda: bootstrap(settings, lambda: app.openapi(), **upstream_options)),
         # Ready when it serves: an upstream that is down is its own routes' 503, not the gateway's.
         ready_checks={},
@@ -41,6 +43,10 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
     )
     # Before the proxy's /api/ route, which would look for a service called "openapi.json".
     app.router.add_route("/api/openapi.json", api_document, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/views/cases/{case_id}", case_view, methods=["GET"], response_model=CaseFile,
+                      tags=["views"], operation_id="case_file", summary="A case with its approvals, their seals and their verification",
+                      description="Joined from intake and approval, each asked with the caller's token; what one "
+                                  "of them did not give is listed in `missing`, and the case is still shown.")
     app.router.add_route("/api/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     app.router.add_route("/open311/v2/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     # Every event's dataschema resolves here (CIVICGRID_SCHEMA_BASE_URL's path, /contracts by default).
