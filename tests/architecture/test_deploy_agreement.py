@@ -789,3 +789,16 @@ def test_a_new_service_renders_through_both_overlays_and_disagreement_is_reporte
         "gamma: services/gamma/ exists but there is no Service for it",
         "gamma: services/gamma/ exists but there is no PodDisruptionBudget for it",
     ]
+
+
+def test_k8s_gateway_trusts_the_edges_forwarded_for_from_the_cluster_network_only(rendered):
+    """Behind the cluster's edge, the per-address rate limit must count the client, not the edge:
+    uvicorn believes X-Forwarded-For from the pod network, never from anywhere."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    for overlay, docs in rendered.items():
+        [container] = of_kind(docs, "Deployment")["gateway"]["spec"]["template"]["spec"]["containers"]
+        trusted = _TrustedHosts(container_env(container)["FORWARDED_ALLOW_IPS"])
+        assert not trusted.always_trust, overlay
+        assert "10.244.1.7" in trusted and "fd00:10:244::7" in trusted, overlay  # pod networks
+        assert "203.0.113.9" not in trusted and "2001:db8::1" not in trusted, overlay  # the internet
