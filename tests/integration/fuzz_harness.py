@@ -208,7 +208,8 @@ OPEN311_F1_REQUESTS: list[KnownFailure] = [
     for method, path, url in _OPEN311_F1
 ]
 
-# Fixed findings, replayed as their exact requests so they stay fixed: F2 (U+0000 → 422 now).
+# Fixed findings, replayed as their exact requests so they stay fixed: F2 (U+0000 → 422 now), F3
+# (a number taken for a date or an instant → 422 now).
 FIXED_FINDINGS: list[KnownFailure] = [
     KnownFailure(key=f"F2-{method}-{url}", service="intake", method=method, path=path,
                  check="ServerError", who="window_clerk@district", url=url, body=body,
@@ -218,6 +219,15 @@ FIXED_FINDINGS: list[KnownFailure] = [
     KnownFailure(key=f"F2-approval-{method}-{url}", service="approval", method=method, path=path,
                  check="ServerError", who="bureau_approver@district", url=url)
     for method, path, url in _NUL_F2_APPROVAL
+] + [
+    # F3 (a randomized run, 2026-12-03): a number where a date-time is documented was read as a
+    # Unix timestamp (pydantic's lax mode) and the request answered 200; refused now (422).
+    KnownFailure(key="F3-notifications-GET-/v1/deliveries/dead-letters?before=0.0", service="notifications",
+                 method="GET", path="/v1/deliveries/dead-letters", check="AcceptedNegativeData",
+                 who="admin@district", url="/v1/deliveries/dead-letters?before=0.0"),
+    KnownFailure(key="F3-statistics-GET-/v1/kpis/cases?from=0", service="statistics",
+                 method="GET", path="/v1/kpis/cases", check="AcceptedNegativeData",
+                 who="admin@district", url="/v1/kpis/cases?from=0"),
 ]
 
 

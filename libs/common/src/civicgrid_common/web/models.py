@@ -14,7 +14,7 @@ request controls is bounded and unknown input is refused:
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable
 
 from pydantic import (
     AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, WithJsonSchema,
@@ -43,6 +43,19 @@ _MAX_INSTANT = datetime.combine(MAX_DATE, time.max, timezone.utc)
 _RANGE = f"between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}"
 
 
+def _written_out(what: str) -> Callable[[Any], Any]:
+    """Dates and instants as the document says, written out (RFC 3339): pydantic would also take
+    a number as a Unix timestamp (`?before=0.0` as 1970-01-01T00:00:00Z), a reading no client
+    of the documented format means, and one that seconds and milliseconds make ambiguous."""
+    def check(value: Any) -> Any:
+        if isinstance(value, (date, datetime)):
+            return value
+        if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+            raise ValueError(f"must be {what} written out, not a number")
+        return value
+    return check
+
+
 def _day_in_range(value: date) -> date:
     if not MIN_DATE <= value <= MAX_DATE:
         raise ValueError(f"a date must lie {_RANGE}")
@@ -55,9 +68,10 @@ def _instant_in_range(value: datetime) -> datetime:
     return value
 
 
-Day = Annotated[date, AfterValidator(_day_in_range), WithJsonSchema({
+Day = Annotated[date, BeforeValidator(_written_out("a date (YYYY-MM-DD)")), AfterValidator(_day_in_range), WithJsonSchema({
     "type": "string", "format": "date", "formatMinimum": MIN_DATE.isoformat(), "formatMaximum": MAX_DATE.isoformat()})]
-Instant = Annotated[AwareDatetime, AfterValidator(_instant_in_range), WithJsonSchema({
+Instant = Annotated[AwareDatetime, BeforeValidator(_written_out("an RFC 3339 date-time with its offset")),
+                    AfterValidator(_instant_in_range), WithJsonSchema({
     "type": "string", "format": "date-time", "formatMinimum": _MIN_INSTANT.isoformat(),
     "formatMaximum": _MAX_INSTANT.isoformat()})]
 
