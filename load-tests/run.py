@@ -8,6 +8,7 @@ import sys
 from harness import median_run, print_table, write_results
 
 import bench_eventstore
+import bench_gateway
 import bench_grid_locate
 import bench_grid_report
 import bench_notifications_fanout
@@ -23,6 +24,7 @@ BENCHES = {
     "grid_locate": bench_grid_locate.run,
     "grid_report": bench_grid_report.run,
     "notifications_fanout": bench_notifications_fanout.run,
+    "gateway": bench_gateway.run,
 }
 # Runs per benchmark when --repeat is not given. Statistics at its full million events takes
 # tens of minutes a run: once by default (a smaller STATISTICS_BENCH_EVENTS=N runs 3 times).
