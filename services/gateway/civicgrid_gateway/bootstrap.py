@@ -27,12 +27,6 @@ async def bootstrap(settings: GatewaySettings, gateway_document: Callable[[], Ma
     contracts = PublishedContracts(Contracts(settings.contracts_dir), settings.schema_base_url)
     rate_limits = RateLimits(settings.rate_limit_storage, address=settings.rate_limit_per_address,
                              principal=settings.rate_limit_per_principal)
-    openapi = AggregatedOpenApi(settings.upstreams, gateway_document,
-                                timeout=settings.connect_timeout + settings.read_timeout)
-
-    async def close() -> None:
-        await upstreams.close()
-        await openapi.close()
-
+    openapi = AggregatedOpenApi(upstreams, gateway_document)
     return Wired(pool=None, state={"upstreams": upstreams, "contracts": contracts, "rate_limits": rate_limits,
-                                   "openapi": openapi}, close=close)
+                                   "openapi": openapi}, close=upstreams.close)

@@ -7,6 +7,8 @@ import ipaddress
 import logging
 import time
 
+from opentelemetry import propagate
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from civicgrid_common.problems import TOO_MANY_REQUESTS, Problem
@@ -42,6 +44,23 @@ def client_key(scope: Scope) -> str:
 def too_many(retry_after: int, per: str) -> Problem:
     return Problem(TOO_MANY_REQUESTS, f"Too many requests from this {per}; wait {retry_after} s before the next.",
                    limit=per, headers={"Retry-After": str(retry_after)})
+
+
+async def limit_principal(request: Request, subject: str) -> None:
+    """The signed-in caller's request counted against the per-principal limit (429 over it)."""
+    retry_after = await request.app.state.rate_limits.over("principal", subject)
+    if retry_after is not None:
+        raise too_many(retry_after, "principal")
+
+
+def trace_headers(request: Request) -> list[tuple[str, str]]:
+    """The W3C trace context to pass on: the gateway's own span, continuing the caller's trace,
+    or with no tracing in this process the caller's context as it came."""
+    trace: dict[str, str] = {}
+    propagate.inject(trace)
+    if "traceparent" not in trace:
+        trace = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k)) is not None}
+    return list(trace.items())
 
 
 class AddressRateLimit:

@@ -8,7 +8,10 @@ import asyncio
 import httpx
 import pytest
 
+from civicgrid_common.circuit import CircuitPolicy
+
 from civicgrid_gateway.adapters.openapi import KEPT_SECONDS, AggregatedOpenApi
+from civicgrid_gateway.adapters.proxy import Upstreams
 from civicgrid_gateway.domain.openapi import ConflictingDefinitions, aggregate
 
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -107,15 +110,17 @@ class _Upstreams:
         return httpx.Response(200, json={"intake": INTAKE, "approval": APPROVAL}[host])
 
 
-def _aggregated(upstreams: _Upstreams, clock: list[float]) -> AggregatedOpenApi:
-    return AggregatedOpenApi({"intake": "http://intake", "approval": "http://approval/"}, lambda: GATEWAY,
-                             timeout=1.0, now=lambda: clock[0], transport=httpx.MockTransport(upstreams))
+def _proxied(upstreams: _Upstreams) -> Upstreams:
+    return Upstreams({"intake": "http://intake", "approval": "http://approval/"}, connect_timeout=1.0,
+                     read_timeout=1.0, pool_connections=2, attempts=1, circuit=CircuitPolicy(failures=5),
+                     max_body_bytes=1 << 20, transport=httpx.MockTransport(upstreams))
 
 
 def test_the_document_is_kept_a_minute_and_a_service_that_does_not_answer_is_said_and_asked_again() -> None:
     async def scenario() -> None:
         upstreams, clock = _Upstreams(), [0.0]
-        aggregated = _aggregated(upstreams, clock)
+        proxied = _proxied(upstreams)
+        aggregated = AggregatedOpenApi(proxied, lambda: GATEWAY, now=lambda: clock[0])
         try:
             upstreams.down.add("approval")
             partial = await aggregated.document()
@@ -135,7 +140,7 @@ def test_the_document_is_kept_a_minute_and_a_service_that_does_not_answer_is_sai
             await aggregated.document()
             assert sorted(upstreams.asked) == ["approval", "intake"]
         finally:
-            await aggregated.close()
+            await proxied.close()
 
     asyncio.run(scenario())
 
@@ -143,12 +148,13 @@ def test_the_document_is_kept_a_minute_and_a_service_that_does_not_answer_is_sai
 def test_callers_asking_at_once_share_one_round_of_fetches() -> None:
     async def scenario() -> None:
         upstreams, clock = _Upstreams(), [0.0]
-        aggregated = _aggregated(upstreams, clock)
+        proxied = _proxied(upstreams)
+        aggregated = AggregatedOpenApi(proxied, lambda: GATEWAY, now=lambda: clock[0])
         try:
             documents = await asyncio.gather(*(aggregated.document() for _ in range(5)))
             assert all(document == documents[0] for document in documents)
             assert sorted(upstreams.asked) == ["approval", "intake"]
         finally:
-            await aggregated.close()
+            await proxied.close()
 
     asyncio.run(scenario())

@@ -5,7 +5,6 @@ path resolved, the token verified (not for Open311), the headers passed on witho
 connection's own, the body and the answer streamed."""
 from __future__ import annotations
 
-from opentelemetry import propagate
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -15,7 +14,7 @@ from civicgrid_common.problems import NOT_FOUND, REQUEST_TOO_LARGE, UNAVAILABLE,
 
 from civicgrid_gateway.adapters.proxy import BodyTooLarge, UpstreamUnavailable, Upstreams
 from civicgrid_gateway.domain.routes import HOP_BY_HOP, may_retry, resolve
-from civicgrid_gateway.entrypoints.edge import too_many
+from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 # The upstream's answer headers the gateway does not return: the connection's own, and what its
 # server sets again (Date, Server) or the gateway sets (X-Request-Id).
@@ -41,19 +40,13 @@ async def proxy(request: Request) -> Response:
                                  f"/api/<service>/ ({', '.join(sorted(upstreams.names))}) and Open311 under /open311/v2/.")
     if not target.public:
         principal = await authenticate(app_token_verifier(request.app), authorization_of(request))
-        retry_after = await request.app.state.rate_limits.over("principal", principal.subject)
-        if retry_after is not None:
-            raise too_many(retry_after, "principal")
+        await limit_principal(request, principal.subject)
     headers = [(k, v) for k, v in request.headers.items() if k not in _OWN]
     headers.append(("x-request-id", request.state.request_id))
     client = request.client.host if request.client else "unknown"
     headers += [("x-forwarded-for", client), ("x-forwarded-proto", request.url.scheme),
                 ("x-forwarded-host", request.headers.get("host", ""))]
-    trace: dict[str, str] = {}
-    propagate.inject(trace)  # the gateway's own span, continuing the caller's W3C trace
-    if "traceparent" not in trace:  # no tracing in this process: the caller's context as it came
-        trace = {k: v for k in ("traceparent", "tracestate") if (v := request.headers.get(k)) is not None}
-    headers += list(trace.items())
+    headers += trace_headers(request)
     has_body = _has_body(request)
     try:
         answer = await upstreams.send(target.upstream, request.method, target.path, request.scope["query_string"],

@@ -11,7 +11,6 @@ from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
-from opentelemetry import propagate
 from pydantic import BaseModel, ConfigDict, Field
 
 from civicgrid_common.identity.dependencies import require
@@ -20,7 +19,7 @@ from civicgrid_common.problems import UNAVAILABLE, Problem
 
 from civicgrid_gateway.adapters.proxy import Upstreams
 from civicgrid_gateway.domain.case_file import MAX_APPROVALS, Answer, approval_ids, case_file
-from civicgrid_gateway.entrypoints.edge import too_many
+from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 CaseId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
                              description="the case's id, as intake names it")]
@@ -57,16 +56,12 @@ def _headers(request: Request) -> list[tuple[str, str]]:
     """What the services are told: the caller's token and language, this request's id, the trace."""
     headers = [(k, v) for k in ("authorization", "accept-language") if (v := request.headers.get(k)) is not None]
     headers.append(("x-request-id", request.state.request_id))
-    trace: dict[str, str] = {}
-    propagate.inject(trace)
-    return headers + list(trace.items())
+    return headers + trace_headers(request)
 
 
 async def case_view(case_id: CaseId, request: Request,
                     principal: Principal = Depends(require())) -> Any:
-    retry_after = await request.app.state.rate_limits.over("principal", principal.subject)
-    if retry_after is not None:
-        raise too_many(retry_after, "principal")
+    await limit_principal(request, principal.subject)
     upstreams: Upstreams = request.app.state.upstreams
     headers = _headers(request)
     # Both at once: approval checks the caller itself, and what it answers is shown only if
