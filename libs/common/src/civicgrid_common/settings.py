@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civicgrid_common.paths import contracts_dir, local_state_dir
@@ -50,6 +50,20 @@ class PlatformSettings(BaseSettings):
     jwks: str = Field(default_factory=lambda: str(local_state_dir() / "keys" / "jwks.json"))
     jwt_issuer: str = "civicgrid-local"
     jwt_audience: str = "civicgrid"
+    # The identity provider (OIDC, Keycloak on the local stack): its tokens are trusted beside
+    # those of `jwks` and `jwt_issuer`, each checked only against its own issuer's keys. Its keys
+    # come from its discovery document's jwks_uri unless `oidc_jwks` names them.
+    oidc_issuer: str | None = None
+    oidc_jwks: str | None = None
+    # Where this process reaches the identity provider when that is not its public issuer URL
+    # (in docker-compose the issuer is http://127.0.0.1:8180/..., which a container cannot reach;
+    # it reaches http://keycloak:8180/...): discovery and token requests go there, while tokens
+    # and the discovery document still name the public issuer.
+    oidc_backchannel_url: str | None = None
+    # This service's own client at the identity provider, for the calls it makes as itself
+    # (the client-credentials grant: notifications asking intake for a contact).
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
 
     # HTTP
     max_request_bytes: int = 1_048_576

@@ -252,3 +252,57 @@ def test_missing_or_broken_jwks_file_is_our_problem_not_the_callers(tmp_path: Pa
     broken.write_text("{not json")
     with pytest.raises(JwksUnavailable, match="not a usable JWK set"):
         TokenVerifier(str(broken), issuer=ISSUER, audience=AUDIENCE).verify(token)
+
+
+IDP = "https://sso.example.org/realms/civicgrid"
+
+
+@pytest.fixture(scope="module")
+def idp_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, Path]:
+    """A second key pair standing for the identity provider's (its own JWKS file, its own kid)."""
+    keys_dir = tmp_path_factory.mktemp("idp")
+    jwks = ensure_local_keys(keys_dir)
+    doc = json.loads(jwks.read_text())
+    doc["keys"][0]["kid"] = "idp-1"
+    jwks.write_text(json.dumps(doc))
+    return private_key_path(keys_dir).read_bytes(), jwks
+
+
+@pytest.fixture
+def two_issuers(keys, idp_keys) -> TokenVerifier:
+    return TokenVerifier(str(keys[1]), issuer=ISSUER, audience=AUDIENCE, oidc_issuer=IDP, oidc_jwks=str(idp_keys[1]))
+
+
+def test_each_trusted_issuers_tokens_are_verified_with_that_issuers_keys(keys, idp_keys, two_issuers) -> None:
+    assert two_issuers.issuers == (ISSUER, IDP)
+    local = two_issuers.verify(mint_token(keys[0], "window_clerk", STREET))
+    from_idp = two_issuers.verify(mint_token(idp_keys[0], "leader", "320104", subject="kc-uuid", issuer=IDP,
+                                             key_id="idp-1"))
+    assert local.roles == {Role.WINDOW_CLERK} and from_idp.roles == {Role.LEADER}
+    assert from_idp.claims["iss"] == IDP and from_idp.subject == "kc-uuid"
+    assert two_issuers.verify_offline(mint_token(idp_keys[0], "leader", "320104", issuer=IDP, key_id="idp-1"))
+
+
+@pytest.mark.parametrize("kid", [KEY_ID, "idp-1"])
+def test_a_token_signed_with_one_issuers_key_that_claims_the_other_is_refused(keys, two_issuers, kid) -> None:
+    """The local key, whoever holds it, cannot speak for the identity provider, whatever key id
+    it names: the other issuer's keys check it, and the signature fails or the kid is unknown."""
+    forged = mint_token(keys[0], "admin", "320104", issuer=IDP, key_id=kid)
+    with pytest.raises(InvalidToken, match="unknown key id|Signature verification failed"):
+        two_issuers.verify(forged)
+
+
+def test_a_token_of_an_issuer_not_trusted_is_refused_naming_it(keys, two_issuers, verifier) -> None:
+    stranger = mint_token(keys[0], "admin", "320104", issuer="https://elsewhere.example/realms/x")
+    with pytest.raises(InvalidToken, match="'https://elsewhere.example/realms/x', which is not trusted"):
+        two_issuers.verify(stranger)
+    with pytest.raises(InvalidToken, match="not trusted"):
+        two_issuers.verify_offline(stranger)
+    with pytest.raises(InvalidToken, match="Invalid issuer"):  # one issuer: jwt.decode's own check
+        verifier.verify(stranger)
+
+
+@pytest.mark.parametrize("token", ["a.b", "x.%%%.y", "eyJhbGciOiJSUzI1NiJ9.WzFd.c2ln"])
+def test_a_malformed_payload_is_refused_before_any_key_is_chosen(two_issuers, token) -> None:
+    with pytest.raises(InvalidToken, match="malformed|not trusted"):
+        two_issuers.verify(token)

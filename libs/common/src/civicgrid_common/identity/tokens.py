@@ -1,7 +1,10 @@
 """JWT (RS256) minting for the local stack and verification against a JWKS.
 
 Every service verifies tokens itself (not only the gateway). The JWKS is either a file (the
-local stack's .local/keys/jwks.json) or the identity provider's OIDC `jwks_uri`.
+local stack's .local/keys/jwks.json) or the identity provider's OIDC `jwks_uri`. Several issuers
+may be trusted at once (the local key and Keycloak on the local stack): a token is checked
+against the keys of the issuer it names and no other, so a token signed with one issuer's key
+that claims another issuer fails.
 """
 from __future__ import annotations
 
@@ -187,6 +190,47 @@ class _UrlKeys:
             raise InvalidToken(str(exc)) from exc
 
 
+class _DiscoveredKeys:
+    """An OIDC issuer's keys at the jwks_uri its discovery document names (OpenID Connect
+    Discovery 1.0), the document fetched on first use."""
+
+    def __init__(self, issuer: str, backchannel: str | None = None) -> None:
+        self._issuer = issuer
+        self._backchannel = backchannel
+        self._keys: _UrlKeys | None = None
+        self._lock = threading.Lock()
+
+    def key_at_hand(self, kid: str | None) -> PyJWK | None:
+        return self._keys.key_at_hand(kid) if self._keys is not None else None
+
+    def signing_key(self, kid: str | None) -> PyJWK:
+        with self._lock:
+            if self._keys is None:
+                self._keys = _UrlKeys(discover(self._issuer, backchannel=self._backchannel)["jwks_uri"])
+        return self._keys.signing_key(kid)
+
+
+def discover(issuer: str, *, backchannel: str | None = None, timeout: float = 10) -> dict[str, Any]:
+    """The issuer's OpenID provider metadata, fetched from the issuer (or from `backchannel`,
+    the issuer as this process reaches it); JwksUnavailable if it cannot be had or names another
+    issuer (the spec's check: metadata is trusted only for the issuer it came from)."""
+    import urllib.request
+
+    url = (backchannel or issuer).rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            metadata = json.loads(answer.read(1_000_000))
+    except (OSError, ValueError) as exc:
+        raise JwksUnavailable(f"OIDC discovery at {url} failed: {exc}") from exc
+    if not isinstance(metadata, dict) or metadata.get("issuer") != issuer or not isinstance(metadata.get("jwks_uri"), str):
+        raise JwksUnavailable(f"OIDC discovery at {url} does not describe issuer {issuer!r} with a jwks_uri")
+    return metadata
+
+
+def _keys_from(jwks: str) -> "_FileKeys | _UrlKeys":
+    return _UrlKeys(jwks) if _is_url(jwks) else _FileKeys(Path(jwks))
+
+
 _REMEMBERED_HEADER_CHARS = 512  # a JOSE header of alg, typ and kid is about 100; longer ones are read, not kept
 
 
@@ -219,26 +263,60 @@ class TokenVerifier:
     """
 
     def __init__(self, jwks: str, *, issuer: str, audience: str,
-                 leeway: float = DEFAULT_LEEWAY_SECONDS) -> None:
+                 leeway: float = DEFAULT_LEEWAY_SECONDS,
+                 oidc_issuer: str | None = None, oidc_jwks: str | None = None,
+                 oidc_backchannel_url: str | None = None) -> None:
+        """Trust `issuer`'s tokens checked against `jwks`, and, if `oidc_issuer` is given, that
+        identity provider's too, against `oidc_jwks` or else the keys its discovery names."""
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
-        self._keys: _FileKeys | _UrlKeys = _UrlKeys(jwks) if _is_url(jwks) else _FileKeys(Path(jwks))
+        self._issuers: dict[str, _FileKeys | _UrlKeys | _DiscoveredKeys] = {issuer: _keys_from(jwks)}
+        if oidc_issuer and oidc_issuer != issuer:
+            self._issuers[oidc_issuer] = (_keys_from(oidc_jwks) if oidc_jwks
+                                          else _DiscoveredKeys(oidc_issuer, oidc_backchannel_url))
+        self._only = next(iter(self._issuers.items())) if len(self._issuers) == 1 else None
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> "TokenVerifier":
-        return cls(settings.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        return cls(settings.jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                   oidc_issuer=settings.oidc_issuer, oidc_jwks=settings.oidc_jwks,
+                   oidc_backchannel_url=settings.oidc_backchannel_url)
+
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        return tuple(self._issuers)
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token, else InvalidToken (JwksUnavailable if the keys
         cannot be had). May fetch the JWKS."""
-        return self._verify_with(token, self._keys.signing_key(self._header(token).get("kid")))
+        issuer, keys = self._issuer_of(token)
+        return self._verify_with(token, keys.signing_key(self._header(token).get("kid")), issuer)
 
     def verify_offline(self, token: str) -> Principal | None:
         """As `verify`, with the keys already at hand; None if that needs I/O first."""
-        key = self._keys.key_at_hand(self._header(token).get("kid"))
-        return None if key is None else self._verify_with(token, key)
+        issuer, keys = self._issuer_of(token)
+        key = keys.key_at_hand(self._header(token).get("kid"))
+        return None if key is None else self._verify_with(token, key, issuer)
+
+    def _issuer_of(self, token: str) -> tuple[str, "_FileKeys | _UrlKeys | _DiscoveredKeys"]:
+        """The issuer whose keys are to check the token: the one trusted, or, when several are,
+        the one the token names (read unverified, only to choose; `jwt.decode` then requires
+        that very issuer and that issuer's signature)."""
+        if self._only is not None:
+            return self._only
+        segments = token.split(".")
+        if len(segments) != 3:
+            raise InvalidToken("malformed token: a JWT has three segments")
+        try:
+            claimed = json.loads(base64url_decode(segments[1])).get("iss")
+        except (ValueError, binascii.Error, AttributeError) as exc:
+            raise InvalidToken(f"malformed token: its payload is not base64url JSON ({exc})") from exc
+        keys = self._issuers.get(claimed) if isinstance(claimed, str) else None
+        if keys is None:
+            raise InvalidToken(f"token issued by {claimed!r}, which is not trusted here")
+        return claimed, keys
 
     @staticmethod
     def _header(token: str) -> dict[str, Any]:
@@ -251,14 +329,14 @@ class TokenVerifier:
             raise InvalidToken(f"token algorithm must be {ALGORITHM}, not {header.get('alg')!r}")
         return header
 
-    def _verify_with(self, token: str, key: PyJWK) -> Principal:
+    def _verify_with(self, token: str, key: PyJWK, issuer: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,
                 key=key.key,
                 algorithms=[ALGORITHM],
                 audience=self.audience,
-                issuer=self.issuer,
+                issuer=issuer,
                 leeway=self.leeway,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
