@@ -17,6 +17,7 @@ import pytest
 
 from standins.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, aliyun_serving, serving
 from settable_clock import Clock
+import intake_cases
 
 from civicgrid_common.cloudevents import CloudEvent, from_kafka_message
 from civicgrid_common.identity.tokens import mint_local_token
@@ -24,7 +25,6 @@ from civicgrid_common.outbox.records import headers_from_json
 from civicgrid_common.settings import PlatformSettings
 
 from civicgrid_intake.config import IntakeSettings
-from civicgrid_intake.domain.identity_numbers import resident_id_check_character
 from civicgrid_intake.entrypoints.main import build_app as build_intake
 from civicgrid_notifications.adapters import ledger
 from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken
@@ -100,21 +100,7 @@ async def sender(notifications, intake, aliyun, clock):
 
 
 async def accepted_case(http, phone: str | None) -> str:
-    clerk = bearer("window_clerk", STREET, subject="wc-1")
-    body = f"32010419440308{uuid.uuid4().int % 500:03d}"  # a woman born 1944 (the allowance's age rule)
-    body = body[:16] + str(int(body[16]) // 2 * 2)  # the 17th digit even: a woman
-    r = await http.post("/v1/applicants", headers=clerk, json={
-        "kind": "resident", "identity_number": body + resident_id_check_character(body), "name": "测试居民", "household_registration_code": STREET,
-        "residence_community_code": COMMUNITY, **({"phone": phone} if phone else {})})
-    assert r.status_code == 201, r.text
-    r = await http.post("/v1/cases", headers=clerk, json={
-        "applicant_id": r.json()["applicant_id"], "affair_code": "civil.minimum_living_allowance",
-        "jurisdiction": COMMUNITY, "materials_handed_in": ["id_card", "household_register", "application_form",
-                                                           "verification_authorisation", "income_statement"]})
-    assert r.status_code == 201, r.text
-    case_id = r.json()["id"]
-    assert (await http.post(f"/v1/cases/{case_id}/accept", headers=clerk)).status_code == 200
-    return case_id
+    return await intake_cases.accepted_case(http, bearer("window_clerk", STREET, subject="wc-1"), COMMUNITY, phone)
 
 
 async def published(pool, case_id: str, event_type: str):

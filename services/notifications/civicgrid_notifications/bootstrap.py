@@ -17,6 +17,7 @@ from civicgrid_common.keyfiles import LOCAL_ENVIRONMENT
 from civicgrid_common.consumer import EventConsumer
 from civicgrid_common.db import create_pool, ensure_database, install_schema
 from civicgrid_common.eventstore import EventStore
+from civicgrid_common.identity.service_tokens import ClientCredentialsToken
 from civicgrid_common.outbox.relay import OutboxRelay
 from civicgrid_common.service import Runner, Wired
 from civicgrid_common.timers import TimerWorker, install_timers
@@ -38,6 +39,18 @@ from civicgrid_notifications.application.seeding import seed_rule_book
 from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.seed import sample_events, seed_document
 from civicgrid_notifications.entrypoints.consumers import events_handler, timers_handler
+
+
+def notifier_token(settings: NotificationsSettings) -> ClientCredentialsToken | LocalNotifierToken | NoNotifierToken:
+    """This service's own token for intake's contact API: from the identity provider when a
+    client is configured there; on the local stack without one, minted with the local key."""
+    if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
+        return ClientCredentialsToken(settings.oidc_issuer, settings.oidc_client_id,
+                                      settings.oidc_client_secret.get_secret_value(),
+                                      backchannel=settings.oidc_backchannel_url)
+    if settings.environment == LOCAL_ENVIRONMENT:
+        return LocalNotifierToken(settings.district)
+    return NoNotifierToken()
 
 
 async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) -> Wired:
@@ -75,8 +88,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     if settings.sms_access_key_id and settings.sms_access_key_secret:
         sms = AliyunSmsSender(settings.sms_access_key_id, settings.sms_access_key_secret.get_secret_value(),
                               endpoint=settings.sms_endpoint, daily_limit=settings.sms_daily_limit, clock=clock)
-    token = (LocalNotifierToken(settings.district) if settings.environment == LOCAL_ENVIRONMENT
-             else NoNotifierToken())
+    token = notifier_token(settings)
     contacts = IntakeContacts(settings.intake_url, token)
     broadcaster = InboxBroadcaster(pool, settings.dsn())
     runners: list[Runner] = [broadcaster]
@@ -100,6 +112,8 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     async def close() -> None:
         await webhooks.close()
         await contacts.close()
+        if isinstance(token, ClientCredentialsToken):
+            await token.close()
         if sms is not None:
             await sms.close()
         await pool.close()

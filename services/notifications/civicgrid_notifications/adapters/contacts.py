@@ -3,20 +3,23 @@ a time (`POST /v1/cases/{case_id}/applicant-contact`, role notifier). intake rec
 on the case as `contact_disclosed`; notifications keeps the number in memory for the one request
 to the provider and never stores or logs it.
 
-The token: on the local stack minted with the local signing key for the `notifier` role over the
-district. Elsewhere the identity provider's client-credentials grant is to issue it, which comes
-with sign-in (the gateway's issue); until then no token is had outside the local stack, and an
-SMS to an applicant waits (retried) with that said in its error.
+The token is this service's own: the identity provider's client-credentials grant issues it to
+the `civicgrid-notifications` client, whose service account holds the `notifier` role over the
+district (deploy/local/keycloak/civicgrid-realm.json; CIVICGRID_OIDC_CLIENT_ID and _SECRET). A
+process with no such client on the local stack (tests, a service run by hand) mints one with the
+local signing key instead; elsewhere, without a client, none is had and an SMS to an applicant
+waits (retried) with that said in its error.
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Awaitable, Callable, Literal
 
 import httpx
 
+from civicgrid_common.identity.service_tokens import TokenUnavailable
 from civicgrid_common.identity.tokens import mint_local_token
 
 from civicgrid_notifications.adapters.channels import NoAnswer, post_for_json, provider_client
@@ -46,7 +49,7 @@ class LocalNotifierToken:
         self._token: str | None = None
         self._until = 0.0
 
-    def __call__(self) -> str:
+    async def __call__(self) -> str:
         now = self.clock()
         if self._token is None or now > self._until:
             self._token = mint_local_token("notifier", self.district, subject=NOTIFIER_SUBJECT,
@@ -56,16 +59,16 @@ class LocalNotifierToken:
 
 
 class NoNotifierToken:
-    """Outside the local stack, until the identity provider issues the notifier's token."""
+    """Outside the local stack with no client at the identity provider configured."""
 
-    def __call__(self) -> str | None:
+    async def __call__(self) -> str | None:
         return None
 
 
 class IntakeContacts:
     """intake's contact API for a case's applicant."""
 
-    def __init__(self, base_url: str, token: Callable[[], str | None], *, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: Callable[[], Awaitable[str | None]], *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -73,9 +76,13 @@ class IntakeContacts:
 
     async def sms_number(self, case_id: str, *, purpose: str) -> Contact:
         """The mobile number of the case's applicant for one SMS (`purpose`: the delivery)."""
-        token = self.token()
+        try:
+            token = await self.token()
+        except TokenUnavailable as exc:
+            return Contact("retry", error=f"no notifier token: {exc}")
         if token is None:
-            return Contact("retry", error="no notifier token for intake's contact API outside the local stack yet")
+            return Contact("retry", error="no notifier token: no client at the identity provider is configured "
+                                          "(CIVICGRID_OIDC_CLIENT_ID and CIVICGRID_OIDC_CLIENT_SECRET)")
         if self._http is None:
             self._http = provider_client(self.timeout)
         url = httpx.URL(f"{self.base_url}/v1/cases/{case_id}/applicant-contact")
