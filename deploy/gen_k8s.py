@@ -102,6 +102,11 @@ KEY_FILES: dict[str, KeyFile] = {
         shape=("32 random bytes, base64url, on one line: the AES-256-GCM key the seal keys' private",
                "halves are encrypted under in approval's database. Losing it makes every stored",
                "private seal key unreadable: keep a copy in your secret store, never regenerate it.")),
+    "gateway": KeyFile(
+        env="CIVICGRID_SESSION_KEY_FILE", secret="civicgrid-gateway-session-key", key="session.key",
+        shape=("32 random bytes, base64url, on one line: the A256GCM key the console's session cookies",
+               "are encrypted under. Every replica needs the same one; losing or replacing it signs",
+               "everyone out (nothing stored is lost).")),
     "intake": KeyFile(
         env="CIVICGRID_PERSONAL_DATA_KEYRING", secret="civicgrid-intake-personal-data-keyring", key="keyring.json",
         shape=("intake's personal-data keyring, the JSON of civicgrid_intake.adapters.personal_data.Keyring:",

@@ -706,6 +706,7 @@ def up() -> None:
           f"{LOCAL / 'sms' / 'received.jsonl'})")
     print(f"  logs         {LOGS}  (make logs)")
     print("  token        .venv/bin/civicgrid token --role window_clerk --jurisdiction 320104001")
+    print("  sign-in      http://127.0.0.1:8000/auth/login  (demo users in the README, password civicgrid-local)")
 
 
 def down() -> None:

@@ -397,10 +397,12 @@ def run_here(command: list[str], mount: str, host_dir: Path, local_dir: Path) ->
 def service_key_loaders() -> dict[str, Any]:
     """How each service loads its key file outside the local stack (as compose runs them)."""
     from civicgrid_approval.adapters.keystore import load_master_key
+    from civicgrid_gateway.adapters.sign_in import load_session_key
     from civicgrid_intake.adapters.personal_data import PersonalDataSettings, load_keyring
     from civicgrid_notifications.adapters.endpoints import load_secrets_key
 
     return {"approval": lambda path: load_master_key(path, "docker"),
+            "gateway": lambda path: load_session_key(path, "docker"),
             "notifications": lambda path: load_secrets_key(path, "docker"),
             "intake": lambda path: load_keyring(PersonalDataSettings(personal_data_keyring=path, environment="docker"))}
 

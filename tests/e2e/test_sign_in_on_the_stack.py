@@ -24,12 +24,12 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from intake_cases import accepted_case, resident
 from keycloak_login import DEMO_PASSWORD, ISSUER, LoginRefused, log_in
 
 from civicgrid_common.identity.localkeys import private_key_path
-from civicgrid_common.identity.service_tokens import ClientCredentialsToken, TokenUnavailable
+# Authlib's httpx client as the platform imports it (service_tokens says why it is imported there)
+from civicgrid_common.identity.service_tokens import AsyncOAuth2Client, ClientCredentialsToken, TokenUnavailable
 from civicgrid_common.identity.tokens import TokenVerifier, mint_local_token, mint_token
 from civicgrid_common.paths import local_state_dir
 from civicgrid_common.settings import PlatformSettings

@@ -1,6 +1,8 @@
 """gateway's settings: the platform's (CIVICGRID_* environment variables) plus its upstreams."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from limits import parse_many
 from pydantic import Field, field_validator
 
@@ -49,6 +51,26 @@ class GatewaySettings(PlatformSettings):
     # Front-end origins a browser may call the gateway from (CORS), e.g. a console served from
     # its own host during development; none by default: the console is served by the gateway.
     cors_origins: list[str] = []
+
+    # Sign-in for the console (entrypoints/api/sign_in.py): the gateway's own client at the
+    # identity provider (oidc_issuer, oidc_client_id and oidc_client_secret, PlatformSettings';
+    # none set: no sign-in, only bearer tokens), the origin browsers reach the gateway at (the
+    # redirect URI registered at the client is {public_url}/auth/callback), and the session
+    # cookies' key file (CIVICGRID_SESSION_KEY_FILE, made by the gateway's key command; unset:
+    # the local stack's .local/keys/gateway-session.key, made if missing; elsewhere unset refuses
+    # to start, since replicas must share it).
+    public_url: str = "http://127.0.0.1:8000"
+    session_key_file: Path | None = None
+    # Cookies marked Secure: a browser sends them over https only, and to http://127.0.0.1 (a
+    # secure context). Off only for a gateway reached over plain http at another address.
+    session_cookie_secure: bool = True
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or value.count("/") != 2:
+            raise ValueError(f"{value!r} is not an origin (scheme://host[:port], no path)")
+        return value
 
     @field_validator("rate_limit_per_address", "rate_limit_per_principal")
     @classmethod

@@ -20,6 +20,7 @@ from civicgrid_gateway.config import GatewaySettings
 from civicgrid_gateway.entrypoints.api.contracts import contract
 from civicgrid_gateway.entrypoints.api.openapi import api_document
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
+from civicgrid_gateway.entrypoints.api.sign_in import callback, login, logout, session_info
 from civicgrid_gateway.entrypoints.api.views import CaseFile, case_view
 from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
@@ -47,6 +48,11 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
                       tags=["views"], operation_id="case_file", summary="A case with its approvals, their seals and their verification",
                       description="Joined from intake and approval, each asked with the caller's token; what one "
                                   "of them did not give is listed in `missing`, and the case is still shown.")
+    # Sign-in for the console (entrypoints/api/sign_in.py), outside the proxied /api/ prefix.
+    app.add_api_route("/auth/login", login, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/auth/session", session_info, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/auth/logout", logout, methods=["POST"], include_in_schema=False)
     app.router.add_route("/api/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     app.router.add_route("/open311/v2/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     # Every event's dataschema resolves here (CIVICGRID_SCHEMA_BASE_URL's path, /contracts by default).
@@ -59,7 +65,7 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
                            allow_methods=METHODS, allow_headers=["authorization", "content-type", "idempotency-key",
-                                                                 "if-match", "if-none-match", "x-request-id",
+                                                                 "if-match", "if-none-match", "x-request-id", "x-csrf-token",
                                                                  "traceparent", "tracestate"],
                            expose_headers=["etag", "location", "retry-after", "x-request-id"], max_age=600)
     app.add_middleware(RequestIdMiddleware)

@@ -14,15 +14,17 @@ from civicgrid_common.problems import NOT_FOUND, REQUEST_TOO_LARGE, UNAVAILABLE,
 
 from civicgrid_gateway.adapters.proxy import BodyTooLarge, UpstreamUnavailable, Upstreams
 from civicgrid_gateway.domain.routes import HOP_BY_HOP, may_retry, resolve
+from civicgrid_gateway.entrypoints.api.sign_in import session_authorization
 from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 # The upstream's answer headers the gateway does not return: the connection's own, and what its
 # server sets again (Date, Server) or the gateway sets (X-Request-Id).
 _NOT_RETURNED = HOP_BY_HOP | {"date", "server", "x-request-id"}
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-# Set by the gateway, never taken from the caller.
+# Set by the gateway, never taken from the caller; and the browser's cookies (the gateway's
+# session, whatever else the console's origin set) and CSRF token, which are for the gateway only.
 _OWN = HOP_BY_HOP | {"x-request-id", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded",
-                     "traceparent", "tracestate"}
+                     "traceparent", "tracestate", "cookie", "x-csrf-token"}
 
 
 def _has_body(request: Request) -> bool:
@@ -38,10 +40,16 @@ async def proxy(request: Request) -> Response:
     if target is None:
         raise Problem(NOT_FOUND, "No service of this gateway serves this path: the APIs are under "
                                  f"/api/<service>/ ({', '.join(sorted(upstreams.names))}) and Open311 under /open311/v2/.")
-    if not target.public:
-        principal = await authenticate(app_token_verifier(request.app), authorization_of(request))
-        await limit_principal(request, principal.subject)
+    renewed_session = None
     headers = [(k, v) for k, v in request.headers.items() if k not in _OWN]
+    if not target.public:
+        authorization = authorization_of(request)
+        if authorization is None and (found := await session_authorization(request)) is not None:
+            # A signed-in browser: the session's token goes on in its stead (the browser never holds one).
+            authorization, renewed_session = found
+            headers.append(("authorization", authorization))
+        principal = await authenticate(app_token_verifier(request.app), authorization)
+        await limit_principal(request, principal.subject)
     headers.append(("x-request-id", request.state.request_id))
     client = request.client.host if request.client else "unknown"
     headers += [("x-forwarded-for", client), ("x-forwarded-proto", request.url.scheme),
@@ -64,4 +72,6 @@ async def proxy(request: Request) -> Response:
     # The upstream's headers as they are (a repeated one such as Set-Cookie stays repeated).
     response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.multi_items()
                             if k.lower() not in _NOT_RETURNED]
+    if renewed_session is not None:
+        response.raw_headers.append((b"set-cookie", renewed_session.encode("latin-1")))
     return response

@@ -1,0 +1,100 @@
+"""The console's sign-in at the gateway as `make up` runs it, against the stack's real Keycloak:
+a browser (httpx with a cookie jar of its own, filling in Keycloak's own login form) starts at
+/auth/login, comes back through /auth/callback with a session cookie and never a token, and
+works through the gateway with that cookie alone: reads freely, changes only with the session's
+CSRF token, in its own jurisdiction only; a cookie altered or of a signed-out session is refused;
+the callback refuses a state it did not start and a sign-in begun in another browser; after
+sign-in the browser is sent back only to a path of the gateway."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from intake_cases import resident
+from keycloak_login import ISSUER, browser, log_in_at
+
+pytestmark = pytest.mark.integration
+
+GATEWAY = "http://127.0.0.1:8000"
+STREET, COMMUNITY = "320104001", "320104001001"
+
+
+@pytest.fixture(autouse=True)
+async def stack_up():
+    async with httpx.AsyncClient(timeout=10) as http:
+        try:
+            await http.get(f"{GATEWAY}/healthz")
+            await http.get(f"{ISSUER}/.well-known/openid-configuration")
+        except httpx.ConnectError as exc:
+            pytest.fail(f"the stack's gateway or Keycloak is not running ({exc}); run `make up`", pytrace=False)
+
+
+async def signed_in(http: httpx.AsyncClient, username: str, next: str = "/api/intake/v1/affairs") -> httpx.Response:
+    """Sign in as a browser does; the gateway's answer to the callback (303 to `next`)."""
+    back = await log_in_at(http, f"{GATEWAY}/auth/login?next={next}", username)
+    assert back.startswith(f"{GATEWAY}/auth/callback?"), back
+    answer = await http.get(back)
+    assert answer.status_code == 303, answer.text
+    return answer
+
+
+async def test_a_clerk_signs_in_and_works_through_the_gateway_with_the_session_cookie_alone():
+    async with browser() as http:
+        answer = await signed_in(http, "clerk.huaihai")
+        assert answer.headers["location"] == "/api/intake/v1/affairs"
+        set_cookies = answer.headers.get_list("set-cookie")
+        assert any(c.startswith("civicgrid_session=") and "HttpOnly" in c and "SameSite=Lax" in c for c in set_cookies)
+        assert not any(part in str(set_cookies) for part in ("access_token", "eyJhbGciOiJSUzI1NiI"))  # no token
+
+        me = (await http.get(f"{GATEWAY}/auth/session")).json()
+        assert me["roles"] == ["window_clerk"] and me["jurisdictions"] == [STREET]
+        csrf = {"X-CSRF-Token": me["csrf_token"]}
+
+        assert (await http.get(f"{GATEWAY}/api/intake/v1/affairs")).status_code == 200
+        refused = await http.post(f"{GATEWAY}/api/intake/v1/applicants", json=resident(COMMUNITY))
+        assert refused.status_code == 403 and refused.json()["code"] == "csrf_token_missing", refused.text
+        made = await http.post(f"{GATEWAY}/api/intake/v1/applicants", json=resident(COMMUNITY), headers=csrf)
+        assert made.status_code == 201, made.text
+        elsewhere = await http.post(f"{GATEWAY}/api/intake/v1/applicants", json=resident("320104002001"), headers=csrf)
+        assert elsewhere.status_code == 403, elsewhere.text  # the realm's jurisdiction, enforced by intake
+
+        # signed out: the session ends at Keycloak too, so a copy of the cookie is worth nothing
+        copied = http.cookies.get("civicgrid_session")
+        assert (await http.post(f"{GATEWAY}/auth/logout")).status_code == 403  # signing out needs the token too
+        assert (await http.post(f"{GATEWAY}/auth/logout", headers=csrf)).status_code == 204
+        assert "civicgrid_session" not in http.cookies
+        assert (await http.get(f"{GATEWAY}/auth/session")).status_code == 401
+    async with httpx.AsyncClient(timeout=30, cookies={"civicgrid_session": copied}) as thief:
+        r = await thief.get(f"{GATEWAY}/api/intake/v1/affairs")
+        assert r.status_code == 401 and r.json()["code"] == "session_ended", r.text
+
+
+async def test_an_altered_session_cookie_is_refused():
+    async with browser() as http:
+        await signed_in(http, "reviewer.street")
+        value = http.cookies.get("civicgrid_session")
+    header, key, iv, ciphertext, tag = value.split(".")
+    altered = ".".join([header, key, iv, ciphertext[:-2] + ("AA" if ciphertext[-2:] != "AA" else "BB"), tag])
+    async with httpx.AsyncClient(timeout=30, cookies={"civicgrid_session": altered}) as http:
+        r = await http.get(f"{GATEWAY}/api/intake/v1/affairs")
+        assert r.status_code == 401 and r.json()["code"] == "session_ended", r.text
+
+
+async def test_the_callback_refuses_a_state_it_did_not_start_and_a_sign_in_from_another_browser():
+    async with browser() as http:
+        back = await log_in_at(http, f"{GATEWAY}/auth/login", "leader.district")
+        query = parse_qs(urlsplit(back).query)
+        forged = back.replace(f"state={query['state'][0]}", "state=not-the-state")
+        r = await http.get(forged)
+        assert r.status_code == 400 and r.json()["code"] == "sign_in_state_mismatch", r.text
+    async with browser() as other:  # the victim's browser, handed the attacker's callback URL
+        r = await other.get(back)
+        assert r.status_code == 400 and r.json()["code"] == "sign_in_not_started", r.text
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/phish", "//evil.example/", "/\\evil.example"])
+async def test_after_sign_in_the_browser_goes_to_a_path_of_the_gateway_only(target):
+    async with browser() as http:
+        answer = await signed_in(http, "auditor.district", next=target)
+        assert answer.headers["location"] == "/"
