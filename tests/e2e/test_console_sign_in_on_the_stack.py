@@ -98,3 +98,34 @@ async def test_after_sign_in_the_browser_goes_to_a_path_of_the_gateway_only(targ
     async with browser() as http:
         answer = await signed_in(http, "auditor.district", next=target)
         assert answer.headers["location"] == "/"
+
+
+async def test_another_gateway_replica_serves_the_session_renewing_its_token_with_the_refresh_token():
+    """The gateway keeps no session: a replica that has not seen the browser (here one built in
+    this process with the stack's settings and session key) renews the access token with the
+    cookie's refresh token, passes the request on, and sets the renewed cookie, which the first
+    gateway takes in turn."""
+    from civicgrid_common.settings import PlatformSettings
+
+    from civicgrid_gateway.config import GatewaySettings
+    from civicgrid_gateway.entrypoints.main import build_app
+
+    async with browser() as http:
+        await signed_in(http, "reviewer.community")
+        cookie = http.cookies.get("civicgrid_session")
+        settings = GatewaySettings(oidc_issuer=ISSUER, oidc_client_id="civicgrid-gateway",
+                                   oidc_client_secret="local-only-gateway-secret", gc_freeze=False)
+        assert settings.environment == PlatformSettings().environment == "local"  # the stack's session key
+        replica = build_app(settings)
+        async with replica.router.lifespan_context(replica), httpx.AsyncClient(
+                transport=httpx.ASGITransport(replica, client=("127.0.0.1", 50000)), base_url=GATEWAY,
+                cookies={"civicgrid_session": cookie}) as other:
+            assert replica.state.sign_in.access_tokens.get("any", valid_for=0) is None
+            r = await other.get("/api/approval/v1/approvals/inbox")
+            assert r.status_code == 200, r.text
+            [renewed] = [c for c in r.headers.get_list("set-cookie") if c.startswith("civicgrid_session=")]
+        renewed_value = renewed.split(";", 1)[0].split("=", 1)[1]
+        assert renewed_value != cookie  # a new refresh token, sealed anew
+        http.cookies.set("civicgrid_session", renewed_value, domain="127.0.0.1", path="/")
+        me = await http.get(f"{GATEWAY}/auth/session")
+        assert me.status_code == 200 and me.json()["roles"] == ["community_reviewer"], me.text
