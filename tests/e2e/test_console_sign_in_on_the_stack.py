@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from intake_cases import resident
+from intake_cases import accepted_case, resident
 from keycloak_login import ISSUER, browser, log_in_at
 
 pytestmark = pytest.mark.integration
@@ -129,3 +129,16 @@ async def test_another_gateway_replica_serves_the_session_renewing_its_token_wit
         http.cookies.set("civicgrid_session", renewed_value, domain="127.0.0.1", path="/")
         me = await http.get(f"{GATEWAY}/auth/session")
         assert me.status_code == 200 and me.json()["roles"] == ["community_reviewer"], me.text
+
+
+async def test_a_signed_in_clerk_sees_the_case_they_accepted_in_the_gateways_case_view():
+    async with browser() as http:
+        await signed_in(http, "clerk.huaihai")
+        csrf = {"X-CSRF-Token": (await http.get(f"{GATEWAY}/auth/session")).json()["csrf_token"]}
+        http.base_url = f"{GATEWAY}/api/intake"
+        case_id = await accepted_case(http, csrf, COMMUNITY)
+        view = await http.get(f"{GATEWAY}/api/views/cases/{case_id}")
+        assert view.status_code == 200, view.text
+        assert view.json()["case"]["id"] == case_id and view.json()["case"]["status"] == "accepted"
+    async with httpx.AsyncClient(timeout=30) as stranger:  # no cookie, no token
+        assert (await stranger.get(f"{GATEWAY}/api/views/cases/{case_id}")).status_code == 401

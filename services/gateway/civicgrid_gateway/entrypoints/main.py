@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from starlette.responses import Response
 from starlette.middleware.cors import CORSMiddleware
 
 from civicgrid_common.service import service_lifespan
@@ -20,7 +21,7 @@ from civicgrid_gateway.config import GatewaySettings
 from civicgrid_gateway.entrypoints.api.contracts import contract
 from civicgrid_gateway.entrypoints.api.openapi import api_document
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
-from civicgrid_gateway.entrypoints.api.sign_in import callback, login, logout, session_info
+from civicgrid_gateway.entrypoints.api.sign_in import SessionOut, callback, login, logout, session_info
 from civicgrid_gateway.entrypoints.api.views import CaseFile, case_view
 from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
@@ -49,10 +50,20 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
                       description="Joined from intake and approval, each asked with the caller's token; what one "
                                   "of them did not give is listed in `missing`, and the case is still shown.")
     # Sign-in for the console (entrypoints/api/sign_in.py), outside the proxied /api/ prefix.
-    app.add_api_route("/auth/login", login, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/auth/callback", callback, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/auth/session", session_info, methods=["GET"], include_in_schema=False)
-    app.add_api_route("/auth/logout", logout, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/auth/login", login, methods=["GET"], tags=["sign-in"], operation_id="sign_in",
+                      summary="Start signing in: a redirect to the identity provider's login page",
+                      response_class=Response, responses={302: {"description": "to the identity provider"}},
+                      status_code=302)
+    app.add_api_route("/auth/callback", callback, methods=["GET"], tags=["sign-in"], operation_id="sign_in_callback",
+                      summary="The identity provider's return: the session cookie set, back to `next`",
+                      response_class=Response, responses={303: {"description": "to where sign-in began"}},
+                      status_code=303)
+    app.add_api_route("/auth/session", session_info, methods=["GET"], tags=["sign-in"], operation_id="session",
+                      summary="Who is signed in in this browser, and the CSRF token for changes",
+                      response_model=SessionOut)
+    app.add_api_route("/auth/logout", logout, methods=["POST"], tags=["sign-in"], operation_id="sign_out",
+                      summary="Sign out (X-CSRF-Token required): the session ended at the identity provider too",
+                      response_class=Response, status_code=204)
     app.router.add_route("/api/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     app.router.add_route("/open311/v2/{rest:path}", proxy, methods=METHODS, include_in_schema=False)
     # Every event's dataschema resolves here (CIVICGRID_SCHEMA_BASE_URL's path, /contracts by default).

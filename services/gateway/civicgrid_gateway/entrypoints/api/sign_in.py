@@ -12,9 +12,14 @@ from http.cookies import SimpleCookie
 from typing import Annotated, Any
 
 from fastapi import Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from civicgrid_common.identity.dependencies import app_token_verifier, authenticate
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials
+
+from civicgrid_common.identity.dependencies import app_token_verifier, authenticate, authorization_of, bearer_scheme
+from civicgrid_common.identity.principal import Principal
 from civicgrid_common.problems import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAUTHENTICATED, UNAVAILABLE, Problem
 
 from civicgrid_gateway.adapters.sign_in import CALLBACK_PATH, SignIn, SignInRefused, SignInUnavailable
@@ -36,6 +41,16 @@ SIGN_IN_COOKIE = "civicgrid_sign_in"
 _ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
 
 log = logging.getLogger("civicgrid.gateway.sign_in")
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: str
+    name: str | None
+    roles: list[str]
+    jurisdictions: list[str]
+    department: str | None
+    csrf_token: str = Field(description="send it as X-CSRF-Token with every request that changes something")
 
 
 def _sign_in(request: Request) -> SignIn:
@@ -196,11 +211,10 @@ async def session_info(request: Request) -> Response:
     principal = await authenticate(app_token_verifier(request.app), authorization)
     session = _session(sign_in, request)
     assert session is not None  # session_authorization found it
-    response = JSONResponse({
-        "subject": principal.subject, "name": principal.name,
-        "roles": sorted(r.value for r in principal.roles), "jurisdictions": list(principal.jurisdictions),
-        "department": principal.department, "csrf_token": session.csrf_token,
-    }, headers={"cache-control": "no-store"})
+    shown = SessionOut(subject=principal.subject, name=principal.name, roles=sorted(r.value for r in principal.roles),
+                       jurisdictions=list(principal.jurisdictions), department=principal.department,
+                       csrf_token=session.csrf_token)
+    response = JSONResponse(shown.model_dump(), headers={"cache-control": "no-store"})
     if renewed:
         response.headers.append("set-cookie", renewed)
     return response
@@ -225,3 +239,20 @@ async def logout(request: Request) -> Response:
     response = Response(status_code=204, headers={"cache-control": "no-store"})
     response.headers.append("set-cookie", _cleared(sign_in, SESSION_COOKIE))
     return response
+
+
+async def caller(request: Request,
+                 credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)) -> Principal:
+    """The gateway's own routes' caller: a bearer token, or a signed-in browser's session (its
+    CSRF rule too). The Authorization value used is left in request.state.authorization for
+    the services the route asks, and a renewed session cookie in request.state.renewed_session."""
+    # `credentials` is declared for OpenAPI's security scheme; the header is read here.
+    authorization, renewed = authorization_of(request), None
+    if authorization is None and (found := await session_authorization(request)) is not None:
+        authorization, renewed = found
+    principal = await authenticate(app_token_verifier(request.app), authorization)
+    request.state.authorization, request.state.renewed_session = authorization, renewed
+    return principal
+
+
+caller.civicgrid_roles = ()  # type: ignore[attr-defined]  # read by web.openapi: any role

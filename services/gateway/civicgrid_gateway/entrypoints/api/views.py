@@ -13,12 +13,12 @@ from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from civicgrid_common.identity.dependencies import require
 from civicgrid_common.identity.principal import Principal
 from civicgrid_common.problems import UNAVAILABLE, Problem
 
 from civicgrid_gateway.adapters.proxy import Upstreams
 from civicgrid_gateway.domain.case_file import MAX_APPROVALS, Answer, approval_ids, case_file
+from civicgrid_gateway.entrypoints.api.sign_in import caller
 from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 CaseId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
@@ -53,15 +53,19 @@ class CaseFile(BaseModel):
 
 
 def _headers(request: Request) -> list[tuple[str, str]]:
-    """What the services are told: the caller's token and language, this request's id, the trace."""
-    headers = [(k, v) for k in ("authorization", "accept-language") if (v := request.headers.get(k)) is not None]
+    """What the services are told: the caller's token (its session's, for a signed-in browser)
+    and language, this request's id, the trace."""
+    headers = [("authorization", request.state.authorization)]
+    headers += [("accept-language", v) for v in request.headers.getlist("accept-language")[:1]]
     headers.append(("x-request-id", request.state.request_id))
     return headers + trace_headers(request)
 
 
-async def case_view(case_id: CaseId, request: Request,
-                    principal: Principal = Depends(require())) -> Any:
+async def case_view(case_id: CaseId, request: Request, response: Response,
+                    principal: Principal = Depends(caller)) -> Any:
     await limit_principal(request, principal.subject)
+    if request.state.renewed_session is not None:
+        response.headers.append("set-cookie", request.state.renewed_session)
     upstreams: Upstreams = request.app.state.upstreams
     headers = _headers(request)
     # Both at once: approval checks the caller itself, and what it answers is shown only if
