@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 STACK := $(PY) deploy/local/localstack.py
 SERVICE_DIRS := $(wildcard services/*/pyproject.toml)
 
-.PHONY: help setup up down status logs clean demo test test-unit bench load k8s psql
+.PHONY: help setup chromium up down status logs clean demo test test-unit bench load k8s psql
 
 help:
 	@echo "make up      start PostgreSQL, Kafka and every service (idempotent)"
@@ -34,7 +34,15 @@ $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package-lock.json
 	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed
+# Debian's Chromium for the browser tests (Playwright drives it: its own browser downloads are
+# not reachable from here). Installed once with apt, as root or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium > /dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get install -y -q chromium > /dev/null || { $(SUDO) apt-get update -q > /dev/null && \
+	  $(SUDO) apt-get install -y -q chromium > /dev/null; }; }
+
+setup: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed chromium
 
 up: setup
 	$(STACK) up
