@@ -6,6 +6,8 @@
   deploy/local/services.yaml whose folder exists (localstack.present_services: the same
   rule as `make up`), the key Job of each service in KEY_FILES, and the kustomization
   listing them.
+- overlays/local/keycloak-realm.yaml: the Keycloak Operator's KeycloakRealmImport of the demo
+  realm, deploy/local/keycloak/civicgrid-realm.json, the one `make up` imports.
 
     python deploy/gen_k8s.py           rewrite the generated files
     python deploy/gen_k8s.py --check   exit 1, naming the stale files, if they are out of date
@@ -52,6 +54,8 @@ localstack = _load_localstack()
 
 BASE = ROOT / "deploy" / "k8s" / "base"
 TOPICS_FILE = BASE / "kafka" / "topics.yaml"
+REALM_IMPORT_FILE = ROOT / "deploy" / "k8s" / "overlays" / "local" / "keycloak-realm.yaml"
+KEYCLOAK_CR = "civicgrid-keycloak"
 SERVICES_DIR = BASE / "services"
 
 # Names shared with the hand-written manifests of base/ (kafka/kafka.yaml, the
@@ -167,6 +171,21 @@ def render_topics(topics: list[dict[str, Any]]) -> str:
     docs = [kafka_topic(t) for t in sorted(topics, key=lambda t: t["name"])]
     body = "---\n".join(_dump(d) for d in docs)
     return HEADER.format(source="contracts/asyncapi.yaml") + body
+
+
+def render_realm_import(realm_file: Path) -> str:
+    """The demo realm as the operator imports it: the same realm `make up` imports."""
+    import json
+
+    realm = json.loads(realm_file.read_text())
+    doc = {"apiVersion": "k8s.keycloak.org/v2beta1", "kind": "KeycloakRealmImport",
+           "metadata": {"name": f"{realm['realm']}-realm"},
+           "spec": {"keycloakCRName": KEYCLOAK_CR, "realm": realm}}
+    note = ("# The demo realm, its users and local-only secrets: for a throw-away cluster only, with\n"
+            "#   kubectl -n civicgrid port-forward svc/civicgrid-keycloak-service 8180:8080\n"
+            "#   kubectl -n civicgrid port-forward svc/gateway 8000:8000\n"
+            "# so that its URLs (issuer http://127.0.0.1:8180, redirect http://127.0.0.1:8000) hold.\n")
+    return HEADER.format(source="deploy/local/keycloak/civicgrid-realm.json") + note + _dump(doc)
 
 
 def _labels(name: str, component: str = "service") -> dict[str, str]:
@@ -421,6 +440,7 @@ def expected_files() -> dict[Path, str]:
     services = localstack.present_services()
     files = {
         TOPICS_FILE: render_topics(localstack.declared_topics()),
+        REALM_IMPORT_FILE: render_realm_import(localstack.KEYCLOAK_REALM_FILE),
         SERVICES_DIR / "kustomization.yaml": render_services_kustomization(services),
     }
     for svc in services:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import base64
 import json
 import os
 import re
@@ -819,3 +820,43 @@ def test_k8s_gateway_trusts_the_edges_forwarded_for_from_the_cluster_network_onl
         assert not trusted.always_trust, overlay
         assert "10.244.1.7" in trusted and "fd00:10:244::7" in trusted, overlay  # pod networks
         assert "203.0.113.9" not in trusted and "2001:db8::1" not in trusted, overlay  # the internet
+
+
+def test_k8s_keycloak_is_the_local_stacks_version_on_the_cluster_postgres_and_the_services_trust_it(rendered):
+    realm = json.loads(localstack.KEYCLOAK_REALM_FILE.read_text())
+    for overlay, docs in rendered.items():
+        (keycloak,) = of_kind(docs, "Keycloak").values()
+        spec = keycloak["spec"]
+        assert image_tag(spec["image"]) == ("quay.io/keycloak/keycloak", localstack.KEYCLOAK_VERSION), overlay
+        (cluster,) = of_kind(docs, "Cluster").values()
+        assert spec["db"]["host"] == f"{cluster['metadata']['name']}-rw"
+        (database,) = [d for d in of_kind(docs, "Database").values() if d["spec"]["name"] == spec["db"]["database"]]
+        assert database["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+        (config,) = [c["data"] for n, c in of_kind(docs, "ConfigMap").items() if n.startswith(gen_k8s.PLATFORM_CONFIGMAP)]
+        # the services reach the operator's Service; tokens name the public hostname
+        service = f"http://{keycloak['metadata']['name']}-service:{spec['http']['httpPort']}"
+        assert config["CIVICGRID_OIDC_BACKCHANNEL_URL"] == f"{service}/realms/{realm['realm']}", overlay
+        assert config["CIVICGRID_OIDC_ISSUER"] == f"{spec['hostname']['hostname']}/realms/{realm['realm']}", overlay
+        imports = of_kind(docs, "KeycloakRealmImport")
+        if overlay == "local":  # the demo realm, as `make up` imports it, at the local stack's URLs
+            (realm_import,) = imports.values()
+            assert realm_import["spec"] == {"keycloakCRName": keycloak["metadata"]["name"], "realm": realm}
+            assert config["CIVICGRID_OIDC_ISSUER"] == localstack.KEYCLOAK_ISSUER
+        else:  # never the demo users and their known passwords
+            assert imports == {}, overlay
+
+
+def test_k8s_local_overlay_gives_the_gateway_and_notifications_the_realms_clients(rendered):
+    clients = {c["clientId"]: c for c in json.loads(localstack.KEYCLOAK_REALM_FILE.read_text())["clients"]}
+    docs = rendered["local"]
+    secrets = {n: d for n, d in of_kind(docs, "Secret").items()}
+    for name in ("gateway", "notifications"):
+        (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == name]
+        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+        def value(var: str) -> str:
+            ref = env[var]["valueFrom"]["secretKeyRef"]
+            return base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+
+        client_id = value("CIVICGRID_OIDC_CLIENT_ID")
+        assert client_id == f"civicgrid-{name}" and clients[client_id]["secret"] == value("CIVICGRID_OIDC_CLIENT_SECRET")
