@@ -29,7 +29,12 @@ from keycloak_login import DEMO_PASSWORD, ISSUER, LoginRefused, log_in
 
 from civicgrid_common.identity.localkeys import private_key_path
 # Authlib's httpx client as the platform imports it (service_tokens says why it is imported there)
-from civicgrid_common.identity.service_tokens import AsyncOAuth2Client, ClientCredentialsToken, TokenUnavailable
+from civicgrid_common.identity.service_tokens import (
+    RENEW_BEFORE_EXPIRY_SECONDS,
+    AsyncOAuth2Client,
+    ClientCredentialsToken,
+    TokenUnavailable,
+)
 from civicgrid_common.identity.tokens import TokenVerifier, mint_local_token, mint_token
 from civicgrid_common.paths import local_state_dir
 from civicgrid_common.settings import PlatformSettings
@@ -144,6 +149,10 @@ async def test_notifications_asks_for_an_applicants_number_with_its_own_keycloak
     try:
         first = await service()
         assert await service() == first  # renewed only near its expiry, not per call
+        # a minute before its expiry it is renewed: a new token from Keycloak
+        service._client.token["expires_at"] = int(time.time()) + RENEW_BEFORE_EXPIRY_SECONDS - 1
+        renewed = await service()
+        assert renewed != first and await service() == renewed
     finally:
         await service.close()
     account = TokenVerifier.from_settings(PlatformSettings(oidc_issuer=ISSUER)).verify(first)
