@@ -846,17 +846,25 @@ def test_k8s_keycloak_is_the_local_stacks_version_on_the_cluster_postgres_and_th
             assert imports == {}, overlay
 
 
-def test_k8s_local_overlay_gives_the_gateway_and_notifications_the_realms_clients(rendered):
+def test_k8s_gateway_and_notifications_take_their_clients_from_one_optional_secret_the_local_overlay_makes(rendered):
     clients = {c["clientId"]: c for c in json.loads(localstack.KEYCLOAK_REALM_FILE.read_text())["clients"]}
-    docs = rendered["local"]
-    secrets = {n: d for n, d in of_kind(docs, "Secret").items()}
-    for name in ("gateway", "notifications"):
-        (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == name]
-        env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for overlay, docs in rendered.items():
+        secrets = of_kind(docs, "Secret")
+        for name in ("gateway", "notifications"):
+            (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == name]
+            env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+            refs = {var: env[var]["valueFrom"]["secretKeyRef"]
+                    for var in ("CIVICGRID_OIDC_CLIENT_ID", "CIVICGRID_OIDC_CLIENT_SECRET")}
+            for ref in refs.values():
+                assert ref["name"].startswith("civicgrid-oidc-clients") and ref["optional"] is True, (overlay, ref)
+            if overlay != "local":  # the district's own Secret, by that exact name
+                assert all(ref["name"] == "civicgrid-oidc-clients" for ref in refs.values()), overlay
+                continue
 
-        def value(var: str) -> str:
-            ref = env[var]["valueFrom"]["secretKeyRef"]
-            return base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
+            def value(var: str) -> str:
+                ref = refs[var]
+                return base64.b64decode(secrets[ref["name"]]["data"][ref["key"]]).decode()
 
-        client_id = value("CIVICGRID_OIDC_CLIENT_ID")
-        assert client_id == f"civicgrid-{name}" and clients[client_id]["secret"] == value("CIVICGRID_OIDC_CLIENT_SECRET")
+            client_id = value("CIVICGRID_OIDC_CLIENT_ID")
+            assert client_id == f"civicgrid-{name}"
+            assert clients[client_id]["secret"] == value("CIVICGRID_OIDC_CLIENT_SECRET")
