@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +18,10 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+# Authlib's client as the platform imports it (service_tokens says why there)
+from civicgrid_common.identity.service_tokens import AsyncOAuth2Client, DiscoveryFailed, provider_metadata
 from civicgrid_common.keyfiles import load_aes_key
 from civicgrid_common.paths import local_state_dir
-
-with warnings.catch_warnings():  # why: civicgrid_common.identity.service_tokens
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=DeprecationWarning)
-    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 CALLBACK_PATH = "/auth/callback"  # the redirect URI registered at the client is {public_url}/auth/callback
 # A browser keeps at least 4096 bytes a cookie (RFC 6265 §6.1); a longer one is not ours.
@@ -92,15 +89,9 @@ class IdentityProvider:
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
             try:
-                answer = await self._client.request(
-                    "GET", f"{self._backchannel}/.well-known/openid-configuration", withhold_token=True)
-                answer.raise_for_status()
-                metadata = answer.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise SignInUnavailable(f"the identity provider's discovery failed: {type(exc).__name__}") from exc
-            if not isinstance(metadata, dict) or metadata.get("issuer") != self.issuer:
-                raise SignInUnavailable("the identity provider's discovery document names another issuer")
-            self._metadata = metadata
+                self._metadata = await provider_metadata(self._client, self.issuer, self._backchannel)
+            except DiscoveryFailed as exc:
+                raise SignInUnavailable(str(exc)) from exc
         return self._metadata
 
     async def authorization_url(self, state: str, code_verifier: str) -> str:

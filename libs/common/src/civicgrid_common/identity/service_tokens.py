@@ -21,6 +21,26 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=DeprecationWarning)
     from authlib.integrations.httpx_client import AsyncOAuth2Client
 
+class DiscoveryFailed(Exception):
+    """The issuer's discovery document could not be had, or describes another issuer."""
+
+
+async def provider_metadata(client: AsyncOAuth2Client, issuer: str, backchannel: str | None = None) -> dict[str, Any]:
+    """The issuer's OpenID provider metadata (OpenID Connect Discovery 1.0), fetched with
+    `client` from the issuer or from `backchannel` (the issuer as this process reaches it), and
+    trusted only if it names that very issuer."""
+    url = f"{(backchannel or issuer).rstrip('/')}/.well-known/openid-configuration"
+    try:
+        answer = await client.request("GET", url, withhold_token=True)
+        answer.raise_for_status()
+        metadata: Any = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise DiscoveryFailed(f"the discovery of {issuer} failed: {type(exc).__name__}") from exc
+    if not isinstance(metadata, dict) or metadata.get("issuer") != issuer.rstrip("/"):
+        raise DiscoveryFailed(f"the discovery document at {url} names another issuer than {issuer}")
+    return metadata
+
+
 # Fetch a new token this long before the old one expires: a token that expires in flight to
 # the service it was sent to would be refused there.
 RENEW_BEFORE_EXPIRY_SECONDS = 60
@@ -64,12 +84,11 @@ class ClientCredentialsToken:
             raise TokenUnavailable(f"{self.issuer} answered the token request without an access token")
 
     async def _discover_token_endpoint(self) -> str:
-        answer = await self._client.request("GET", f"{self.backchannel}/.well-known/openid-configuration",
-                                           withhold_token=True)
-        answer.raise_for_status()
-        metadata: Any = answer.json()
-        if not isinstance(metadata, dict) or metadata.get("issuer") != self.issuer \
-                or not isinstance(metadata.get("token_endpoint"), str):
+        try:
+            metadata = await provider_metadata(self._client, self.issuer, self.backchannel)
+        except DiscoveryFailed as exc:
+            raise TokenUnavailable(str(exc)) from exc
+        if not isinstance(metadata.get("token_endpoint"), str):
             raise TokenUnavailable(f"the discovery document of {self.issuer} names no token endpoint for it")
         return metadata["token_endpoint"]
 

@@ -9,12 +9,11 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from civicgrid_common.identity.dependencies import app_token_verifier, authenticate, authorization_of
 from civicgrid_common.problems import NOT_FOUND, REQUEST_TOO_LARGE, UNAVAILABLE, Problem
 
 from civicgrid_gateway.adapters.proxy import BodyTooLarge, UpstreamUnavailable, Upstreams
 from civicgrid_gateway.domain.routes import HOP_BY_HOP, may_retry, resolve
-from civicgrid_gateway.entrypoints.api.sign_in import session_authorization
+from civicgrid_gateway.entrypoints.api.sign_in import authenticated
 from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 # The upstream's answer headers the gateway does not return: the connection's own, and what its
@@ -43,12 +42,10 @@ async def proxy(request: Request) -> Response:
     renewed_session = None
     headers = [(k, v) for k, v in request.headers.items() if k not in _OWN]
     if not target.public:
-        authorization = authorization_of(request)
-        if authorization is None and (found := await session_authorization(request)) is not None:
+        principal, authorization, renewed_session = await authenticated(request)
+        if "authorization" not in request.headers:
             # A signed-in browser: the session's token goes on in its stead (the browser never holds one).
-            authorization, renewed_session = found
             headers.append(("authorization", authorization))
-        principal = await authenticate(app_token_verifier(request.app), authorization)
         await limit_principal(request, principal.subject)
     headers.append(("x-request-id", request.state.request_id))
     client = request.client.host if request.client else "unknown"

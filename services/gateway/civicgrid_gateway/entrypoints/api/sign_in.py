@@ -11,12 +11,10 @@ import time
 from http.cookies import SimpleCookie
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, RedirectResponse, Response
-
-from fastapi import Depends
-from fastapi.security import HTTPAuthorizationCredentials
 
 from civicgrid_common.identity.dependencies import app_token_verifier, authenticate, authorization_of, bearer_scheme
 from civicgrid_common.identity.principal import Principal
@@ -173,6 +171,12 @@ async def session_authorization(request: Request) -> tuple[str, str | None] | No
     """For a request without an Authorization header: the bearer value of its session (and a
     renewed session cookie to set, if the refresh token was renewed), or None when it has no
     session. A request that changes something must carry the session's CSRF token (403)."""
+    found = await _signed_in(request)
+    return None if found is None else found[1:]
+
+
+async def _signed_in(request: Request) -> tuple[Session, str, str | None] | None:
+    """session_authorization's answer with the session it read."""
     sign_in: SignIn | None = request.app.state.sign_in
     if sign_in is None or SESSION_COOKIE not in request.cookies:
         return None
@@ -185,7 +189,7 @@ async def session_authorization(request: Request) -> tuple[str, str | None] | No
                                  "X-CSRF-Token (GET /auth/session gives it).", code="csrf_token_missing")
     access = sign_in.access_tokens.get(session.session_id, valid_for=RENEW_BEFORE_SECONDS)
     if access is not None:
-        return f"Bearer {access}", None
+        return session, f"Bearer {access}", None
     try:
         tokens = await sign_in.provider.refresh(session.refresh_token)
     except SignInRefused as exc:  # the session ended at the identity provider (logout, idle, revoked)
@@ -197,20 +201,18 @@ async def session_authorization(request: Request) -> tuple[str, str | None] | No
     sign_in.access_tokens.put(session.session_id, tokens["access_token"], now + float(tokens.get("expires_in", 60)))
     renewed = Session(session.session_id, session.subject, tokens["refresh_token"], session.csrf_token,
                       _refresh_expiry(tokens, now))
-    return f"Bearer {tokens['access_token']}", _session_cookie(sign_in, renewed, now)
+    return session, f"Bearer {tokens['access_token']}", _session_cookie(sign_in, renewed, now)
 
 
 async def session_info(request: Request) -> Response:
     """Who is signed in, with the CSRF token a console sends on every change; 401 if no one."""
-    sign_in = _sign_in(request)
-    found = await session_authorization(request)
+    _sign_in(request)
+    found = await _signed_in(request)
     if found is None:
         raise Problem(UNAUTHENTICATED, "No one is signed in in this browser; sign in at /auth/login.",
                       headers={"WWW-Authenticate": "Bearer"})
-    authorization, renewed = found
+    session, authorization, renewed = found
     principal = await authenticate(app_token_verifier(request.app), authorization)
-    session = _session(sign_in, request)
-    assert session is not None  # session_authorization found it
     shown = SessionOut(subject=principal.subject, name=principal.name, roles=sorted(r.value for r in principal.roles),
                        jurisdictions=list(principal.jurisdictions), department=principal.department,
                        csrf_token=session.csrf_token)
@@ -247,12 +249,20 @@ async def caller(request: Request,
     CSRF rule too). The Authorization value used is left in request.state.authorization for
     the services the route asks, and a renewed session cookie in request.state.renewed_session."""
     # `credentials` is declared for OpenAPI's security scheme; the header is read here.
+    principal, request.state.authorization, request.state.renewed_session = await authenticated(request)
+    return principal
+
+
+async def authenticated(request: Request) -> tuple[Principal, str, str | None]:
+    """The caller of a request that needs one, by its Authorization header or else its browser's
+    session: the principal, the Authorization value to pass on, and a renewed session cookie
+    to set (or None)."""
     authorization, renewed = authorization_of(request), None
     if authorization is None and (found := await session_authorization(request)) is not None:
         authorization, renewed = found
     principal = await authenticate(app_token_verifier(request.app), authorization)
-    request.state.authorization, request.state.renewed_session = authorization, renewed
-    return principal
+    assert authorization is not None  # authenticate refuses a request without one
+    return principal, authorization, renewed
 
 
 caller.civicgrid_roles = ()  # type: ignore[attr-defined]  # read by web.openapi: any role
