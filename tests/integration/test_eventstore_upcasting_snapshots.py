@@ -10,7 +10,15 @@ import pytest
 
 from civicgrid_common.events import NewEvent
 from civicgrid_common.aggregate import Aggregate
-from civicgrid_common.eventstore import AggregateNotFound, ConcurrencyConflict, EventStore, Repository, Upcasters
+from civicgrid_common.eventstore import (
+    AggregateNotFound,
+    ConcurrencyConflict,
+    EventStore,
+    Repository,
+    Upcasters,
+    canonical_content,
+    chain_hash,
+)
 from civicgrid_common.settings import PlatformSettings
 
 import ledger_kit
@@ -81,6 +89,14 @@ async def test_an_old_shaped_event_is_read_in_the_current_shape(pool: asyncpg.Po
     assert "note" not in revisions[0]["data"]  # the stored row is untouched
     # the hash chain covers what is stored, so upcasting never breaks verification
     assert (await current.verify_stream("L-1")).valid and (await current.verify_stream("L-2")).valid
+    # as recorded, for an auditor: the data in its own revision, and each hash recomputed from
+    # the answer alone with the documented recipe
+    [recorded] = await current.read_stream_as_recorded("L-1")
+    assert recorded.schema_revision == 1 and recorded.data == {"owner": "王芳", "opened_on": "2026-01-05"}
+    assert recorded.hash == v1.hash and chain_hash(canonical_content(
+        id=recorded.id, stream_id=recorded.stream_id, stream_type=recorded.stream_type, version=recorded.version,
+        schema_revision=recorded.schema_revision, type=recorded.type, data=recorded.data,
+        metadata=recorded.metadata, recorded_at=recorded.recorded_at), recorded.prev_hash) == recorded.hash
     # an older release refuses to misread an event written by a newer one
     with pytest.raises(ValueError, match="revision 2"):
         await old.read_stream("L-2")

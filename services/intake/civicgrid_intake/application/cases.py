@@ -25,8 +25,7 @@ from uuid6 import uuid7
 
 from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
-from civicgrid_common.eventstore import AggregateNotFound, Verification
-from civicgrid_common.events import StoredEvent
+from civicgrid_common.eventstore import AggregateNotFound, RecordedEvent, Verification
 from civicgrid_common.identity.principal import Principal, Role
 from civicgrid_common.problems import NotFound, OutsideJurisdiction, Refusal, RuleViolation
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
@@ -213,7 +212,7 @@ def actor_of(principal: Principal) -> Actor:
 @dataclass(frozen=True)
 class CaseHistory:
     case_id: str
-    events: list[StoredEvent]
+    events: list[RecordedEvent]  # as recorded: every input of each hash, the data not upcast
     verification: Verification
 
 
@@ -248,7 +247,7 @@ class CaseService:
         if jurisdiction is None or not may_see(principal, jurisdiction, await self.views.departments_of(case_id)):
             raise CaseNotFound(case_id)
         store = self.transactions.store
-        return CaseHistory(case_id, await store.read_stream(case_id), await store.verify_stream(case_id))
+        return CaseHistory(case_id, await store.read_stream_as_recorded(case_id), await store.verify_stream(case_id))
 
     async def materials_of(self, case: Case) -> dict[str, Material]:
         """The catalogue's materials (names, copies) of the affair's version the case keeps, by

@@ -15,7 +15,7 @@ import pytest
 from civicgrid_common.calendar import CHINA_TZ
 
 from civicgrid_intake.adapters.case_views import rebuild_case_views, rows
-from civicgrid_common.eventstore import EventStore
+from civicgrid_common.eventstore import EventStore, canonical_content, chain_hash
 from civicgrid_intake.config import IntakeSettings
 
 from residents import register_resident
@@ -420,6 +420,13 @@ async def test_the_history_verifies_and_shows_a_tampered_event(intake, token, cl
     assert history["events"][0]["prev_hash"] is None
     assert [e["prev_hash"] for e in history["events"][1:]] == [e["hash"] for e in history["events"][:-1]]
     assert history["verification"] == {"valid": True, "checked": 3, "failures": []}
+    # every input of each hash is in the answer: the chain recomputes from it alone
+    for e in history["events"]:
+        content = canonical_content(
+            id=uuid.UUID(e["id"]), stream_id=e["stream_id"], stream_type=e["stream_type"], version=e["version"],
+            schema_revision=e["schema_revision"], type=e["type"], data=e["data"], metadata=e["metadata"],
+            recorded_at=datetime.fromisoformat(e["recorded_at"]))
+        assert chain_hash(content, e["prev_hash"]) == e["hash"] and e["stream_id"] == case["id"]
 
     # What only a superuser can do: switch the guard off, change one byte, switch it on.
     async with pool.acquire() as conn, conn.transaction():

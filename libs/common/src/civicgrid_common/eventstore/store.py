@@ -86,6 +86,24 @@ class Verification:
 
 
 @dataclass(frozen=True)
+class RecordedEvent:
+    """An event's row as recorded, every input of its hash among them (hashing.py): the data as
+    written in its schema revision, not upcast. What an auditor recomputes the chain from."""
+
+    id: UUID
+    stream_id: str
+    stream_type: str
+    version: int
+    schema_revision: int
+    type: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    recorded_at: datetime
+    hash: str
+    prev_hash: str | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     stream_id: str
     stream_type: str
@@ -374,6 +392,17 @@ class EventStore:
             async with self.pool.acquire() as own:
                 rows = await own.fetch(query, stream_id, from_version, to_version)
         return [self._from_row(r) for r in rows]
+
+    async def read_stream_as_recorded(self, stream_id: str) -> list[RecordedEvent]:
+        """The stream's rows as recorded, in order: for showing and re-checking a history, not
+        for replaying it (read_stream upcasts the data to the current revision)."""
+        rows = await self.pool.fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version", stream_id
+        )
+        return [RecordedEvent(id=r["id"], stream_id=r["stream_id"], stream_type=r["stream_type"], version=r["version"],
+                              schema_revision=r["schema_revision"], type=r["type"], data=_json(r["data"]),
+                              metadata=_json(r["metadata"]), recorded_at=r["recorded_at"], hash=r["hash"],
+                              prev_hash=r["prev_hash"]) for r in rows]
 
     async def stream_version(self, stream_id: str, *, conn: asyncpg.Connection | None = None) -> int:
         """The stream's current version (0 if it has no events)."""

@@ -238,11 +238,19 @@ class QueuePage(BaseModel):
 
 
 class HistoryEvent(BaseModel):
+    """One event as recorded, with every input of its hash (libs/common's eventstore/hashing.py),
+    so that an auditor recomputes the chain from this answer alone: hash = SHA-256(JCS({id,
+    stream_id, stream_type, version, schema_revision, type, data, metadata, recorded_at}) ||
+    prev_hash), recorded_at with exactly 6 fraction digits."""
     id: str
+    stream_id: str
+    stream_type: str
     type: str
     version: int
+    schema_revision: int = Field(description="the revision of the event's schema its data was written in")
     recorded_at: datetime
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(description="as recorded, in its schema revision (not upcast)")
+    metadata: dict[str, Any] = Field(description="as recorded (the trace context it was written in)")
     hash: str
     prev_hash: str | None
 
@@ -316,8 +324,10 @@ def _history(h: CaseHistory) -> HistoryOut:
     v = h.verification
     return HistoryOut(
         case_id=h.case_id,
-        events=[HistoryEvent(id=str(e.id), type=e.type, version=e.version, recorded_at=e.recorded_at,
-                             data=dict(e.data), hash=e.hash, prev_hash=e.prev_hash) for e in h.events],
+        events=[HistoryEvent(id=str(e.id), stream_id=e.stream_id, stream_type=e.stream_type, type=e.type,
+                             version=e.version, schema_revision=e.schema_revision, recorded_at=e.recorded_at,
+                             data=dict(e.data), metadata=dict(e.metadata), hash=e.hash, prev_hash=e.prev_hash)
+                for e in h.events],
         verification=VerificationOut(valid=v.valid, checked=v.checked, failures=[
             VerificationFailureOut(version=f.version, event_id=str(f.event_id) if f.event_id else None,
                                    reason=f.reason) for f in v.failures]),
