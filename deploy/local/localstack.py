@@ -556,7 +556,11 @@ class Keycloak:
                 [str(kc_sh), "start", "--optimized", "--import-realm",
                  f"--db-url=jdbc:postgresql://{PG_HOST}:{PG_PORT}/{KEYCLOAK_DATABASE}", "--db-username=postgres",
                  "--http-enabled=true", f"--http-host={KEYCLOAK_HOST}", f"--http-port={KEYCLOAK_PORT}",
-                 f"--http-management-port={KEYCLOAK_MANAGEMENT_PORT}", f"--hostname={KEYCLOAK_URL}"],
+                 f"--http-management-port={KEYCLOAK_MANAGEMENT_PORT}", f"--hostname={KEYCLOAK_URL}",
+                 # as in docker-compose and deploy/k8s: a client that reaches Keycloak at another
+                 # address (CIVICGRID_OIDC_BACKCHANNEL_URL) gets token endpoints of that address;
+                 # tokens still name the issuer
+                 "--hostname-backchannel-dynamic=true"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         write_pid(self.name, proc.pid)
