@@ -34,15 +34,33 @@ $(TS_CLIENT)/node_modules/.installed: $(TS_CLIENT)/package-lock.json
 	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian's Chromium for the browser tests (Playwright drives it: its own browser downloads are
-# not reachable from here). Installed once with apt, as root or through sudo.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-chromium:
-	@command -v chromium > /dev/null || { echo "installing Debian's chromium for the browser tests"; \
-	  $(SUDO) apt-get install -y -q chromium > /dev/null || { $(SUDO) apt-get update -q > /dev/null && \
-	  $(SUDO) apt-get install -y -q chromium > /dev/null; }; }
+# The web console the gateway serves at / (services/gateway/console): its npm packages as its
+# lock pins them, and its build (dist/, git-ignored), made again when a source file changes.
+CONSOLE := services/gateway/console
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src -type f 2>/dev/null) $(CONSOLE)/index.html $(CONSOLE)/vite.config.js
+$(CONSOLE)/node_modules/.installed: $(CONSOLE)/package-lock.json
+	npm ci --prefix $(CONSOLE) --no-audit --no-fund --loglevel=error
+	touch $@
+# Built beside dist/ and swapped in: a running gateway never serves a half-written console (a
+# page loaded before the swap reloads itself when a screen's chunk is gone: main.js).
+$(CONSOLE)/dist/index.html: $(CONSOLE)/node_modules/.installed $(CONSOLE_SOURCES)
+	rm -rf $(CONSOLE)/dist.next
+	npm run --prefix $(CONSOLE) --silent build -- --logLevel warn --outDir dist.next
+	rm -rf $(CONSOLE)/dist.old && { [ ! -d $(CONSOLE)/dist ] || mv $(CONSOLE)/dist $(CONSOLE)/dist.old; } && \
+	  mv $(CONSOLE)/dist.next $(CONSOLE)/dist && rm -rf $(CONSOLE)/dist.old
 
-setup: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed chromium
+# Debian's Chromium for the browser tests (Playwright drives it: its own browser downloads are
+# not reachable from here), and a CJK font so that its screenshots of the console show Chinese
+# rather than empty boxes. Installed once with apt, as root or through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+chromium:
+	@{ command -v chromium && fc-list :lang=zh | grep -q . ; } > /dev/null 2>&1 || { \
+	  echo "installing Debian's $(BROWSER_PACKAGES) for the browser tests"; \
+	  $(SUDO) apt-get install -y -q $(BROWSER_PACKAGES) > /dev/null || { $(SUDO) apt-get update -q > /dev/null && \
+	  $(SUDO) apt-get install -y -q $(BROWSER_PACKAGES) > /dev/null; }; }
+
+setup: $(VENV)/.installed $(TS_CLIENT)/node_modules/.installed $(CONSOLE)/dist/index.html chromium
 
 up: setup
 	$(STACK) up

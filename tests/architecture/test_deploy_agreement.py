@@ -36,6 +36,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("local", "production")
 SERVICE_TEMPLATE = ROOT / "deploy" / "docker" / "service.Dockerfile"
+NODE_IMAGE = "node:20"
 # Compose services that are platform plumbing, not civicgrid services.
 COMPOSE_INFRA = {"kafka", "postgres", "topics", "keys", "keycloak", "keycloak-database"}
 # A service's key job, `<service>-keys`: one-shot, from the service's own image.
@@ -193,11 +194,16 @@ def dockerfile_problems(text: str, service: str) -> list[str]:
     steps = dockerfile_instructions(text)
     args = lambda kind: [a for k, a in steps if k == kind]  # noqa: E731
     problems = []
-    bases = [a.split()[0] for a in args("FROM")]
+    # A front-end build stage (the gateway's console) runs on Node; it only makes files the
+    # runtime copies, so every Python stage still runs the interpreter the tests ran.
+    stages = [a.split() for a in args("FROM")]
+    bases = [a[0] for a in stages if a[-1].lower() != "console"]
     if len(bases) < 2:
         problems.append("not multi-stage (build and runtime stages)")
     if any(b != "python:3.11-slim" for b in bases):
         problems.append(f"every stage must be FROM python:3.11-slim, has {bases}")
+    if any(a[-1].lower() == "console" and not a[0].startswith(NODE_IMAGE) for a in stages):
+        problems.append(f"the console's stage must be FROM {NODE_IMAGE}*")
     users = args("USER")
     if not users or users[-1].split(":")[0] in {"root", "0"}:
         problems.append("the runtime must switch to a non-root USER")
@@ -216,6 +222,21 @@ def dockerfile_problems(text: str, service: str) -> list[str]:
     start = " ".join(args("CMD") + args("ENTRYPOINT"))
     if f"civicgrid_{service}.entrypoints.main" not in start:
         problems.append(f"must run python -m civicgrid_{service}.entrypoints.main")
+    return problems
+
+
+def console_problems(text: str) -> list[str]:
+    """How the gateway's Dockerfile fails to carry the console it serves at /."""
+    steps = dockerfile_instructions(text)
+    problems = []
+    if not any(k == "FROM" and a.split()[-1].lower() == "console" for k, a in steps):
+        problems.append("no stage `AS console` builds services/gateway/console")
+    if not any(k == "RUN" and "npm ci" in a for k, a in steps) or not any(k == "RUN" and "npm run build" in a for k, a in steps):
+        problems.append("the console must be built from its lock: npm ci, then npm run build")
+    if not any(k == "COPY" and a.startswith("--from=console ") and a.split()[-1] == "/app/console" for k, a in steps):
+        problems.append("the runtime must COPY --from=console the build to /app/console")
+    if "CIVICGRID_CONSOLE_DIR=/app/console" not in " ".join(a for k, a in steps if k == "ENV"):
+        problems.append("must set CIVICGRID_CONSOLE_DIR=/app/console")
     return problems
 
 
@@ -569,6 +590,12 @@ def test_every_existing_service_has_a_dockerfile_of_the_template_shape():
         dockerfile = ROOT / "services" / svc["name"] / "Dockerfile"
         assert dockerfile.exists(), f"services/{svc['name']}/Dockerfile is missing"
         assert dockerfile_problems(dockerfile.read_text(), svc["name"]) == []
+
+
+def test_the_gateway_image_builds_and_serves_the_console():
+    assert console_problems((ROOT / "services" / "gateway" / "Dockerfile").read_text()) == []
+    # and the check can fail: the template (no console) is reported on every count
+    assert len(console_problems(render_service_template("gateway"))) == 4
 
 
 def test_the_service_template_has_the_shape_it_documents():

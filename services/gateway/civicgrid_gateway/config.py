@@ -6,6 +6,7 @@ from pathlib import Path
 from limits import parse_many
 from pydantic import Field, field_validator
 
+from civicgrid_common.paths import project_root
 from civicgrid_common.settings import PlatformSettings
 
 
@@ -64,6 +65,10 @@ class GatewaySettings(PlatformSettings):
     # Cookies marked Secure: a browser sends them over https only, and to http://127.0.0.1 (a
     # secure context). Off only for a gateway reached over plain http at another address.
     session_cookie_secure: bool = True
+
+    # The console's build (services/gateway/console/dist, made by `make up`), served at /; an
+    # image copies it to /app/console (CIVICGRID_CONSOLE_DIR).
+    console_dir: Path = Field(default_factory=lambda: project_root() / "services" / "gateway" / "console" / "dist")
 
     @field_validator("public_url")
     @classmethod

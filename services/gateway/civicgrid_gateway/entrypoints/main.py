@@ -23,6 +23,7 @@ from civicgrid_gateway.entrypoints.api.openapi import api_document
 from civicgrid_gateway.entrypoints.api.proxy import METHODS, proxy
 from civicgrid_gateway.entrypoints.api.sign_in import SessionOut, callback, login, logout, session_info
 from civicgrid_gateway.entrypoints.api.views import CaseFile, case_view
+from civicgrid_gateway.entrypoints.console import Console
 from civicgrid_gateway.entrypoints.edge import AccessLog, AddressRateLimit
 from civicgrid_gateway.entrypoints.request_ids import RequestIdMiddleware
 
@@ -70,6 +71,8 @@ def build_app(settings: GatewaySettings, **upstream_options) -> FastAPI:
     contracts = mount_path(settings.schema_base_url)
     app.router.add_route(contracts, contract, methods=["GET"], include_in_schema=False)
     app.router.add_route(contracts + "/{name:path}", contract, methods=["GET"], include_in_schema=False)
+    # Last: what no route above took is the console's (entrypoints/console.py).
+    app.mount("/", Console(settings.console_dir), name="console")
     # Added inner first: access log(request id(CORS(address limit(app)))): every answer is logged
     # with its id, and a 429 carries CORS headers so that a browser's script can read it.
     app.add_middleware(AddressRateLimit)

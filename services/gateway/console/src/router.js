@@ -1,0 +1,20 @@
+// The screens, each loaded when first opened (its own chunk), and who may open each: the roles
+// are the platform's; a screen a role cannot use is not offered and, if typed in, says so. The
+// services decide what each caller sees in the end; this only spares people dead ends.
+import { createRouter, createWebHistory } from 'vue-router'
+
+export const SCREENS = [
+  { path: '/desk', name: 'desk', roles: ['window_clerk'], component: () => import('./screens/WindowDesk.vue') },
+]
+
+export const router = createRouter({
+  history: createWebHistory('/'),
+  routes: [
+    { path: '/', name: 'home', component: () => import('./screens/Home.vue') },
+    // printable: no shell around it
+    { path: '/desk/receipt/:caseId', name: 'receipt', meta: { bare: true, roles: ['window_clerk'] },
+      component: () => import('./screens/Receipt.vue') },
+    ...SCREENS.map(({ roles, ...route }) => ({ ...route, meta: { roles } })),
+    { path: '/:unknown(.*)*', redirect: '/' },
+  ],
+})
