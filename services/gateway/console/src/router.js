@@ -5,6 +5,8 @@ import { createRouter, createWebHistory } from 'vue-router'
 
 export const SCREENS = [
   { path: '/desk', name: 'desk', roles: ['window_clerk'], component: () => import('./screens/WindowDesk.vue') },
+  { path: '/inbox', name: 'inbox', roles: ['community_reviewer', 'street_reviewer', 'bureau_approver', 'leader'],
+    component: () => import('./screens/ReviewerInbox.vue') },
 ]
 
 export const router = createRouter({
