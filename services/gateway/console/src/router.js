@@ -7,6 +7,9 @@ export const SCREENS = [
   { path: '/desk', name: 'desk', roles: ['window_clerk'], component: () => import('./screens/WindowDesk.vue') },
   { path: '/inbox', name: 'inbox', roles: ['community_reviewer', 'street_reviewer', 'bureau_approver', 'leader'],
     component: () => import('./screens/ReviewerInbox.vue') },
+  { path: '/dashboard', name: 'dashboard', roles: ['leader', 'admin', 'auditor'],
+    component: () => import('./screens/LeaderDashboard.vue') },
+  { path: '/notifications', name: 'notifications', roles: null, component: () => import('./screens/Notifications.vue') },
 ]
 
 export const router = createRouter({

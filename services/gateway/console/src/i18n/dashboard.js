@@ -1,0 +1,90 @@
+// The leader's dashboard (领导驾驶舱): figures of the statistics service for a jurisdiction.
+export default {
+  'zh-CN': {
+    dashboard: {
+      title: '领导驾驶舱',
+      intro: '辖区内事项办理、诉求处理与工作量的统计。点击街道或社区的柱条可下钻到下一级。',
+      levels: { district: '区', street: '街道', community: '社区', grid: '网格' },
+      breadcrumb: '当前层级',
+      unassigned: '{level}本级（未落到下级）',
+      period: { label: '统计期间', all: '全部', month: '本月', days30: '近 30 天', year: '本年' },
+      refresh: '刷新',
+      updated: '数据更新于 {time}',
+      loading: '正在读取统计数据…',
+      noData: '暂无数据',
+      kpi: {
+        heading: '关键指标',
+        registered: '登记事项', accepted: '受理事项', completed: '办结事项', onTimeRate: '按时办结率',
+        overdueNow: '当前超期', received: '诉求件数', responseRate: '响应率', resolutionRate: '解决率',
+        satisfactionRate: '满意率', incidentsOverdue: '网格事件超时',
+      },
+      affairs: { heading: '各类事项占比', measure: '登记件数', share: '占比', affair: '事项' },
+      onTime: {
+        heading: '各{level}按时办结率', rate: '按时办结率', completed: '办结', onTime: '按时办结',
+        accepted: '受理', overdue: '当前超期',
+      },
+      workload: {
+        heading: '各{level}工作量', clerk: '窗口受理操作', reviewer: '审核操作', total: '合计',
+        people: '本辖区人员工作量', person: '人员', role: '岗位', actions: '操作次数', medianHours: '审核用时中位数（小时）',
+        roles: { clerk: '窗口受理员', reviewer: '审核人' },
+      },
+      complaints: {
+        heading: '诉求处理“三率”', rate: '比率', count: '件数', received: '收到', responded: '已响应',
+        resolved: '已解决', rated: '已评价', satisfied: '满意', byChild: '各{level}诉求',
+      },
+      alerts: {
+        heading: '超期与预警', overdueHeading: '当前超期事项', incidentsHeading: '超时的网格事件',
+        alertsHeading: '最近的预警消息', none: '当前没有超期事项。', noAlerts: '暂无预警消息。',
+        cases: '件', more: '查看全部消息',
+      },
+      table: { show: '以表格查看数据', unit: '单位', value: '数值', drill: '下钻', drillTo: '查看 {name} 的下级' },
+      chartLabel: '{title}图表。数据见下方表格。',
+      drillHint: '点击柱条查看下级',
+    },
+  },
+  en: {
+    dashboard: {
+      title: 'Leader dashboard',
+      intro: 'Figures of cases, complaints and workload in your jurisdiction. Click a street\'s or community\'s bar to drill down.',
+      levels: { district: 'District', street: 'Street', community: 'Community', grid: 'Grid' },
+      breadcrumb: 'Current level',
+      unassigned: '{level} itself (not under a lower unit)',
+      period: { label: 'Period', all: 'All time', month: 'This month', days30: 'Last 30 days', year: 'This year' },
+      refresh: 'Refresh',
+      updated: 'Figures as of {time}',
+      loading: 'Reading the figures…',
+      noData: 'No figures yet',
+      kpi: {
+        heading: 'Key figures',
+        registered: 'Cases registered', accepted: 'Cases accepted', completed: 'Cases completed',
+        onTimeRate: 'Completed on time', overdueNow: 'Overdue now', received: 'Complaints received',
+        responseRate: 'Response rate', resolutionRate: 'Resolution rate', satisfactionRate: 'Satisfaction rate',
+        incidentsOverdue: 'Grid incidents overdue',
+      },
+      affairs: { heading: 'Share of each affair', measure: 'Cases registered', share: 'Share', affair: 'Affair' },
+      onTime: {
+        heading: 'On-time rate by {level}', rate: 'On-time rate', completed: 'Completed', onTime: 'On time',
+        accepted: 'Accepted', overdue: 'Overdue now',
+      },
+      workload: {
+        heading: 'Workload by {level}', clerk: 'Window actions', reviewer: 'Review actions', total: 'Total',
+        people: 'Workload of the staff here', person: 'Person', role: 'Post', actions: 'Actions',
+        medianHours: 'Median hours to review',
+        roles: { clerk: 'Window clerk', reviewer: 'Reviewer' },
+      },
+      complaints: {
+        heading: 'Complaints: the three rates', rate: 'Rate', count: 'Count', received: 'Received',
+        responded: 'Responded', resolved: 'Resolved', rated: 'Rated', satisfied: 'Satisfied',
+        byChild: 'Complaints by {level}',
+      },
+      alerts: {
+        heading: 'Overdue and alerts', overdueHeading: 'Cases overdue now', incidentsHeading: 'Grid incidents overdue',
+        alertsHeading: 'Latest alerts', none: 'Nothing is overdue now.', noAlerts: 'No alerts.',
+        cases: 'cases', more: 'All notifications',
+      },
+      table: { show: 'Show the figures as a table', unit: 'Unit', value: 'Value', drill: 'Drill down', drillTo: 'Show the units of {name}' },
+      chartLabel: 'Chart: {title}. The figures are in the table below.',
+      drillHint: 'Click a bar to see the units below it',
+    },
+  },
+}
