@@ -12,6 +12,7 @@ export const SCREENS = [
   { path: '/worker', name: 'worker', roles: ['grid_worker'], component: () => import('./screens/GridWorker.vue') },
   { path: '/dashboard', name: 'dashboard', roles: ['leader', 'admin', 'auditor'],
     component: () => import('./screens/LeaderDashboard.vue') },
+  { path: '/audit', name: 'audit', roles: ['auditor', 'leader', 'admin'], component: () => import('./screens/Auditor.vue') },
   { path: '/notifications', name: 'notifications', roles: null, component: () => import('./screens/Notifications.vue') },
 ]
 
