@@ -34,6 +34,7 @@ import httpx
 
 from civicgrid_common.identity.tokens import mint_local_token
 
+from console_size import console_size
 from harness import Result, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +143,9 @@ async def run() -> Result:
     ms = {name: tuple(statistics.quantiles(v, n=100)[k - 1] * 1000 for k in (50, 99))
           for name, v in (("direct", direct_latencies), ("gateway", gateway_latencies))}
     added = ms["gateway"][1] - ms["direct"][1]
+    console = console_size()
+    print(f"  console: first load {console.first_load_gzip_bytes:,} bytes of JavaScript gzipped, the whole build "
+          f"{console.whole_build_gzip_bytes:,}", flush=True)
     print(f"  gateway: through the gateway {through:,.0f} req/s (p50 {ms['gateway'][0]:.1f} ms, p99 "
           f"{ms['gateway'][1]:.1f} ms), straight to intake {direct:,.0f} req/s (p50 {ms['direct'][0]:.1f} ms, "
           f"p99 {ms['direct'][1]:.1f} ms); ratio {through / direct:.3f}; the gateway adds {added:.1f} ms at p99",
@@ -156,7 +160,9 @@ async def run() -> Result:
         work=(f"{CONCURRENCY} keep-alive connections in a closed loop for {SECONDS:.0f} s, 3 reads "
               "(GET /v1/complaints/{id}, GET /v1/affairs) to 1 write (POST /v1/complaints); p99 "
               f"{ms['gateway'][1]:.1f} ms through the gateway vs {ms['direct'][1]:.1f} ms direct "
-              f"(+{added:.1f} ms); intake and the gateway as separate uvicorn processes on loopback"),
+              f"(+{added:.1f} ms); intake and the gateway as separate uvicorn processes on loopback; the console "
+              f"the gateway serves: {console.first_load_gzip_bytes:,} bytes of JavaScript (gzip) on a first load, "
+              f"{console.whole_build_gzip_bytes:,} in the whole build (each screen loaded when opened)"),
     )
 
 

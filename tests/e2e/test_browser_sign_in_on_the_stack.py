@@ -8,11 +8,10 @@ the sign-in cookie's path) let the flow through."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+from console_browser import chromium
 from keycloak_login import DEMO_PASSWORD, KEYCLOAK, one_login_at_a_time
-from playwright.async_api import async_playwright
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +20,9 @@ GATEWAY = "http://127.0.0.1:8000"
 
 @pytest.fixture
 async def page():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed; `make setup` installs it", pytrace=False)
-    async with async_playwright() as playwright:
-        # --no-sandbox: Chromium's sandbox refuses to run as root (CI runs as root)
-        browser = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            context = await browser.new_context(locale="zh-CN")
-            yield await context.new_page()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        context = await browser.new_context(locale="zh-CN")
+        yield await context.new_page()
 
 
 async def test_a_leader_signs_in_with_a_real_browser_and_signs_out(page):
