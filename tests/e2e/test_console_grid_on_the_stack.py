@@ -13,12 +13,19 @@ import uuid
 import httpx
 import pytest
 from console_browser import GATEWAY, assert_accessible, chromium, keep_screenshot, signed_in_page
+from demo_parts import draw_huaihai_grids
 from PIL import Image
 from playwright.async_api import Page, expect
 
 from civicgrid_common.identity.tokens import mint_local_token
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+async def huaihai_grids():
+    """The demo's grids of Huaihai Road street, which a fresh stack (no `make demo`) lacks."""
+    await draw_huaihai_grids()
 
 GRID = "320104001001001"  # gridworker.001's grid, 户部街北片
 PHONE = {"width": 390, "height": 844}

@@ -6,12 +6,11 @@ answers; the grid worker checks on site and closes it; statistics (:8005) counts
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
+from demo_parts import demo_part
 
 from civicgrid_common.identity.tokens import mint_local_token
 from civicgrid_common.settings import PlatformSettings
@@ -21,15 +20,7 @@ from civicgrid_grid.application.incidents import incident_id_for_complaint
 pytestmark = pytest.mark.integration
 
 INTAKE, GRID, STATISTICS = "http://127.0.0.1:8001", "http://127.0.0.1:8003", "http://127.0.0.1:8005"
-DEMO = Path(__file__).resolve().parents[2] / "deploy/local/demo"
 STREET, COMMUNITY = "320104001", "320104001001"
-
-
-def demo_part(name: str):
-    spec = importlib.util.spec_from_file_location(name, DEMO / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 until = demo_part("52_grid_worker_day").until  # the demo's wait: a value, or a timeout error
