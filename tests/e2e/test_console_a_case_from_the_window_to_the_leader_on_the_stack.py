@@ -87,7 +87,8 @@ async def test_a_case_goes_from_the_window_through_two_reviewers_to_the_leader_a
             await figure_moved_up(leader, "accepted", accepted_before)
             await keep_screenshot(leader, "day-3-leader")
 
-        # the auditor's browser checks every event's hash and link and both seals itself
+        # the auditor's browser checks every event's hash and link, intake's and approval's, and
+        # both seals itself
         async with signed_in_page("auditor.district", browser=browser, next_path=f"/audit?case={case_id}") as auditor:
             verdict = auditor.locator("[data-test=verdict]")
             await expect(verdict).to_have_attribute("data-verdict", "valid")
@@ -97,6 +98,7 @@ async def test_a_case_goes_from_the_window_through_two_reviewers_to_the_leader_a
             await expect(seals).to_have_count(2)
             assert await seals.evaluate_all("rows => rows.map(r => r.dataset.valid)") == ["ok", "ok"]
             await expect(auditor.locator("[data-test=server-case]")).to_have_attribute("data-valid", "true")
+            await expect(auditor.locator("[data-test=approval-chain]")).to_have_attribute("data-valid", "ok")
             await keep_screenshot(auditor, "day-4-auditor")
             await assert_accessible(auditor)
 

@@ -29,6 +29,7 @@ INTAKE, APPROVAL = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 STREET, COMMUNITY = "320104001", "320104001001"
 HISTORY = "**/api/intake/v1/cases/*/history"
 VIEW = "**/api/views/cases/*"
+APPROVAL_HISTORY = "**/api/approval/v1/approvals/*/history"
 
 
 def bearer(role: str, jurisdiction: str, **claims) -> dict[str, str]:
@@ -131,6 +132,8 @@ async def test_an_auditor_verifies_a_sealed_case_in_the_browser_and_sees_an_alte
         assert set(await marks(page, "data-content")) == {"ok"}
         await expect(page.locator("[data-test=hash-inputs-missing]")).to_have_count(0)
         await expect(verdict).to_have_attribute("data-verdict", "valid")
+        # and the approval's own events, from approval's history route, are re-hashed here too
+        await expect(page.locator("[data-test=approval-chain]")).to_have_attribute("data-valid", "ok")
         # The community's seal verifies in the browser against the published key, and so says the server.
         seals = page.locator("[data-test=seal]")
         await expect(seals).to_have_count(1)
@@ -200,8 +203,20 @@ async def test_an_auditor_verifies_a_sealed_case_in_the_browser_and_sees_an_alte
         await expect(page.locator("[data-test=travel-unsure]")).to_be_visible()
         await keep_screenshot(page, "auditor-tampered")
 
-        # A sealed decision altered (approved → refused): its signature no longer verifies.
+        # An approval event's data altered on its way: the approval's chain breaks in the browser.
         await page.unroute(HISTORY)
+
+        def approval_tampered(body):
+            body["events"][0]["data"]["case_number"] = "320104001209912310001"
+
+        await altered(page, APPROVAL_HISTORY, approval_tampered)
+        await reload(page)
+        await expect(page.locator("[data-test=approval-chain]")).to_have_attribute("data-valid", "bad")
+        await expect(verdict).to_have_attribute("data-verdict", "broken")
+        await expect(page.locator("[data-test=verdict-problems]")).to_contain_text("第 1 版")
+        await page.unroute(APPROVAL_HISTORY)
+
+        # A sealed decision altered (approved → refused): its signature no longer verifies.
 
         def forged(body):
             move = body["approvals"][0]["approval"]["moves"][0]

@@ -23,7 +23,7 @@ from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence
 from civicgrid_common.calendar.working_days import WorkingCalendar
 from civicgrid_common.clock import Clock, utc_now
 from civicgrid_common.contracts import Departments
-from civicgrid_common.eventstore import AggregateNotFound
+from civicgrid_common.eventstore import AggregateNotFound, RecordedEvent, Verification
 from civicgrid_common.identity.principal import Principal, Role
 from civicgrid_common.problems import NotFound, Refusal, RuleViolation, body_error
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
@@ -362,6 +362,13 @@ class ApprovalService:
         return act
 
     # ------------------------------------------------------------------ verification
+
+    async def history(self, principal: Principal, approval_id: str) -> tuple[list[RecordedEvent], Verification]:
+        """The approval's events as recorded (every input of each hash, the data not upcast) and
+        whether the chain holds: for an auditor to re-check it without our word."""
+        await self.get(principal, approval_id)
+        store = self.transactions.store
+        return await store.read_stream_as_recorded(approval_id), await store.verify_stream(approval_id)
 
     async def verify(self, principal: Principal, approval_id: str) -> dict[str, Any]:
         """Every seal (its decision equals the event, the signature, the chain, the key's owner),

@@ -4,7 +4,8 @@ workflow versions; seals that are forged, copied or tampered with fail verificat
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -50,6 +51,22 @@ async def test_a_dibao_case_runs_community_street_civil_affairs_bureau_to_a_veri
     assert verification["valid"] is True, verification
     assert {c["check"] for c in verification["checks"]} == {"hash_chain", "seal_matches_event", "seal_signature",
                                                             "final_seal", "archive"}
+    # the auditor's history: every input of each hash, so the chain recomputes from the answer
+    history = (await api.get(f"/v1/approvals/{aid}/history", headers=people["auditor"])).json()
+    assert history["verification"] == {"valid": True, "checked": len(history["events"]), "failures": []}
+    previous = None
+    for e in history["events"]:
+        assert e["stream_id"] == aid and e["prev_hash"] == previous
+        content = canonical_content(
+            id=uuid.UUID(e["id"]), stream_id=e["stream_id"], stream_type=e["stream_type"], version=e["version"],
+            schema_revision=e["schema_revision"], type=e["type"], data=e["data"], metadata=e["metadata"],
+            recorded_at=datetime.fromisoformat(e["recorded_at"]))
+        assert chain_hash(content, previous) == e["hash"]
+        previous = e["hash"]
+    assert sum(e["type"] == "civicgrid.approval.approval.acted.v1" for e in history["events"]) == 4
+    # auditors only: a reviewer who may see the approval may not read its raw events
+    refused = await api.get(f"/v1/approvals/{aid}/history", headers=people["street"])
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
     keys = (await api.get("/v1/seals/keys")).json()["keys"]
     assert {k["owner"] for k in keys} == {"cr-wang", "sr-li", "department:civil_affairs", "ba-zhao"}
     assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" for k in keys)

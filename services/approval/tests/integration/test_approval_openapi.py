@@ -16,6 +16,7 @@ EXPECTED = {
     ("post", "/v1/approvals/{approval_id}/actions"): "ApprovalOut",
     ("get", "/v1/approvals/{approval_id}/verify"): "Verification",
     ("get", "/v1/approvals/{approval_id}/archive"): "ArchiveOut",
+    ("get", "/v1/approvals/{approval_id}/history"): "ApprovalHistoryOut",
     ("get", "/v1/seals/keys"): "KeySet",
     ("get", "/v1/access-grants"): "AccessGrantList",
     ("post", "/v1/access-applications"): "ApprovalOut",
@@ -73,6 +74,7 @@ async def test_what_the_routes_answer_validates_against_the_published_schemas(ap
     for who, path, template in [
         ("auditor", f"/v1/approvals/{aid}", "/v1/approvals/{approval_id}"),
         ("auditor", f"/v1/approvals/{aid}/verify", "/v1/approvals/{approval_id}/verify"),
+        ("auditor", f"/v1/approvals/{aid}/history", "/v1/approvals/{approval_id}/history"),
         ("auditor", "/v1/approvals", "/v1/approvals"),
         ("street", "/v1/approvals/inbox", "/v1/approvals/inbox"),
         ("auditor", "/v1/workflows", "/v1/workflows"),

@@ -10,6 +10,8 @@ GET  /v1/approvals/{id}                   the approval as it stands, with every 
 POST /v1/approvals/{id}/actions           act on the current task (approve, escalate, request_supplement,
                                           extend, refuse, send_back), with a comment
 GET  /v1/approvals/{id}/verify            every seal and the hash chain: {"valid": ..., "checks": [...]}
+GET  /v1/approvals/{id}/history           auditors: its events as recorded, each hash's every input, and the
+                                          chain's verification, to be re-checked without our word
 GET  /v1/approvals/{id}/archive           the archive record of a concluded approval and its digest
 GET  /v1/seals/keys                       the seals' public keys (JWK Set, OKP/Ed25519, RFC 8037)
 POST /v1/access-applications              a department applies for access to communities (准入)
@@ -27,11 +29,12 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from civicgrid_common.identity import Principal, Role
 from civicgrid_common.identity.dependencies import require
 from civicgrid_common.problems import NOT_FOUND, Problem
+from civicgrid_common.web.history import RecordedEventOut, VerificationOut, recorded_events_out, verification_out
 from civicgrid_common.web.models import Day, Flag, QueryFlag, RequestBody, StrictInt
 
 from civicgrid_approval.adapters.approval_views import ApprovalViewReads, ListFilter
@@ -44,6 +47,12 @@ ApprovalId = Annotated[str, Path(max_length=64, description="the approval's id (
 
 REVIEWERS = (Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.BUREAU_APPROVER, Role.LEADER, Role.DEPARTMENT)
 READERS = REVIEWERS + (Role.AUDITOR, Role.ADMIN, Role.WINDOW_CLERK)
+
+
+class ApprovalHistoryOut(BaseModel):
+    approval_id: str
+    events: list[RecordedEventOut]
+    verification: VerificationOut
 
 
 class _Body(RequestBody):
@@ -191,6 +200,15 @@ def approvals_router() -> APIRouter:
     async def verify(request: Request, approval_id: ApprovalId,
                      who: Principal = Depends(require(*READERS))) -> dict[str, Any]:
         return await _service(request).verify(who, approval_id)
+
+    @r.get("/v1/approvals/{approval_id}/history", response_model=ApprovalHistoryOut)
+    async def history(request: Request, approval_id: ApprovalId,
+                      who: Principal = Depends(require(Role.AUDITOR))) -> ApprovalHistoryOut:
+        """Auditors only (its events hold the application as handed in, which the approval's own
+        view shows each reader only in part), in their jurisdiction."""
+        events, verification = await _service(request).history(who, approval_id)
+        return ApprovalHistoryOut(approval_id=approval_id, events=recorded_events_out(events),
+                                  verification=verification_out(verification))
 
     @r.get("/v1/approvals/{approval_id}/archive", response_model=responses.ArchiveOut)
     async def get_archive(request: Request, approval_id: ApprovalId,

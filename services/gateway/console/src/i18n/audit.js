@@ -17,6 +17,7 @@ export default {
           link: '第 {version} 版：与前一事件的哈希链接断开',
           content: '第 {version} 版：重算的内容哈希与存储的哈希不一致',
           seal: '审批 {approval} 第 {n} 个签章（{step}）：{reason}',
+          approvalChain: '审批 {approval} 的事件：{what}',
         },
       },
       server: {
@@ -50,7 +51,9 @@ export default {
         noMoves: '尚无签章。',
         n: '序号', step: '环节', action: '操作', outcome: '结果', time: '时间', signer: '签章人', key: '密钥',
         browser: '浏览器核验', server: '服务端',
-        chainNote: '审批自身的事件流没有对外的查询接口，其哈希链只能依服务端的核验：{result}',
+        chainNote: '审批的事件流未能取得（{why}），其哈希链只能依服务端的核验：{result}',
+        chainForbidden: '仅审计员可读取审批的原始事件',
+        chainChecked: '审批事件哈希链（浏览器重算）：链接 {links}/{n}，内容哈希 {contents}/{n}',
         reason: {
           mismatch: '签章内容与该步操作不符（{fields}）',
           unknownKey: '公开密钥中没有 {key}',
@@ -117,6 +120,7 @@ export default {
           link: "version {version}: the link to the previous event's hash is broken",
           content: 'version {version}: the recomputed content hash differs from the stored hash',
           seal: 'approval {approval}, seal {n} ({step}): {reason}',
+          approvalChain: "approval {approval}'s events: {what}",
         },
       },
       server: {
@@ -150,7 +154,9 @@ export default {
         noMoves: 'No seal yet.',
         n: '#', step: 'Step', action: 'Action', outcome: 'Outcome', time: 'Time', signer: 'Signer', key: 'Key',
         browser: 'Browser', server: 'Server',
-        chainNote: "Approval's own event stream has no route to read it, so its hash chain rests on the server's verification: {result}",
+        chainNote: "Approval's own events could not be had ({why}), so its hash chain rests on the server's verification: {result}",
+        chainForbidden: "only auditors may read an approval's raw events",
+        chainChecked: "approval's hash chain, recomputed in this browser: links {links}/{n}, content hashes {contents}/{n}",
         reason: {
           mismatch: 'the sealed decision is not this move ({fields})',
           unknownKey: '{key} is not among the published keys',

@@ -34,6 +34,7 @@ from civicgrid_common.calendar.working_days import CHINA_TZ
 from civicgrid_common.identity import Principal, Role
 from civicgrid_common.identity.dependencies import require
 from civicgrid_common.problems import VALIDATION_ERROR, Problem, parameter_error
+from civicgrid_common.web.history import RecordedEventOut, VerificationOut, recorded_events_out, verification_out
 from civicgrid_common.web.models import Day, Flag, QueryFlag, RequestBody
 
 from civicgrid_intake.application.cases import CaseHistory, CaseService, DeclaredFacts, QueueFilter
@@ -237,39 +238,9 @@ class QueuePage(BaseModel):
     next_offset: int | None = Field(description="the offset of the next page, null on the last")
 
 
-class HistoryEvent(BaseModel):
-    """One event as recorded, with every input of its hash (libs/common's eventstore/hashing.py),
-    so that an auditor recomputes the chain from this answer alone: hash = SHA-256(JCS({id,
-    stream_id, stream_type, version, schema_revision, type, data, metadata, recorded_at}) ||
-    prev_hash), recorded_at with exactly 6 fraction digits."""
-    id: str
-    stream_id: str
-    stream_type: str
-    type: str
-    version: int
-    schema_revision: int = Field(description="the revision of the event's schema its data was written in")
-    recorded_at: datetime
-    data: dict[str, Any] = Field(description="as recorded, in its schema revision (not upcast)")
-    metadata: dict[str, Any] = Field(description="as recorded (the trace context it was written in)")
-    hash: str
-    prev_hash: str | None
-
-
-class VerificationFailureOut(BaseModel):
-    version: int
-    event_id: str | None
-    reason: str
-
-
-class VerificationOut(BaseModel):
-    valid: bool
-    checked: int
-    failures: list[VerificationFailureOut]
-
-
 class HistoryOut(BaseModel):
     case_id: str
-    events: list[HistoryEvent]
+    events: list[RecordedEventOut]
     verification: VerificationOut
 
 
@@ -321,17 +292,7 @@ def _case(case: Case, materials: dict[str, Material]) -> CaseOut:
 
 
 def _history(h: CaseHistory) -> HistoryOut:
-    v = h.verification
-    return HistoryOut(
-        case_id=h.case_id,
-        events=[HistoryEvent(id=str(e.id), stream_id=e.stream_id, stream_type=e.stream_type, type=e.type,
-                             version=e.version, schema_revision=e.schema_revision, recorded_at=e.recorded_at,
-                             data=dict(e.data), metadata=dict(e.metadata), hash=e.hash, prev_hash=e.prev_hash)
-                for e in h.events],
-        verification=VerificationOut(valid=v.valid, checked=v.checked, failures=[
-            VerificationFailureOut(version=f.version, event_id=str(f.event_id) if f.event_id else None,
-                                   reason=f.reason) for f in v.failures]),
-    )
+    return HistoryOut(case_id=h.case_id, events=recorded_events_out(h.events), verification=verification_out(h.verification))
 
 
 # ---------------------------------------------------------------------- routes
