@@ -1,14 +1,9 @@
 // zh-CN first, English a switch away; the choice is kept in this browser. Each screen keeps its
 // own messages in i18n/<screen>.js, exporting { 'zh-CN': {...}, en: {...} } under its own key
-// (desk, inbox, ...), so screens do not share one large file.
+// (desk, inbox, ...), and adds them when it loads (addMessages), so that they travel in the
+// screen's own chunk: the first load carries the shell's alone.
 import { createI18n } from 'vue-i18n'
-
-const parts = import.meta.glob('./*.js', { eager: true })
-const messages = { 'zh-CN': {}, en: {} }
-for (const [file, module] of Object.entries(parts)) {
-  if (file === './index.js') continue
-  for (const locale of Object.keys(messages)) Object.assign(messages[locale], module.default[locale])
-}
+import shell from './shell.js'
 
 export const LOCALES = { 'zh-CN': '中文', en: 'English' }
 const stored = localStorage.getItem('civicgrid.locale')
@@ -17,7 +12,7 @@ export const i18n = createI18n({
   legacy: false,
   locale: stored in LOCALES ? stored : 'zh-CN',
   fallbackLocale: 'zh-CN',
-  messages,
+  messages: shell,
   datetimeFormats: Object.fromEntries(Object.keys(LOCALES).map((l) => [l, {
     short: { year: 'numeric', month: '2-digit', day: '2-digit' },
     long: { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' },
@@ -30,3 +25,8 @@ export function setLocale(locale) {
   document.documentElement.lang = locale
 }
 document.documentElement.lang = i18n.global.locale.value
+
+/** A screen's messages ({ 'zh-CN': {...}, en: {...} }), added to every locale once its chunk loads. */
+export function addMessages(messages) {
+  for (const locale of Object.keys(LOCALES)) i18n.global.mergeLocaleMessage(locale, messages[locale] ?? {})
+}
