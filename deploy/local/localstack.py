@@ -6,6 +6,8 @@
 - Keycloak: the identity provider, its distribution from Maven Central into .cache/keycloak,
   on the local JDK, its data in the same PostgreSQL, on 127.0.0.1:8180 (realm `civicgrid`).
 - Topics: created as contracts/asyncapi.yaml declares them.
+- Stand-ins (STANDINS): local servers of Aliyun's SendSms (:8025) and WeChat's subscribe
+  messages (:8026) in their documented shapes, and an SMTP server keeping mail as files (:1025).
 - Services: every service of deploy/local/services.yaml whose folder exists.
 
 State lives in .local/ (git-ignored): data, logs, pid files, the local signing key.
@@ -650,12 +652,22 @@ def start_service(svc: dict) -> None:
 
 # --------------------------------------------------------------------------- stand-ins
 
-# Local servers in the shape of providers the machine cannot reach (deploy/local/standins/):
-# name -> (port, command). The services' settings in services.yaml point at them.
-SMS_PORT = 8025
+# Local servers in the shape of providers the machine cannot reach (deploy/local/standins/),
+# and a real SMTP server that keeps the mail it takes as files (notifications' mailbox, aiosmtpd):
+# name -> (port, command), each on 127.0.0.1. The services' settings in services.yaml point at them.
+SMS_PORT, WECHAT_PORT, SMTP_PORT = 8025, 8026, 1025
+SMS_LOG = LOCAL / "sms" / "received.jsonl"
+WECHAT_LOG = LOCAL / "wechat" / "received.jsonl"
+MAIL_DIR = LOCAL / "mail"
+STANDINS_DIR = ROOT / "deploy" / "local" / "standins"
 STANDINS = {
-    "aliyun-sms": (SMS_PORT, [sys.executable, str(ROOT / "deploy" / "local" / "standins" / "aliyun_sms.py"),
-                              "--port", str(SMS_PORT), "--log", str(LOCAL / "sms" / "received.jsonl")]),
+    "aliyun-sms": (SMS_PORT, [sys.executable, str(STANDINS_DIR / "aliyun_sms.py"),
+                              "--port", str(SMS_PORT), "--log", str(SMS_LOG)]),
+    "wechat": (WECHAT_PORT, [sys.executable, str(STANDINS_DIR / "wechat.py"),
+                             "--port", str(WECHAT_PORT), "--log", str(WECHAT_LOG)]),
+    # notifications' own module: the package is installed in the venv (pip -e, `make setup`)
+    "mailbox": (SMTP_PORT, [sys.executable, "-m", "civicgrid_notifications.adapters.mailbox",
+                            "--dir", str(MAIL_DIR), "--port", str(SMTP_PORT)]),
 }
 
 
@@ -707,7 +719,10 @@ def up() -> None:
         state = "up" if svc in services else "not built yet"
         print(f"  {svc['name']:<14}http://127.0.0.1:{svc['port']}  ({state})")
     print(f"  SMS          http://127.0.0.1:{SMS_PORT}/  (a local server of Aliyun's SendSms; messages in "
-          f"{LOCAL / 'sms' / 'received.jsonl'})")
+          f"{SMS_LOG})")
+    print(f"  WeChat       http://127.0.0.1:{WECHAT_PORT}/  (a local server of WeChat's subscribe messages; "
+          f"messages in {WECHAT_LOG})")
+    print(f"  mail         smtp://127.0.0.1:{SMTP_PORT}  (an SMTP server, aiosmtpd; each message a .eml in {MAIL_DIR})")
     print(f"  logs         {LOGS}  (make logs)")
     print("  token        .venv/bin/civicgrid token --role window_clerk --jurisdiction 320104001")
     print("  sign-in      http://127.0.0.1:8000/auth/login  (demo users in the README, password civicgrid-local)")
@@ -736,8 +751,9 @@ def status() -> int:
         rows.append((svc["name"], http_ok(svc["port"], "/readyz")))
     for name, (port, _) in STANDINS.items():
         rows.append((f"{name} (stand-in)", port_open("127.0.0.1", port)))
+    width = max(len(name) for name, _ in rows) + 2
     for name, ok in rows:
-        print(f"{name:<14}{'up' if ok else 'down'}")
+        print(f"{name:<{width}}{'up' if ok else 'down'}")
     return 0 if all(ok for _, ok in rows) else 1
 
 

@@ -10,7 +10,7 @@ import socket
 
 import httpx
 import pytest
-from standins.aliyun_sms import serving  # uvicorn on 127.0.0.1:0 for a test
+from standins.serving import serving  # uvicorn on 127.0.0.1:0 for a test
 from stdnum.cn import ric
 
 from civicgrid_gateway.config import GatewaySettings

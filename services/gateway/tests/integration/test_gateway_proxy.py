@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from standins.aliyun_sms import serving  # uvicorn on 127.0.0.1:0 for a test
+from standins.serving import serving  # uvicorn on 127.0.0.1:0 for a test
 
 from civicgrid_gateway.config import GatewaySettings
 from civicgrid_gateway.entrypoints.main import build_app

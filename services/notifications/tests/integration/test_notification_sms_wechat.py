@@ -1,32 +1,29 @@
-"""The SMS (Aliyun SendSms) and WeChat (subscribe message) adapters against local fakes of each
-API's documented shape, on 127.0.0.1:0 (no database, no Kafka, nothing outside loopback).
+"""The SMS (Aliyun SendSms) and WeChat (subscribe message) adapters against local servers of each
+API's documented shape (the local stack's stand-ins, deploy/local/standins/), on 127.0.0.1:0 (no
+database, no Kafka, nothing outside loopback).
 
-The Aliyun fake recomputes the RPC signature with its own implementation of the documented
-algorithm (written here, not the adapter's), refuses a wrong secret as Aliyun does
-(SignatureDoesNotMatch), checks every common and business parameter and answers per scenario.
-The WeChat fake issues stable access tokens (counting the fetches), checks the token and the
-JSON of each subscribe/send and answers per scenario."""
+The Aliyun stand-in recomputes the RPC signature with its own implementation of the documented
+algorithm (not the adapter's), refuses a wrong secret as Aliyun does (SignatureDoesNotMatch),
+checks every common and business parameter and answers per scenario. The WeChat stand-in issues
+stable access tokens (counting the fetches), checks the token and the JSON of each
+subscribe/send (refusing with WeChat's errcodes what WeChat would refuse) and answers per
+scenario."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
+import re
 import socket
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
-from standins.aliyun_sms import (
-    ACCESS_KEY_ID, ACCESS_KEY_SECRET, ALLOWED, aliyun_serving, pct, reference_signature, serving,
-)
+from standins.aliyun_sms import ACCESS_KEY_ID, ACCESS_KEY_SECRET, ALLOWED, aliyun_serving, pct, reference_signature
+from standins.wechat import APP_ID, APP_SECRET, MSGID, wechat_serving
 from settable_clock import Clock
 
 from civicgrid_common.calendar.working_days import CHINA_TZ
@@ -46,13 +43,10 @@ SMS_FIELDS = {"sign_name": "鼓楼街道", "template_code": "SMS_123456789",
               "params": {"case_number": "JY-2026-000123", "name": "张 伟*~+/&="},
               "preview": "【鼓楼街道】张 伟*~+/&=,您的申请JY-2026-000123已受理。"}
 
-APP_ID = "wx0123456789abcdef"
-APP_SECRET = "app-secret-0123456789abcdef0123456789"
 OPENID = "oB_hN41zbT1OvATDONK5LccFIwwA"
 WECHAT_FIELDS = {"template_id": "R8A42w9nhUj3HDenswaQcMEBAz-i211U1uRggj8U6pQ",
                  "data": {"thing1": "低保申请已受理", "character_string2": "JY-2026-000123", "time3": "2026-03-04 10:15"},
                  "page": "pages/case/detail?id=c_1"}
-MSGID = 3248682510344192008  # a documented-size msgid (larger than 2**53: kept exactly)
 
 
 def our_logs(caplog) -> str:
@@ -315,79 +309,12 @@ def test_a_queue_message_and_bad_receipts():
         assert NUMBER not in str(caught.value)
 
 
-# --- the WeChat fake -------------------------------------------------------------------------------
-
-SEND_KEYS = {"touser", "template_id", "page", "data", "miniprogram_state", "lang"}
-
-
-@dataclass
-class WechatFake:
-    answers: list[str] = field(default_factory=list)  # the next scenarios of subscribe/send; "ok" after
-    token_fetches: int = 0
-    issued: list[str] = field(default_factory=list)
-    valid: set[str] = field(default_factory=set)
-    sends: list[dict[str, Any]] = field(default_factory=list)  # {"token", "body"} of each accepted send
-    refused_tokens: int = 0
-    problems: list[str] = field(default_factory=list)
-    expires_in: int = 7200
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/cgi-bin/stable_token", self.stable_token, methods=["POST"]),
-                                 Route("/cgi-bin/message/subscribe/send", self.subscribe_send, methods=["POST"])])
-
-    async def stable_token(self, request: Request) -> JSONResponse:
-        body = json.loads(await request.body())
-        if body.get("grant_type") != "client_credential" or body.get("appid") != APP_ID:
-            self.problems.append(f"token request {sorted(body)}")
-            return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
-        if body.get("secret") != APP_SECRET:
-            return JSONResponse({"errcode": 40125, "errmsg": "invalid appsecret"})
-        if body.get("force_refresh") not in (None, False):
-            self.problems.append("force_refresh used")
-        self.token_fetches += 1
-        token = f"86_ACCESS{self.token_fetches}_{uuid.uuid4().hex}"
-        self.issued.append(token)
-        self.valid.add(token)
-        return JSONResponse({"access_token": token, "expires_in": self.expires_in})
-
-    async def subscribe_send(self, request: Request) -> Response:
-        token = request.query_params.get("access_token")
-        if token not in self.valid:
-            self.refused_tokens += 1
-            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"})
-        if not request.headers.get("content-type", "").startswith("application/json"):
-            self.problems.append(f"content-type {request.headers.get('content-type')!r}")
-        body = json.loads(await request.body())
-        if not {"touser", "template_id", "data"} <= body.keys() <= SEND_KEYS:
-            self.problems.append(f"keys {sorted(body)}")
-        data = body.get("data")
-        if not isinstance(data, dict) or not all(isinstance(v, dict) and set(v) == {"value"} and isinstance(v["value"], str)
-                                                 for v in data.values()):
-            self.problems.append("data is not {name: {value: text}}")
-        self.sends.append({"token": token, "body": body})
-        scenario = self.answers.pop(0) if self.answers else "ok"
-        if scenario == "ok":
-            return Response(json.dumps({"errcode": 0, "errmsg": "ok", "msgid": MSGID}), media_type="application/json")
-        if scenario == "expire":  # the token expires under this send
-            self.valid.discard(token)
-            return JSONResponse({"errcode": 42001, "errmsg": "access_token expired rid: 6528a9f2-1b2c3d4e"})
-        if scenario == "500":
-            return PlainTextResponse("busy", status_code=500)
-        if scenario == "hang":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.release.wait(), 30)
-            return JSONResponse({"errcode": 0})
-        return JSONResponse({"errcode": int(scenario), "errmsg": f"errmsg {OPENID} rid: 6528a9f2-1b2c3d4e"})
-
+# --- subscribe messages (the WeChat stand-in, deploy/local/standins/wechat.py) -----------------------
 
 @pytest.fixture
 async def wx():
-    fake = WechatFake()
-    async with serving(fake.app()) as url:
-        fake.url = url
+    async with wechat_serving() as fake:
         yield fake
-        fake.release.set()
 
 
 @pytest.fixture
@@ -504,3 +431,103 @@ async def test_no_openid_secret_or_token_is_logged(wx, wechat_sender, caplog):
     assert all(token not in logged for token in wx.issued)
     assert "低保申请已受理" not in logged
     assert all(OPENID not in (r.error or "") for r in results)
+
+
+# --- the WeChat stand-in itself: what the local stack's WeChat keeps and refuses ----------------------
+
+async def test_the_stand_in_keeps_each_message_it_takes_as_a_json_line(tmp_path, clock):
+    log = tmp_path / "wechat" / "received.jsonl"
+    async with wechat_serving(received_log=log) as fake:
+        sender = WechatSubscribeSender(APP_ID, APP_SECRET, base_url=fake.url, clock=clock, timeout=5)
+        try:
+            first = await sender.send(wechat("dlv_wx_kept_1"))
+            fake.answers = ["43101"]
+            refused = await sender.send(wechat("dlv_wx_refused"))
+            no_page = {k: v for k, v in WECHAT_FIELDS.items() if k != "page"}
+            second = await sender.send(Outgoing("dlv_wx_kept_2", "wechat", OPENID, no_page))
+        finally:
+            await sender.close()
+    assert (first.outcome, refused.outcome, second.outcome) == ("sent", "gone", "sent") and fake.problems == []
+    assert (first.provider_id, second.provider_id) == (str(MSGID), str(MSGID + 1))
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert lines == fake.taken and len(lines) == 2  # the refused message is not kept
+    sent_data = {name: {"value": value} for name, value in WECHAT_FIELDS["data"].items()}
+    assert {k: v for k, v in lines[0].items() if k != "received_at"} == {
+        "msgid": MSGID, "touser": OPENID, "template_id": WECHAT_FIELDS["template_id"], "data": sent_data,
+        "page": "pages/case/detail?id=c_1"}
+    assert lines[1]["msgid"] == MSGID + 1 and lines[1]["page"] is None
+    assert all(datetime.fromisoformat(line["received_at"]).tzinfo is not None for line in lines)
+    assert "低保申请已受理" in log.read_text(encoding="utf-8")  # kept as text, not escaped
+
+
+async def test_the_stand_in_answers_token_requests_as_wechat_does(wx):
+    async def token(payload=None, **kw) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(wx.url + "/cgi-bin/stable_token", json=payload, **kw)
+        assert answer.status_code == 200  # WeChat answers its errors with 200 too
+        return answer.json()
+
+    good = {"grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET, "force_refresh": False}
+    refusals = {
+        40013: {**good, "appid": "wx00000000000000ff"},
+        40125: {**good, "secret": "not-the-secret"},
+        41002: {k: v for k, v in good.items() if k != "appid"},
+        41004: {k: v for k, v in good.items() if k != "secret"},
+        40002: {**good, "grant_type": "authorization_code"},
+    }
+    for errcode, payload in refusals.items():
+        answer = await token(payload)
+        assert answer["errcode"] == errcode and "access_token" not in answer, answer
+        assert re.search(r" rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$", answer["errmsg"])
+    assert (await token(content=b"grant_type=client_credential&appid=x"))["errcode"] == 41002  # JSON only
+    assert wx.token_fetches == 0 and wx.valid == set()
+    issued = await token(good)
+    assert set(issued) == {"access_token", "expires_in"} and issued["expires_in"] == 7200
+    again = await token(good)
+    assert again["access_token"] != issued["access_token"] and wx.valid == {issued["access_token"], again["access_token"]}
+    forced = await token({**good, "force_refresh": True})  # invalidates the earlier tokens
+    assert wx.valid == {forced["access_token"]} and "force_refresh used" in wx.problems
+
+
+@pytest.mark.parametrize(("change", "errcode", "detail"), [
+    ({"touser": "oB_hN41zbT1OvATDONK5Lcc"}, 40003, "invalid openid"),  # 23 characters: not an openid
+    ({"template_id": ""}, 40037, "invalid template_id"),
+    ({"page": 5}, 41030, "invalid page"),
+    ({"data": {}}, 47001, "data format error"),
+    ({"data": {"thing1": "低保申请已受理"}}, 47003, "data.thing1.value invalid"),  # not {"value": text}
+    ({"data": {"thing1": {"value": "一二三四五六七八九十一二三四五六七八九十一"}}}, 47003, "data.thing1.value invalid"),
+    ({"data": {"thing1": {"value": " "}}}, 47003, "data.thing1.value is empty"),
+    ({"data": {"phrase2": {"value": "已受理ok"}}}, 47003, "data.phrase2.value invalid"),
+    ({"data": {"character_string2": {"value": "JY 2026"}}}, 47003, "data.character_string2.value invalid"),
+    ({"data": {"number3": {"value": "12a"}}}, 47003, "data.number3.value invalid"),
+])
+async def test_the_stand_in_refuses_a_send_wechat_would_refuse(wx, change, errcode, detail):
+    async with httpx.AsyncClient() as client:
+        issued = await client.post(wx.url + "/cgi-bin/stable_token", json={
+            "grant_type": "client_credential", "appid": APP_ID, "secret": APP_SECRET})
+        token = issued.json()["access_token"]
+        body = {"touser": OPENID, "template_id": WECHAT_FIELDS["template_id"],
+                "data": {"thing1": {"value": "低保申请已受理"}, "phrase2": {"value": "已受理"},
+                         "number3": {"value": "12.5"}}, **change}
+        url = wx.url + "/cgi-bin/message/subscribe/send"
+        refused = (await client.post(url, params={"access_token": token}, json=body)).json()
+        assert refused["errcode"] == errcode and detail in refused["errmsg"] and "msgid" not in refused
+        assert wx.taken == []
+        for params, code in (({}, 41001), ({"access_token": "86_not_issued"}, 40001)):
+            assert (await client.post(url, params=params, json=body)).json()["errcode"] == code
+        assert wx.refused_tokens == 2
+        not_json = await client.post(url, params={"access_token": token}, content=b"touser=x",
+                                     headers={"content-type": "application/json"})
+        assert not_json.json()["errcode"] == 47001
+        fixed = {**body, **{k: v for k, v in WECHAT_FIELDS.items() if k != "data"}, "touser": OPENID,
+                 "data": {"thing1": {"value": "低保申请已受理"}}}
+        taken = (await client.post(url, params={"access_token": token}, json=fixed)).json()
+    assert taken == {"errcode": 0, "errmsg": "ok", "msgid": MSGID} and len(wx.taken) == 1
+
+
+async def test_what_the_stand_in_refuses_has_the_adapters_outcome(wx, wechat_sender):
+    too_long = await wechat_sender.send(wechat(data={"thing1": "一二三四五六七八九十" * 3}))
+    short_openid = await wechat_sender.send(wechat(openid="oB_hN41zbT1Ov"))  # the adapter lets it go
+    assert (too_long.outcome, short_openid.outcome) == ("failed", "gone")
+    assert "47003" in too_long.error and "40003" in short_openid.error
+    assert wx.taken == [] and len(wx.sends) == 2
