@@ -16,6 +16,11 @@ This table is not a projection: personal data are deliberately kept out of the e
 (so they can be erased without rewriting history), hence it cannot be rebuilt from the log.
 It is written in the same transaction as the `applicant registered` event.
 
+Table `applicant_contacts`, one row per applicant who chose how to be told
+(domain/contact_channels.py): the email address and the WeChat openid, encrypted like the phone,
+and the chosen channels in their order; written in the same transaction as the
+`applicant contact channels set` event. No row: the applicant never chose (SMS to a mobile).
+
 `applicant_history` reads the cases' and complaints' read tables, when they exist, for the
 history the window shows beside the profile.
 """
@@ -34,6 +39,7 @@ from civicgrid_common.unit_of_work import UnitOfWork
 from civicgrid_intake.adapters.personal_data import PersonalDataCipher, PersonalField
 from civicgrid_intake.application.applicants import HistoryEntry, StoredApplicant
 from civicgrid_intake.domain.applicant import ApplicantKind, Enterprise, IdentityKind, Profile, Resident
+from civicgrid_intake.domain.contact_channels import ContactChannels
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,15 @@ CREATE TABLE IF NOT EXISTS applicants (
          AND legal_representative IS NULL AND registered_address_code IS NULL)
         OR (kind = 'enterprise' AND legal_representative IS NOT NULL AND registered_address_code IS NOT NULL
             AND phone IS NULL AND household_registration_code IS NULL AND residence_community_code IS NULL))
+);
+
+CREATE TABLE IF NOT EXISTS applicant_contacts (
+    applicant_id   text        PRIMARY KEY REFERENCES applicants (applicant_id) ON DELETE CASCADE,
+    email          text        CHECK (email LIKE 'pd1.%'),
+    wechat_openid  text        CHECK (wechat_openid LIKE 'pd1.%'),
+    channels       text[]      NOT NULL CHECK (channels <@ ARRAY['sms', 'email', 'wechat']
+                                               AND cardinality(channels) <= 3),
+    updated_at     timestamptz NOT NULL
 );
 """
 
@@ -121,6 +136,35 @@ class ApplicantStore:
         if row is None:
             raise LookupError(f"applicant {applicant_id} has no row to update")
         return self._stored(row)
+
+    async def contact_channels(self, uow: UnitOfWork, applicant_id: str) -> ContactChannels | None:
+        row = await uow.conn.fetchrow(
+            "SELECT email, wechat_openid, channels FROM applicant_contacts WHERE applicant_id = $1", applicant_id)
+        if row is None:
+            return None
+        open_ = self.cipher.decrypt
+        return ContactChannels(
+            email=None if row["email"] is None else open_(PersonalField.EMAIL, applicant_id, row["email"]),
+            wechat_openid=(None if row["wechat_openid"] is None
+                           else open_(PersonalField.WECHAT_OPENID, applicant_id, row["wechat_openid"])),
+            channels=tuple(row["channels"]))
+
+    async def set_contact_channels(self, uow: UnitOfWork, applicant_id: str, chosen: ContactChannels,
+                                   at: datetime) -> None:
+        seal = self.cipher.encrypt
+        await uow.conn.execute(
+            """
+            INSERT INTO applicant_contacts (applicant_id, email, wechat_openid, channels, updated_at)
+            VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (applicant_id) DO UPDATE
+                SET email = EXCLUDED.email, wechat_openid = EXCLUDED.wechat_openid,
+                    channels = EXCLUDED.channels, updated_at = EXCLUDED.updated_at
+            """,
+            applicant_id,
+            None if chosen.email is None else seal(PersonalField.EMAIL, applicant_id, chosen.email),
+            None if chosen.wechat_openid is None else seal(PersonalField.WECHAT_OPENID, applicant_id,
+                                                          chosen.wechat_openid),
+            [str(c) for c in chosen.channels], at)
 
     async def history(self, uow: UnitOfWork, applicant_id: str, within: Sequence[str], *,
                       routed_to: str | None = None) -> list[HistoryEntry]:

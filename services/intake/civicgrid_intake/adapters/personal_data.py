@@ -70,6 +70,8 @@ class PersonalField(str, enum.Enum):
     PHONE = "phone"
     NAME = "name"
     LEGAL_REPRESENTATIVE = "legal_representative"
+    EMAIL = "email"
+    WECHAT_OPENID = "wechat_openid"
 
 
 class KeyringError(ValueError):

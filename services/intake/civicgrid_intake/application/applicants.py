@@ -48,7 +48,14 @@ from civicgrid_intake.domain.applicant import (
     Profile,
     Resident,
     applicant_id_of,
+    is_mobile,
     register_applicant,
+)
+from civicgrid_intake.domain.contact_channels import (
+    NOT_CHOSEN,
+    ContactChannels,
+    InvalidContactChannels,
+    TellChannel,
 )
 from civicgrid_intake.domain.eligibility import ApplicantFacts
 from civicgrid_intake.domain.identity_numbers import (
@@ -292,6 +299,12 @@ class ApplicantDirectory(Protocol):
                       routed_to: str | None = None) -> list[HistoryEntry]:
         """Cases and complaints inside `within`; with `routed_to`, only those routed to that department."""
 
+    async def contact_channels(self, uow: UnitOfWork, applicant_id: str) -> ContactChannels | None:
+        """How the applicant chose to be told, decrypted; None if they never chose."""
+
+    async def set_contact_channels(self, uow: UnitOfWork, applicant_id: str, chosen: ContactChannels,
+                                   at: datetime) -> None: ...
+
 
 # ---------------------------------------------------------------------------- use cases
 
@@ -337,6 +350,33 @@ def _places(profile: Profile) -> tuple[str, ...]:
 # and admins do not: a grid worker's residents are reached through the window.
 READERS = (Role.WINDOW_CLERK, Role.COMMUNITY_REVIEWER, Role.STREET_REVIEWER, Role.BUREAU_APPROVER, Role.LEADER,
            Role.AUDITOR, Role.DEPARTMENT)
+@dataclass(frozen=True)
+class ContactChannelsInput:
+    """How the applicant wants to be told: the addresses beyond the phone and the channels."""
+
+    channels: tuple[str, ...]
+    email: str | None = None
+    wechat_openid: str | None = None
+
+
+@dataclass(frozen=True)
+class ChosenChannels:
+    applicant_id: str
+    chosen: ContactChannels
+    chosen_at: bool  # False: never chosen, the default (SMS to a mobile) applies
+    profile: Profile
+
+
+class NoContactForChannel(RuleViolation):
+    """intake will not hand over an address for this channel: `no_contact_on_record`, or
+    `channel_not_chosen` (the applicant chose other channels, or none)."""
+
+    refusal = Refusal.CONFLICT
+
+    def __init__(self, why: str, code: str = "no_contact_on_record") -> None:
+        super().__init__(code, why)
+
+
 _STAFF = tuple(r for r in READERS if r is not Role.DEPARTMENT)
 
 
@@ -455,11 +495,70 @@ class ApplicantService:
             return None
         return stored.profile.identity_kind, stored.profile.identity_number
 
-    async def phone_of(self, uow: UnitOfWork, applicant_id: str) -> str | None:
-        """The applicant's phone, decrypted, for a disclosure the caller records in the same unit
-        of work; None if intake holds none."""
+    async def contact_for(self, uow: UnitOfWork, applicant_id: str, channel: str) -> str:
+        """The applicant's address on `channel`, decrypted, for a disclosure the caller records in
+        the same unit of work: only for a channel the applicant chose (SMS to a mobile when they
+        never chose); NoContactForChannel otherwise, saying why without the address."""
         stored = await self.directory.find(uow, applicant_id)
-        return getattr(stored.profile, "phone", None) if stored is not None else None  # an enterprise has none
+        if stored is None:
+            raise NoContactForChannel("intake holds no personal data of this case's applicant")
+        chosen = await self.directory.contact_channels(uow, applicant_id) or NOT_CHOSEN
+        if channel not in chosen.channels:
+            raise NoContactForChannel(f"the applicant did not choose to be told by {channel}", "channel_not_chosen")
+        if channel == TellChannel.EMAIL and chosen.email:
+            return chosen.email
+        if channel == TellChannel.WECHAT and chosen.wechat_openid:
+            return chosen.wechat_openid
+        phone = getattr(stored.profile, "phone", None)  # an enterprise has none
+        if channel == TellChannel.SMS and phone and is_mobile(phone):
+            return phone
+        if channel == TellChannel.SMS:
+            raise NoContactForChannel("the applicant's phone on record is a landline, which takes no SMS" if phone
+                                      else "intake holds no phone of this case's applicant")
+        raise NoContactForChannel(f"intake holds no {channel} contact of this case's applicant")
+
+    async def contact_channels(self, principal: Principal, applicant_id: str) -> ChosenChannels:
+        """How an applicant the caller may see chose to be told (the default if they never did)."""
+        async with self.transactions.unit() as uow:
+            stored = await self.directory.find(uow, applicant_id)
+            await self._visible(uow, principal, stored)
+            assert stored is not None
+            chosen = await self.directory.contact_channels(uow, applicant_id)
+        return ChosenChannels(applicant_id, chosen or NOT_CHOSEN, chosen is not None, stored.profile)
+
+    async def set_contact_channels(self, principal: Principal, applicant_id: str,
+                                   data: ContactChannelsInput) -> ChosenChannels:
+        """A clerk who may serve the applicant records how they want to be told: the directory's
+        row and the `contact channels set` event in one transaction. The addresses not sent are
+        removed: the form shows everything on record, and what the resident left empty is gone."""
+        try:
+            chosen = ContactChannels(email=data.email, wechat_openid=data.wechat_openid,
+                                     channels=tuple(data.channels))
+        except InvalidContactChannels as e:
+            raise ApplicantInputError([FieldProblem(e.field, "contact_channels", e.message)]) from None
+
+        async def choose(uow: UnitOfWork) -> ChosenChannels:
+            stored = await self.directory.find(uow, applicant_id)
+            if stored is None or not may_serve(principal, stored.profile):
+                await self._visible(uow, principal, stored)  # 404 to whoever may not see them
+                assert stored is not None
+                raise OutsideJurisdiction(_place_fields(stored.profile)[:1], OUTSIDE_MESSAGE)
+            phone = getattr(stored.profile, "phone", None)
+            try:
+                chosen.check_phone(bool(phone) and is_mobile(phone))
+            except InvalidContactChannels as e:
+                raise ApplicantInputError([FieldProblem(e.field, "contact_channels", e.message)]) from None
+            if await self.directory.contact_channels(uow, applicant_id) == chosen:
+                return ChosenChannels(applicant_id, chosen, True, stored.profile)  # said again: nothing new
+            now = self.clock()
+            applicant = await uow.get(Applicant, applicant_id)
+            applicant.set_contact_channels(chosen.channels, email_on_record=chosen.email is not None,
+                                           wechat_on_record=chosen.wechat_openid is not None,
+                                           actor=principal.subject, at=now)
+            await self.directory.set_contact_channels(uow, applicant_id, chosen, now)
+            return ChosenChannels(applicant_id, chosen, True, stored.profile)
+
+        return await self.transactions(choose)
 
     async def get(self, principal: Principal, applicant_id: str) -> tuple[StoredApplicant, list[HistoryEntry]]:
         async with self.transactions.unit() as uow:

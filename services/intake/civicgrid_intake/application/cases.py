@@ -32,7 +32,7 @@ from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
 from civicgrid_intake.application.catalogue import CatalogueService
 from civicgrid_intake.domain.affair import Material
-from civicgrid_intake.domain.applicant import IdentityKind, is_mobile
+from civicgrid_intake.domain.applicant import IdentityKind
 from civicgrid_intake.domain.case import Actor, Affair, AffairLevel, Case, CaseRuleViolation, CaseStatus, Channel
 from civicgrid_intake.domain.catalogue import AffairRevision, CatalogueRuleViolation
 from civicgrid_intake.domain.eligibility import ApplicantFacts, EligibilityRule, Ineligibility, evaluate, rule_to_data
@@ -81,8 +81,9 @@ class KnownApplicants(Protocol):
     async def identity_of(self, uow: UnitOfWork, applicant_id: str) -> tuple[IdentityKind, str] | None:
         """The applicant's identity number and its kind, None if intake holds none."""
 
-    async def phone_of(self, uow: UnitOfWork, applicant_id: str) -> str | None:
-        """The applicant's phone, None if intake holds none."""
+    async def contact_for(self, uow: UnitOfWork, applicant_id: str, channel: str) -> str:
+        """The applicant's address on a channel they chose; refused (409 no_contact_on_record,
+        saying why) when there is none."""
 
 
 @dataclass(frozen=True)
@@ -106,11 +107,6 @@ class Disclosure:
     identity_number: str
     department: str
     disclosed_at: datetime
-
-
-class NoContactOnRecord(RuleViolation):
-    def __init__(self, why: str) -> None:
-        super().__init__("no_contact_on_record", why)
 
 
 class NoIdentityOnRecord(RuleViolation):
@@ -404,12 +400,8 @@ class CaseService:
 
         async def disclose(case: Case, uow: UnitOfWork, at: datetime) -> None:
             case.disclose_contact(channel=channel, purpose=purpose, actor=actor_of(principal), at=at)
-            phone = await self.applicants.phone_of(uow, case.applicant_id)
-            if phone is None:
-                raise NoContactOnRecord("intake holds no phone of this case's applicant")
-            if not is_mobile(phone):
-                raise NoContactOnRecord("the applicant's phone on record is a landline, which takes no SMS")
-            disclosed.append(ContactDisclosure(case.id, case.applicant_id, channel, phone, at))
+            address = await self.applicants.contact_for(uow, case.applicant_id, channel)
+            disclosed.append(ContactDisclosure(case.id, case.applicant_id, channel, address, at))
 
         await self._change(case_id, principal, disclose)
         return disclosed[-1]

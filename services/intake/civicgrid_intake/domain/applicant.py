@@ -42,6 +42,7 @@ from civicgrid_common.identity.principal import Role
 
 APPLICANT_REGISTERED = "civicgrid.intake.applicant.registered.v1"
 APPLICANT_RELOCATED = "civicgrid.intake.applicant.relocated.v1"
+APPLICANT_CONTACT_CHANNELS_SET = "civicgrid.intake.applicant.contact_channels_set.v1"
 
 # Only the shapes: the check characters are verified by identity_numbers.py before here.
 _RESIDENT_ID_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
@@ -307,6 +308,19 @@ class Applicant(Aggregate):
                                          "evidence": Evidence(evidence).value, "relocated_at": at.isoformat(),
                                          "actor": actor})
 
+    def set_contact_channels(self, channels: Iterable[str], *, email_on_record: bool, wechat_on_record: bool,
+                             actor: str, at: datetime) -> None:
+        """The applicant chose how to be told about their cases (contact_channels.py). The event
+        says which channels, and whether an email and an openid are on record; never them."""
+        if not self.registered:
+            raise InvalidApplicant("applicant_id", "only a registered applicant chooses how to be told")
+        if at.tzinfo is None:
+            raise InvalidApplicant("set_at", "must be a timezone-aware instant")
+        self._emit(APPLICANT_CONTACT_CHANNELS_SET, {
+            "applicant_id": self.id, "channels": [str(c) for c in channels],
+            "email_on_record": email_on_record, "wechat_on_record": wechat_on_record,
+            "set_at": at.isoformat(), "actor": actor})
+
     @applies(APPLICANT_REGISTERED)
     def _applicant_registered(self, d: Mapping[str, Any]) -> None:
         self.kind = ApplicantKind(d["kind"])
@@ -315,6 +329,10 @@ class Applicant(Aggregate):
     @applies(APPLICANT_RELOCATED)
     def _applicant_relocated(self, d: Mapping[str, Any]) -> None:
         self.jurisdiction = d["jurisdiction"]
+
+    @applies(APPLICANT_CONTACT_CHANNELS_SET)
+    def _contact_channels_set(self, d: Mapping[str, Any]) -> None:
+        pass  # the choice is the directory's; the stream keeps when and by whom it was made
 
 def register_applicant(profile: Profile, pseudonym_key: bytes) -> Applicant:
     """A new applicant's stream for a validated profile (the profile itself goes to the

@@ -42,6 +42,7 @@ from civicgrid_common.calendar.working_days import WorkingCalendar, local_date
 from civicgrid_common.problems import Refusal, RuleViolation
 
 from civicgrid_intake.domain.case_number import CaseNumber, InvalidCaseNumber
+from civicgrid_intake.domain.contact_channels import TellChannel
 from civicgrid_intake.domain.materials import InvalidMaterials, MaterialsChecklist, check_material_codes
 from civicgrid_intake.domain.rating import FollowUpPolicy, RatingLevel
 from civicgrid_intake.domain.routing import Routing, routing_from_data, routing_to_data
@@ -64,8 +65,8 @@ FOLLOW_UP_CLOSED = PREFIX + "follow_up_closed.v1"
 SUPPLEMENT_REQUESTED = PREFIX + "supplement_requested.v1"
 IDENTITY_DISCLOSED = PREFIX + "identity_disclosed.v1"
 CONTACT_DISCLOSED = PREFIX + "contact_disclosed.v1"
-# The contacts intake records of an applicant: a phone (an SMS goes to a mobile number).
-CONTACT_CHANNELS = ("sms",)
+# The channels intake holds an applicant's contact for (domain/contact_channels.py).
+CONTACT_CHANNELS = tuple(str(c) for c in TellChannel)
 EVENT_TYPES: tuple[str, ...] = (
     REGISTERED, ACCEPTED, REFUSED, SUPPLEMENTED, ROUTED, GREEN_CHANNELLED, WITHDRAWN, COMPLETED,
     CERTIFICATE_ISSUED, ARCHIVED, RATED, FOLLOW_UP_OPENED, APPLICANT_CALLED_BACK, FOLLOW_UP_CLOSED,

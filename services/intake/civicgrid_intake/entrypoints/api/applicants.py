@@ -10,6 +10,9 @@ POST /v1/applicants/relocations  record that a registered applicant moved into t
                               jurisdiction, with the document shown (window_clerk of the new place)
 GET  /v1/applicants/{id}      the profile (masked per role, domain/applicant.py) and the history
                               of earlier cases and complaints the caller may see
+PUT  /v1/applicants/{id}/contact-channels  how the applicant wants to be told about their cases:
+                              SMS, email, WeChat, several or none, with the email and openid
+                              (window_clerk who may serve them); GET reads it, masked like the phone
 
 Every route is scoped (application/applicants.py says who sees whom); an applicant the caller may
 not see is answered 404 like an unknown one. Error bodies name the field and the rule, never the
@@ -38,6 +41,8 @@ from civicgrid_intake.application.applicants import (
     READERS,
     ApplicantInput,
     ApplicantService,
+    ChosenChannels,
+    ContactChannelsInput,
     EnterpriseInput,
     HistoryEntry,
     Keep,
@@ -47,6 +52,7 @@ from civicgrid_intake.application.applicants import (
     profile_extras,
 )
 from civicgrid_intake.domain.applicant import Evidence, IdentityKind, present, visibility_for
+from civicgrid_intake.domain.contact_channels import MAX_EMAIL_LENGTH, TellChannel, mask_email, mask_openid
 
 _APPLICANT_ID = r"^ap-[0-9a-f]{32}$"
 _CODE = "district, street or community code (6, 9 or 12 digits)"
@@ -149,7 +155,43 @@ class RelocationIn(_Body):
                                registered_address_code=self.registered_address_code)
 
 
+class ContactChannelsIn(_Body):
+    """How the applicant wants to be told. Addresses left out are removed from the record."""
+
+    channels: list[TellChannel] = Field(max_length=3, description="the channels chosen, in the applicant's order; "
+                                                                  "[] to be told on none. sms goes to the profile's "
+                                                                  "mobile number")
+    email: str | None = Field(None, max_length=MAX_EMAIL_LENGTH, description="required when email is chosen")
+    wechat_openid: str | None = Field(None, max_length=64,
+                                      description="the applicant's openid of the district's mini program (its "
+                                                  "backend has it from WeChat's login); required when wechat is "
+                                                  "chosen")
+
+    def to_input(self) -> ContactChannelsInput:
+        return ContactChannelsInput(channels=tuple(str(c) for c in self.channels), email=self.email,
+                                    wechat_openid=self.wechat_openid)
+
+
 # ---------------------------------------------------------------------- answers
+
+
+class ContactChannelsOut(BaseModel):
+    applicant_id: str
+    channels: list[TellChannel]
+    chosen: bool = Field(description="false: the applicant never chose, and SMS to a mobile applies")
+    email: str | None = Field(description="masked unless the caller sees contact details in full")
+    wechat_openid: str | None = Field(description="masked unless the caller sees contact details in full")
+    shown_in_full: bool
+
+
+def _channels_out(principal: Principal, chosen: ChosenChannels) -> ContactChannelsOut:
+    full = visibility_for(principal.roles).phone  # contact details: seen as the phone is
+    email, openid = chosen.chosen.email, chosen.chosen.wechat_openid
+    return ContactChannelsOut(
+        applicant_id=chosen.applicant_id, channels=list(chosen.chosen.channels), chosen=chosen.chosen_at,
+        email=None if email is None else (email if full else mask_email(email)),
+        wechat_openid=None if openid is None else (openid if full else mask_openid(openid)),
+        shown_in_full=full)
 
 
 class ShownInFull(BaseModel):
@@ -252,5 +294,26 @@ def applicants_router() -> APIRouter:
         stored, history = await svc.get(principal, applicant_id)
         response.headers.update(_NO_STORE)
         return _out(principal, stored, history)
+
+    @router.get("/{applicant_id}/contact-channels", response_model=ContactChannelsOut)
+    async def get_contact_channels(response: Response,
+                                   applicant_id: str = Path(pattern=_APPLICANT_ID, description="ap- and 32 hex digits"),
+                                   principal: Principal = Depends(require(*READERS)),
+                                   svc: ApplicantService = Depends(_service)):
+        chosen = await svc.contact_channels(principal, applicant_id)
+        response.headers.update(_NO_STORE)
+        return _channels_out(principal, chosen)
+
+    @router.put("/{applicant_id}/contact-channels", response_model=ContactChannelsOut)
+    async def set_contact_channels(body: ContactChannelsIn, response: Response,
+                                   applicant_id: str = Path(pattern=_APPLICANT_ID, description="ap- and 32 hex digits"),
+                                   principal: Principal = Depends(require(Role.WINDOW_CLERK)),
+                                   svc: ApplicantService = Depends(_service)):
+        """Record how the applicant wants to be told about their cases (告知方式), as
+        civicgrid.intake.applicant.contact_channels_set.v1 (the channels, never the addresses).
+        The notifications service is given an address only for a channel chosen here."""
+        chosen = await svc.set_contact_channels(principal, applicant_id, body.to_input())
+        response.headers.update(_NO_STORE)
+        return _channels_out(principal, chosen)
 
     return router

@@ -113,7 +113,8 @@ class DisclosureOut(BaseModel):
 
 class ContactIn(_Body):
     channel: Literal["sms", "email", "wechat"] = Field(
-        description="the channel the message goes on: intake records a phone (sms) only")
+        description="the channel the message goes on; intake answers only for a channel the applicant "
+                    "chose (SMS to a mobile when they never chose)")
     purpose: str = Field(min_length=1, max_length=500,
                          description="the message it is for, e.g. the notification delivery's id (recorded "
                                      "with the disclosure)")
@@ -125,7 +126,8 @@ class ContactOut(BaseModel):
     case_id: str
     applicant_id: str
     channel: str
-    address: str = Field(description="the mobile number (sms)")
+    address: str = Field(description="the mobile number (sms), the email address (email) or the openid of the "
+                                     "district's mini program (wechat)")
     disclosed_at: datetime
 
 
@@ -422,8 +424,9 @@ def cases_router() -> APIRouter:
                                svc: CaseService = Depends(_service)):
         """The notifications service (role notifier) obtains the contact of the case's applicant
         to send them one message about the case; every disclosure is recorded as an event
-        (civicgrid.intake.case.contact_disclosed.v1, without the number). 409
-        no_contact_on_record when intake holds none for the channel."""
+        (civicgrid.intake.case.contact_disclosed.v1, without the address). 409
+        channel_not_chosen when the applicant did not choose the channel, no_contact_on_record
+        when intake holds no address for it."""
         disclosure = await svc.disclose_contact(case_id, principal, body.channel, body.purpose)
         response.headers["Cache-Control"] = "no-store"
         return ContactOut(**vars(disclosure))
