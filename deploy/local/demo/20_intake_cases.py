@@ -31,8 +31,9 @@ RESIDENTS = {
     "Sun": ("3201041940020617", "3", "孙桂兰"),
 }
 # Their phones (fictitious): notifications texts an accepted case's applicant at a mobile number;
-# Zhao has a landline and Sun none, so they get no SMS.
+# Zhao has a landline and Sun none, so they get no SMS; Zhao asks to be told by WeChat and email.
 PHONES = {"Wang": "13951234567", "Li": "13851230000", "Zhao": "025-84561234"}
+ZHAO_CONTACTS = {"email": "zhao.jianguo@example.com", "wechat_openid": "oQhDemoZhaoJianguo0000000001"}
 def bearer(role: str, jurisdiction: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_local_token(role, jurisdiction)}"}
 
@@ -56,6 +57,12 @@ async def applicant_ids(ctx, clerk: dict[str, str]) -> dict[str, str]:
             raise RuntimeError(f"POST /v1/applicants answered {r.status_code}: {r.text}")
         ids[who] = r.json()["applicant_id"]
     ctx.say("  the residents were registered as applicants: " + ", ".join(f"{w} {i}" for w, i in ids.items()))
+    r = await ctx.http.put(f"{INTAKE}/v1/applicants/{ids['Zhao']}/contact-channels", headers=clerk,
+                           json={"channels": ["wechat", "email"], **ZHAO_CONTACTS})
+    if r.status_code != 200:
+        raise RuntimeError(f"PUT .../contact-channels answered {r.status_code}: {r.text}")
+    ctx.say(f"  Zhao has no mobile phone: he asks to be told by {' and '.join(r.json()['channels'])} "
+            f"({r.json()['email']}, the openid of his WeChat in the district's mini program)")
     return ids
 
 

@@ -9,9 +9,12 @@
 - leaders: a complaint surge or an overdue run in a community, when statistics raised one;
 - applicants: each case the window accepted in part 20 texted to its applicant (receipt number
   and due date), as the local SendSms server received it (.local/sms/received.jsonl; the number
-  came from intake's contact API at send time, and is shown masked here); Zhao (a landline) and
-  Sun (no phone) get none: their deliveries are dead letters saying why. In the quiet hours
-  (22:00-08:00 China time) the SMS waits for the morning, and the part says so;
+  came from intake's contact API at send time, and is shown masked here); Sun (no phone) gets
+  none: the delivery is a dead letter saying why. Zhao (a landline) chose WeChat and email at the
+  window: his mail as the stack's SMTP server kept it (.local/mail/) and his WeChat messages as
+  the WeChat stand-in took them (.local/wechat/received.jsonl); his SMS deliveries are skipped.
+  In the quiet hours (22:00-08:00 China time) the SMS and WeChat messages wait for the morning
+  (mail does not), and the part says so;
 - the district's delivery figures, as statistics counts them from notifications' delivery steps
   (GET /v1/kpis/notifications by channel): the part waits until they include this run's retried
   webhook.
@@ -79,6 +82,7 @@ async def run(ctx) -> None:
     server.should_exit = True
     await asyncio.gather(streaming, serving, return_exceptions=True)
     await applicants_texted(ctx, admin)
+    await applicants_mailed_and_messaged(ctx)
     await delivery_figures(ctx, leader, since=ctx.started_at.isoformat())
 
 
@@ -113,6 +117,38 @@ async def applicants_texted(ctx, admin: dict) -> None:
     if none:
         ctx.say(f"  {len(none)} SMS dead-lettered this run (their applicants have a landline or no phone), e.g. "
                 f"{none[0]['last_error']}")
+
+
+async def applicants_mailed_and_messaged(ctx) -> None:
+    """The mail and the WeChat messages to Zhao (he chose them at the window) during this run."""
+    import email
+    import email.policy
+    import json
+    from datetime import datetime
+
+    from civicgrid_common.paths import local_state_dir
+
+    mail_dir, wechat_log = local_state_dir() / "mail", local_state_dir() / "wechat" / "received.jsonl"
+    mails: list = []
+    for _ in range(30):  # the sender loop polls every second; mail is never held for the night
+        mails = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+                 for p in sorted(mail_dir.glob("*.eml")) if p.stat().st_mtime >= ctx.started_at.timestamp()]
+        if mails:
+            break
+        await asyncio.sleep(1)
+    ctx.say(f"mail to applicants (the stack's SMTP server at :1025 kept {len(mails)} in {mail_dir}):")
+    for m in mails[:4]:
+        ctx.say(f"  to {m['To']}: {m['Subject']}")
+    lines = wechat_log.read_text(encoding="utf-8").splitlines() if wechat_log.exists() else []
+    taken = [m for m in map(json.loads, lines) if datetime.fromisoformat(m["received_at"]) >= ctx.started_at]
+    ctx.say(f"WeChat subscribe messages (as the local server at :8026 took them): {len(taken)}")
+    for m in taken[:4]:
+        ctx.say(f"  to {m['touser'][:4]}…{m['touser'][-4:]}  {m['template_id']}  "
+                + ", ".join(f"{k}={v['value']}" for k, v in m["data"].items()))
+    if not taken:
+        now = datetime.now(CHINA_TZ)
+        ctx.say(f"  none yet: at {now:%H:%M} China time a WeChat message may be waiting for the end of the quiet "
+                "hours, like an SMS")
 
 
 async def delivery_figures(ctx, leader: dict, since: str) -> None:

@@ -1,8 +1,8 @@
 """notifications' composition root: what the service is made of, wired in one fixed order.
 
     database → event store → ledger, inbox, facts and endpoint tables → units of work → the
-    notification service (the rule book seeded) → people's preferences and their digest timers → channels (webhooks; SMS with intake's contact
-    API) → what runs in the
+    notification service (the rule book seeded) → people's preferences and their digest timers →
+    channels (webhooks; SMS, email and WeChat with intake's contact API) → what runs in the
     background (outbox relay; the consumer of the source topics; the webhook sender; the live
     inbox's listener)
 
@@ -24,6 +24,7 @@ from civicgrid_common.timers import TimerWorker, install_timers
 from civicgrid_common.unit_of_work import Transactions
 
 from civicgrid_notifications.adapters.contacts import IntakeContacts, LocalNotifierToken, NoNotifierToken
+from civicgrid_notifications.adapters.email import SmtpSender
 from civicgrid_notifications.adapters.endpoints import Endpoints, SecretBox, load_secrets_key
 from civicgrid_notifications.adapters.facts import FACTS_DDL, SubjectFacts
 from civicgrid_notifications.adapters.inbox import INBOX_DDL, InboxStore
@@ -32,6 +33,7 @@ from civicgrid_notifications.adapters.live import InboxBroadcaster
 from civicgrid_notifications.adapters.sender import SenderLoop
 from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookSender
+from civicgrid_notifications.adapters.wechat import WechatSubscribeSender
 from civicgrid_notifications.application.notify import NotificationService
 from civicgrid_notifications.application.preferences import TIMER_OWNER, PreferenceService
 from civicgrid_notifications.config import NotificationsSettings
@@ -88,6 +90,17 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
     if settings.sms_access_key_id and settings.sms_access_key_secret:
         sms = AliyunSmsSender(settings.sms_access_key_id, settings.sms_access_key_secret.get_secret_value(),
                               endpoint=settings.sms_endpoint, daily_limit=settings.sms_daily_limit, clock=clock)
+    email = None
+    if settings.smtp_host:
+        email = SmtpSender(settings.smtp_host, settings.smtp_port, sender_address=settings.mail_from,
+                           use_tls=settings.smtp_security == "tls",
+                           start_tls={"starttls": True, "tls": False, "none": False}[settings.smtp_security],
+                           username=settings.smtp_username,
+                           password=settings.smtp_password.get_secret_value() if settings.smtp_password else None)
+    wechat = None
+    if settings.wechat_app_id and settings.wechat_app_secret:
+        wechat = WechatSubscribeSender(settings.wechat_app_id, settings.wechat_app_secret.get_secret_value(),
+                                       base_url=settings.wechat_endpoint, clock=clock)
     token = notifier_token(settings)
     contacts = IntakeContacts(settings.intake_url, token)
     broadcaster = InboxBroadcaster(pool, settings.dsn())
@@ -100,7 +113,7 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
         runners.append(SenderLoop(pool, deliveries, endpoints, webhooks, schedule=settings.retry_schedule,
                                   lease_seconds=settings.send_lease_seconds, batch=settings.send_batch,
                                   concurrency=settings.send_concurrency, poll_seconds=settings.send_poll_seconds,
-                                  sms=sms, contacts=contacts, clock=clock))
+                                  sms=sms, email=email, wechat=wechat, contacts=contacts, clock=clock))
     consumers = {}
     if settings.consume:
         consumers["events"] = EventConsumer(settings, pool, topics=settings.source_topics,
@@ -114,8 +127,9 @@ async def bootstrap(settings: NotificationsSettings, *, clock: Clock = utc_now) 
         await contacts.close()
         if isinstance(token, ClientCredentialsToken):
             await token.close()
-        if sms is not None:
-            await sms.close()
+        for provider in (sms, email, wechat):
+            if provider is not None:
+                await provider.close()
         await pool.close()
 
     return Wired(pool=pool, runners=runners, close=close, state={

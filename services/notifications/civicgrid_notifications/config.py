@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -67,12 +68,34 @@ class NotificationsSettings(PlatformSettings):
     sms_access_key_id: str | None = None
     sms_access_key_secret: SecretStr | None = None
     sms_daily_limit: int = Field(10, ge=1, le=1000)  # messages per number and China day
+    # Email to applicants over SMTP (adapters/email.py): unset host, email deliveries wait
+    # (retried) with that said in their error. `starttls` on the submission port 587, `tls` on
+    # 465, `none` only for a server on this host (the local stack's mailbox on :1025).
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "noreply@civicgrid.invalid"
+    # WeChat subscribe messages of the district's mini program (adapters/wechat.py): unset app
+    # id, WeChat deliveries wait (retried). The local stack points at its own server of the API.
+    wechat_endpoint: str = "https://api.weixin.qq.com"
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
     # Quiet hours (China time): a non-urgent SMS or WeChat message is held back until they end;
     # "" for none.
     quiet_hours: str = "22:00-08:00"
     # The same message to the same person on the same channel within this many seconds, from
     # whichever event, is told once; 0 for never.
     dedup_window_seconds: float = Field(600.0, ge=0, le=86400)
+
+    @field_validator("smtp_security")
+    @classmethod
+    def _plain_smtp_on_this_host_only(cls, value: str, info) -> str:
+        host = info.data.get("smtp_host")
+        if value == "none" and host not in (None, "127.0.0.1", "localhost", "::1"):
+            raise ValueError("mail to applicants leaves over TLS: smtp_security none is for a server on this host")
+        return value
 
     @field_validator("quiet_hours")
     @classmethod

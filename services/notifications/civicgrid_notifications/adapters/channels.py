@@ -26,8 +26,10 @@ from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 import httpx
 
 # unreachable: the recipient has no address on the channel (an applicant without a mobile number)
-Outcome = Literal["sent", "retry", "gone", "failed", "unreachable"]
-OUTCOMES: tuple[Outcome, ...] = ("sent", "retry", "gone", "failed", "unreachable")
+# not_chosen: the applicant did not choose this channel (intake gives no address for it); the
+# delivery is skipped, neither sent nor failed.
+Outcome = Literal["sent", "retry", "gone", "failed", "unreachable", "not_chosen"]
+OUTCOMES: tuple[Outcome, ...] = ("sent", "retry", "gone", "failed", "unreachable", "not_chosen")
 CHANNELS: tuple[str, ...] = ("email", "webhook", "sms", "wechat", "in_app")
 
 

@@ -1,7 +1,10 @@
 """Where a case's applicant is reached: intake's contact API, asked at send time, one message at
 a time (`POST /v1/cases/{case_id}/applicant-contact`, role notifier). intake records every answer
 on the case as `contact_disclosed`; notifications keeps the number in memory for the one request
-to the provider and never stores or logs it.
+to the provider and never stores or logs it. intake answers only for a channel the applicant
+chose (SMS to their mobile when they never chose): another channel is "not_chosen", and the
+delivery is skipped; a chosen channel without an address is "none", recorded as unreachable,
+not as a failure of the channel.
 
 The token is this service's own: the identity provider's client-credentials grant issues it to
 the `civicgrid-notifications` client, whose service account holds the `notifier` role over the
@@ -30,9 +33,10 @@ TOKEN_TTL_SECONDS = 900
 
 @dataclass(frozen=True, repr=False)
 class Contact:
-    """What intake answered: the address (the number: personal data), or why there is none."""
+    """What intake answered: the address (a number, an email address, an openid: personal
+    data), or why there is none."""
 
-    outcome: Literal["found", "none", "retry"]
+    outcome: Literal["found", "none", "not_chosen", "retry"]
     address: str | None = None
     error: str | None = None  # short, with no personal data
 
@@ -74,8 +78,9 @@ class IntakeContacts:
         self.timeout = timeout
         self._http: httpx.AsyncClient | None = None
 
-    async def sms_number(self, case_id: str, *, purpose: str) -> Contact:
-        """The mobile number of the case's applicant for one SMS (`purpose`: the delivery)."""
+    async def address(self, case_id: str, channel: str, *, purpose: str) -> Contact:
+        """The address of the case's applicant on `channel` (sms, email, wechat) for one message
+        (`purpose`: the delivery)."""
         try:
             token = await self.token()
         except TokenUnavailable as exc:
@@ -86,7 +91,7 @@ class IntakeContacts:
         if self._http is None:
             self._http = provider_client(self.timeout)
         url = httpx.URL(f"{self.base_url}/v1/cases/{case_id}/applicant-contact")
-        body = json.dumps({"channel": "sms", "purpose": purpose}).encode()
+        body = json.dumps({"channel": channel, "purpose": purpose}).encode()
         self._http.headers["Authorization"] = f"Bearer {token}"
         try:
             status, answer = await post_for_json(self._http, url, body, content_type="application/json",
@@ -97,7 +102,12 @@ class IntakeContacts:
             return Contact("found", answer["address"])
         code = (answer or {}).get("code")
         if status == 409 and code == "no_contact_on_record":
-            return Contact("none", error="intake holds no mobile number of the applicant")
+            # intake's reason names the channel and why (not chosen, none on record), never an address
+            detail = (answer or {}).get("detail")
+            return Contact("none", error=str(detail)[:200] if detail else f"intake holds no {channel} contact "
+                                                                            "of the applicant")
+        if status == 409 and code == "channel_not_chosen":
+            return Contact("not_chosen", error=f"the applicant did not choose {channel}")
         if status == 404:
             return Contact("none", error="intake knows no such case")
         # 401/403 (the token), 429, 5xx: intake or this service's credentials; try again later

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS notification_deliveries (
     recipient text NOT NULL,
     urgent boolean NOT NULL,
     message jsonb NOT NULL,
-    status text NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'delivered', 'dead', 'disabled')),
+    status text NOT NULL CONSTRAINT notification_deliveries_status_check
+        CHECK (status IN ('pending', 'sending', 'sent', 'delivered', 'dead', 'disabled', 'skipped')),
     attempts integer NOT NULL DEFAULT 0,
     next_attempt_at timestamptz,
     lease_until timestamptz,
@@ -54,6 +55,16 @@ ALTER TABLE notification_deliveries ADD COLUMN IF NOT EXISTS events integer NOT 
 ALTER TABLE notification_deliveries ADD COLUMN IF NOT EXISTS content_key text;
 CREATE INDEX IF NOT EXISTS notification_deliveries_content
     ON notification_deliveries (recipient, channel, content_key, created_at) WHERE content_key IS NOT NULL;
+-- 'skipped' (a channel the applicant did not choose) came later: widen an older table's check.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'notification_deliveries_status_check'
+                   AND pg_get_constraintdef(oid) LIKE '%skipped%') THEN
+        ALTER TABLE notification_deliveries DROP CONSTRAINT IF EXISTS notification_deliveries_status_check;
+        ALTER TABLE notification_deliveries ADD CONSTRAINT notification_deliveries_status_check
+            CHECK (status IN ('pending', 'sending', 'sent', 'delivered', 'dead', 'disabled', 'skipped'));
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS notification_attempts (
     delivery_id text NOT NULL REFERENCES notification_deliveries (id),
     attempt integer NOT NULL,
@@ -67,6 +78,7 @@ CREATE TABLE IF NOT EXISTS notification_attempts (
 """
 
 PENDING, SENDING, SENT, DELIVERED, DEAD, DISABLED = "pending", "sending", "sent", "delivered", "dead", "disabled"
+SKIPPED = "skipped"  # to an applicant on a channel they did not choose: no message, no step
 
 
 def content_key(channel: str, recipient: str, message: Mapping[str, Any]) -> str:
@@ -169,7 +181,8 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease: timedelta
         f"""
         WITH due AS (
             SELECT id FROM notification_deliveries
-            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 AND channel IN ('webhook', 'sms')
+            WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1
+              AND channel IN ('webhook', 'sms', 'email', 'wechat')
               AND (status = 'pending' OR lease_until <= $1)
             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED
         )
@@ -194,6 +207,8 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, store:
         status = SENT
     elif outcome == "gone":
         status = DISABLED
+    elif outcome == "not_chosen":
+        status = SKIPPED
     elif outcome == "retry" and next_attempt_at is not None:
         status = PENDING
     else:
@@ -214,7 +229,7 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, store:
         UPDATE notification_deliveries
         SET status = $2, next_attempt_at = $3, lease_until = NULL, provider_id = coalesce($4, provider_id),
             last_status_code = $5, last_error = $6,
-            finished_at = CASE WHEN $2::text IN ('sent', 'dead', 'disabled') THEN $7::timestamptz END,
+            finished_at = CASE WHEN $2::text IN ('sent', 'dead', 'disabled', 'skipped') THEN $7::timestamptz END,
             events = events + $8
         WHERE id = $1
         """,
@@ -227,6 +242,8 @@ async def finish_attempt(conn: asyncpg.Connection, delivery: Delivery, *, store:
 def _attempt_steps(district: str, row: Mapping[str, Any], outcome: str, status: str, attempt: int,
                    status_code: int | None, retry_at: datetime | None,
                    now: datetime) -> list[tuple[str, dict[str, Any]]]:
+    if status == SKIPPED:
+        return []  # nothing was to be told on this channel: no step, no figure
     if status == SENT:
         return [(steps.SENT, steps.step_data(district, row, now, recorded_at=steps.instant(row["created_at"]),
                                              attempts=attempt))]

@@ -1,6 +1,7 @@
-"""The sender loop: deliveries that leave the process (department webhooks; SMS to a case's
-applicant, at the number intake's contact API gives for that one message), each leased and
-committed as `sending` before its request leaves, then finished with the attempt's outcome.
+"""The sender loop: deliveries that leave the process (department webhooks; SMS, email and
+WeChat messages to a case's applicant, at the address intake's contact API gives for that one
+message), each leased and committed as `sending` before its request leaves, then finished with
+the attempt's outcome.
 
 Retries follow the configured schedule (jittered ±20 %), later when the receiver says so
 (Retry-After); a 410 disables the endpoint; after the schedule's last attempt the delivery is
@@ -24,12 +25,18 @@ from civicgrid_common.clock import Clock, utc_now
 
 from civicgrid_notifications.adapters import ledger
 from civicgrid_notifications.adapters.channels import Outgoing, SendResult
-from civicgrid_notifications.adapters.contacts import IntakeContacts
+from civicgrid_notifications.adapters.contacts import Contact, IntakeContacts
+from civicgrid_notifications.adapters.email import SmtpSender
 from civicgrid_notifications.adapters.endpoints import Endpoints
 from civicgrid_notifications.adapters.sms import AliyunSmsSender
 from civicgrid_notifications.adapters.webhooks import WebhookEndpoint, WebhookSender
+from civicgrid_notifications.adapters.wechat import WechatSubscribeSender
 
 log = logging.getLogger(__name__)
+
+# The channels that reach a case's applicant, and the setting that configures each provider.
+_PROVIDER_SETTING = {"sms": "CIVICGRID_SMS_ACCESS_KEY_ID", "email": "CIVICGRID_SMTP_HOST",
+                     "wechat": "CIVICGRID_WECHAT_APP_ID"}
 
 
 def next_attempt(schedule: Sequence[float], attempts: int, *, now: datetime, retry_after: float | None,
@@ -50,12 +57,15 @@ class SenderLoop:
     def __init__(self, pool: asyncpg.Pool, deliveries: ledger.DeliveryLedger, endpoints: Endpoints,
                  webhooks: WebhookSender, *, schedule: Sequence[float], lease_seconds: float, batch: int,
                  concurrency: int, poll_seconds: float, sms: AliyunSmsSender | None = None,
+                 email: SmtpSender | None = None, wechat: WechatSubscribeSender | None = None,
                  contacts: IntakeContacts | None = None, clock: Clock = utc_now) -> None:
         self.pool = pool
         self.deliveries = deliveries
         self.endpoints = endpoints
         self.webhooks = webhooks
         self.sms = sms
+        self.email = email
+        self.wechat = wechat
         self.contacts = contacts
         self.schedule = list(schedule)
         self.lease = timedelta(seconds=lease_seconds)
@@ -137,8 +147,8 @@ class SenderLoop:
             log.info("delivery %s attempt %d: %s -> %s", delivery.id, delivery.attempts, result.outcome, status)
 
     async def _attempt(self, delivery: ledger.Delivery, now: datetime) -> SendResult:
-        if delivery.channel == "sms":
-            return await self._attempt_sms(delivery)
+        if delivery.channel in _PROVIDER_SETTING:
+            return await self._attempt_to_applicant(delivery)
         department = delivery.recipient.removeprefix("department:")
         endpoint = await self.endpoints.get(department, now=now)
         if endpoint is None:
@@ -155,18 +165,30 @@ class SenderLoop:
         message = Outgoing(delivery_id=delivery.id, channel="webhook", address=endpoint.url, fields=delivery.message)
         return await self.webhooks.send_to(target, message)
 
-    async def _attempt_sms(self, delivery: ledger.Delivery) -> SendResult:
-        """The number is asked for now, for this one message (intake records the disclosure), and
-        held only for the provider's request."""
-        if self.sms is None or self.contacts is None:
-            return SendResult("retry", error="no SMS provider is configured (CIVICGRID_SMS_ACCESS_KEY_ID)")
+    async def _attempt_to_applicant(self, delivery: ledger.Delivery) -> SendResult:
+        """An SMS, an email or a WeChat subscribe message to the case's applicant, at the address
+        intake gives now for this one message (it records the disclosure); the address is held
+        only for the provider's request. Asked first even without a provider: an applicant who
+        did not choose the channel makes the delivery skipped, not a retry waiting for a provider
+        nobody needs.
+
+        A repeat after a lost answer: SendSms is not idempotent, so a retry first asks Aliyun
+        whether it holds our OutId; an email carries the same Message-ID each attempt (a mail
+        client shows one); WeChat's subscribe/send takes no idempotency key and offers no
+        look-up, so a send whose answer was lost may arrive twice."""
+        channel = delivery.channel
+        adapter = {"sms": self.sms, "email": self.email, "wechat": self.wechat}[channel]
+        if self.contacts is None:
+            return SendResult("retry", error="intake's contact API is not configured")
         case_id = delivery.recipient.removeprefix("applicant:")  # the applicant of this case
-        contact = await self.contacts.sms_number(case_id, purpose=f"notification delivery {delivery.id}")
+        contact = await self.contacts.address(case_id, channel, purpose=f"notification delivery {delivery.id}")
         if contact.outcome != "found" or contact.address is None:
-            return SendResult("retry" if contact.outcome == "retry" else "unreachable", error=contact.error)
-        if delivery.attempts > 1:
-            # An earlier attempt's answer may have been lost after Aliyun took the message, and
-            # SendSms is not idempotent: send again only if Aliyun holds no record of our OutId.
+            return _no_address(contact)
+        if adapter is None:
+            return SendResult("retry", error=f"the applicant chose {channel}, and no {channel} provider is "
+                                             f"configured ({_PROVIDER_SETTING[channel]})")
+        if channel == "sms" and delivery.attempts > 1:
+            assert self.sms is not None
             taken = await self.sms.already_sent(contact.address, delivery.id, _china_days(delivery.created_at,
                                                                                           self.clock()))
             if taken is None:
@@ -175,8 +197,13 @@ class SenderLoop:
             if taken:
                 log.info("delivery %s: Aliyun holds an earlier attempt's SMS; not sent again", delivery.id)
                 return SendResult("sent", error=None)
-        return await self.sms.send(Outgoing(delivery_id=delivery.id, channel="sms", address=contact.address,
-                                            fields=delivery.message))
+        return await adapter.send(Outgoing(delivery_id=delivery.id, channel=channel, address=contact.address,
+                                           fields=delivery.message))
+
+
+def _no_address(contact: Contact) -> SendResult:
+    outcome = {"retry": "retry", "not_chosen": "not_chosen"}.get(contact.outcome, "unreachable")
+    return SendResult(outcome, error=contact.error)  # type: ignore[arg-type]
 
 
 def _china_days(since: datetime, now: datetime) -> list[date]:

@@ -2,9 +2,10 @@
 channel; each (event, channel, recipient) is recorded once in the ledger, in the consumer's
 inbox transaction, and an in-app message is in the recipient's inbox when that commits.
 
-Channels wired so far: `in_app` (people: a named user, the holders of a role in a jurisdiction,
-a grid's workers), `webhook` (department systems) and `sms` (the applicant of a case, at the
-number intake's contact API gives at send time); webhooks and SMS are sent by the sender loop.
+Channels: `in_app` (people: a named user, the holders of a role in a jurisdiction, a grid's
+workers), `webhook` (department systems), and `sms`, `email` and `wechat` (the applicant of a
+case, at the address intake's contact API gives at send time, for the channels the applicant
+chose); all but in-app are sent by the sender loop.
 A rule that asks for a channel or a recipient not wired yet is refused when it is set, never
 silently dropped.
 """
@@ -32,7 +33,9 @@ from civicgrid_notifications.domain.templates import Channel, RenderFailed
 
 log = logging.getLogger(__name__)
 
-WIRED_CHANNELS = frozenset({Channel.IN_APP, Channel.WEBHOOK, Channel.SMS})
+WIRED_CHANNELS = frozenset({Channel.IN_APP, Channel.WEBHOOK, Channel.SMS, Channel.EMAIL, Channel.WECHAT})
+# Reach applicants only: staff's phones and addresses are the identity provider's, not ours.
+APPLICANT_CHANNELS = (Channel.SMS, Channel.EMAIL, Channel.WECHAT)
 PEOPLE = frozenset({"user", "role", "grid_workers"})
 # in-app items link into the console; webhooks carry a link to the event for the department to fetch.
 EVENT_LINK = "/api/notifications/v1/events/{id}"
@@ -98,18 +101,21 @@ class NotificationService:
         event_type = raw.get("event_type")
         for i, channel in enumerate(channels):
             if channel not in WIRED_CHANNELS:
-                errors.append((f"channels/{i}", f"the {channel} channel is not wired yet; in_app, webhook and sms are"))
+                errors.append((f"channels/{i}", f"there is no {channel} channel; there are "
+                                                f"{', '.join(sorted(WIRED_CHANNELS))}"))
         kinds = [r.get("kind") if isinstance(r, Mapping) else None for r in raw.get("recipients") or ()]
-        # An applicant is reached by SMS at the phone intake holds; staff by their inbox, whose
-        # phones are the identity provider's, not ours to text.
-        if "applicant" in kinds and "sms" not in channels:
-            errors.append(("channels", "an applicant is told by SMS (the phone intake holds): add sms"))
+        # An applicant is reached at the addresses intake holds, on the channels they chose;
+        # staff by their inbox.
+        if "applicant" in kinds and not any(c in channels for c in APPLICANT_CHANNELS):
+            errors.append(("channels", "an applicant is told by sms, email or wechat (at the addresses intake "
+                                       "holds, on the channels they chose): add at least one"))
         if "applicant" in kinds and isinstance(event_type, str) and not names_a_case(event_type):
             errors.append((f"recipients/{kinds.index('applicant')}/kind",
                            f"an applicant is the applicant of the event's case, and {event_type} names no case"))
-        if "sms" in channels and "applicant" not in kinds:
-            errors.append((f"channels/{channels.index('sms')}", "SMS reaches applicants only (their phone from "
-                                                                 "intake's contact API)"))
+        for channel in APPLICANT_CHANNELS:
+            if channel in channels and "applicant" not in kinds:
+                errors.append((f"channels/{channels.index(channel)}",
+                               f"{channel} reaches applicants only (their address from intake's contact API)"))
         if isinstance(event_type, str) and not self.consumed_types(event_type):
             errors.append(("event_type", f"{event_type} is not on a topic notifications consumes"))
         if errors:
@@ -219,8 +225,10 @@ class NotificationService:
                     await self._tell_in_app(conn, told, event, rule, template, recipient, context, at)
                 if Channel.WEBHOOK in rule.channels:
                     await self._tell_department(conn, told, event, rule, recipient, context, at)
-                if Channel.SMS in rule.channels and recipient.kind == "applicant":
-                    await self._tell_applicant(conn, told, event, rule, template, context, at)
+                if recipient.kind == "applicant":
+                    for channel in APPLICANT_CHANNELS:
+                        if channel in rule.channels:
+                            await self._tell_applicant(conn, told, event, rule, template, channel, context, at)
         return Told(tuple(told.recorded), told.repeated)
 
     async def _tell_in_app(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
@@ -264,21 +272,22 @@ class NotificationService:
 
 
     async def _tell_applicant(self, conn: asyncpg.Connection, told: "_Tally", event: CloudEvent, rule: Rule,
-                              template: Any, context: Mapping[str, Any], at: datetime) -> None:
-        """An SMS to the applicant of the event's case: recorded `pending` with the rendered
-        template and the case, never a number; the sender asks intake for the number at send time."""
+                              template: Any, channel: Channel, context: Mapping[str, Any], at: datetime) -> None:
+        """A message on `channel` to the applicant of the event's case: recorded `pending` with the
+        rendered template and the case, never an address; the sender asks intake for the address
+        at send time, and intake gives one only for a channel the applicant chose."""
         case_id = case_of(event)
         if case_id is None:
             return
-        common = {"event_id": event.id, "event_type": event.type, "rule_id": rule.id, "channel": Channel.SMS.value,
+        common = {"event_id": event.id, "event_type": event.type, "rule_id": rule.id, "channel": channel.value,
                   "recipient": f"applicant:{case_id}", "urgent": rule.urgent, "at": at}
         try:
-            rendered = template.render(Channel.SMS, context, recipient={"kind": "applicant"}).fields
+            rendered = template.render(channel, context, recipient={"kind": "applicant"}).fields
         except RenderFailed as exc:
             log.warning("rule %s cannot render event %s: %s", rule.id, event.id, exc.code)
             await self.ledger.record(conn, **common, message={}, status="dead", error=f"{'/'.join(exc.path)}: {exc}")
             return
-        held = (self.quiet_hours.held_until(at, channel=Channel.SMS.value, urgent=rule.urgent)
+        held = (self.quiet_hours.held_until(at, channel=channel.value, urgent=rule.urgent)
                 if self.quiet_hours else None)
         told.count(await self.ledger.record(conn, **common, message=dict(rendered), status="pending",
                                             not_before=held))

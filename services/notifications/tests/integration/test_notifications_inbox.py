@@ -118,17 +118,21 @@ async def test_a_rule_is_versioned_and_an_unchanged_one_records_nothing(api, tok
 async def test_a_bad_rule_is_refused_field_by_field_and_changes_nothing(api, token):
     admin = token("admin", "320104")
     before = (await api.get("/v1/rule-book", headers=admin)).json()
-    bad = {"event_type": MISSING, "recipients": [{"kind": "applicant"}], "channels": ["wechat", "in_app"],
+    bad = {"event_type": MISSING, "recipients": [{"kind": "applicant"}], "channels": ["in_app"],
            "template": "daily-report-missing"}
     r = await api.put("/v1/rules/bad", json=bad, headers=admin)
     assert r.status_code == 422, r.text
     pointers = {e.get("pointer") for e in r.json()["errors"]}
-    # wechat is not wired; an applicant is told by SMS, and a daily report has no case to find one by
-    assert {"#/channels/0", "#/channels", "#/recipients/0/kind"} <= pointers, r.json()
-    staff_by_sms = {**bad, "recipients": [{"kind": "role", "role": "community_reviewer", "jurisdiction_field": "grid"}],
-                    "channels": ["sms"]}
-    r = await api.put("/v1/rules/bad", json=staff_by_sms, headers=admin)
-    assert r.status_code == 422 and {e.get("pointer") for e in r.json()["errors"]} == {"#/channels/0"}, r.text
+    # an applicant is told by SMS, WeChat or email (not in an inbox), and a daily report has no case to find one by
+    assert {"#/channels", "#/recipients/0/kind"} <= pointers, r.json()
+    r = await api.put("/v1/rules/bad", json={**bad, "channels": ["fax"]}, headers=admin)
+    assert r.status_code == 422 and "#/channels/0" in {e.get("pointer") for e in r.json()["errors"]}, r.text
+    for i, channel in enumerate(("sms", "email", "wechat")):  # staff are not texted, mailed or messaged by us
+        staff = {**bad, "recipients": [{"kind": "role", "role": "community_reviewer", "jurisdiction_field": "grid"}],
+                 "channels": ["in_app"] * i + [channel]}
+        r = await api.put("/v1/rules/bad", json=staff, headers=admin)
+        assert r.status_code == 422 and {e.get("pointer") for e in r.json()["errors"]} == {f"#/channels/{i}"}, r.text
+        assert "applicants only" in r.text
     unknown = await api.put("/v1/rules/bad", json={**bad, "recipients": [{"kind": "user", "subject": "u1"}],
                                                     "channels": ["in_app"], "template": "no-such-template"},
                             headers=admin)
