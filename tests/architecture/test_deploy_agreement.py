@@ -895,3 +895,21 @@ def test_k8s_gateway_and_notifications_take_their_clients_from_one_optional_secr
             client_id = value("CIVICGRID_OIDC_CLIENT_ID")
             assert client_id == f"civicgrid-{name}"
             assert clients[client_id]["secret"] == value("CIVICGRID_OIDC_CLIENT_SECRET")
+
+
+def test_k8s_notifications_takes_its_providers_from_an_optional_secret_of_the_settings_names(rendered):
+    """SMS, mail and WeChat credentials come from the district's own Secret, optional (the local
+    overlay makes none: on a cluster without providers a message waits, saying which setting)."""
+    from civicgrid_notifications.config import NotificationsSettings
+
+    for overlay, docs in rendered.items():
+        (deployment,) = [d for n, d in of_kind(docs, "Deployment").items() if n == "notifications"]
+        refs = [e["secretRef"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+                if "secretRef" in e]
+        assert refs == [{"name": "civicgrid-notification-providers", "optional": True}], (overlay, refs)
+        assert not any(n.startswith("civicgrid-notification-providers") for n in of_kind(docs, "Secret")), overlay
+    # the keys the comment tells the district to set are settings of notifications
+    comment = (ROOT / "deploy" / "k8s" / "base" / "kustomization.yaml").read_text()
+    named = set(re.findall(r"CIVICGRID_(SMS|SMTP|MAIL|WECHAT)(_[A-Z_]+)", comment))
+    fields = NotificationsSettings.model_fields
+    assert named and all(f"{a}{b}".lower() in fields for a, b in named), named
