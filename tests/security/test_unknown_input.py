@@ -52,6 +52,7 @@ REFERENCES: dict[str, Any] = {
 NOT_REFERENCES = {
     "kind", "identity_number", "name", "phone", "household_registration_code", "residence_community_code",
     "registered_address_code", "legal_representative", "credit_code", "birth_date", "sex",  # the applicant's data
+    "email", "wechat_openid",  # the applicant's addresses for being told (values, not registry entries)
     "evidence",  # an enum: the kind of document shown
     "jurisdiction",  # a code the caller must hold (403 outside-jurisdiction), not a registry entry
     "channel", "category", "urgency", "rating", "level", "action", "work_kind",  # enums

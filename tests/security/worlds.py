@@ -102,7 +102,8 @@ class World:
         """What a refused request must not change: the event store, the outbox, the read tables."""
         counts = [await self.pool.fetchval("SELECT count(*) FROM events"),
                   await self.pool.fetchval("SELECT count(*) FROM outbox")]
-        for table in ("applicants", "calendar_overrides", "calendar_schedules", "case_view", "complaint_view", "approval_view",
+        for table in ("applicants", "applicant_contacts", "calendar_overrides", "calendar_schedules", "case_view",
+                      "complaint_view", "approval_view",
                       "access_grants", "inbox_items", "inbox_reads", "notification_deliveries", "webhook_endpoints"):
             if await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
                 counts.append(await self.pool.fetchval(f"SELECT count(*) FROM {table}"))
@@ -195,6 +196,9 @@ async def intake_world(database: str) -> AsyncIterator[World]:
             ("POST", "/v1/applicants/relocations"): {"kind": "resident", "identity_number": number,
                                                      "residence_community_code": "320104001002",
                                                      "evidence": "household_register"},
+            ("PUT", "/v1/applicants/{applicant_id}/contact-channels"): {
+                "channels": ["email", "wechat"], "email": "zhou.guilan@example.org",
+                "wechat_openid": "oAbCdEfGhIjKlMnOpQrStUvWxYz0"},
             ("POST", "/v1/cases"): {"applicant_id": applicant, "affair_code": DIBAO, "jurisdiction": COMMUNITY,
                                     "channel": "window", "materials_handed_in": DIBAO_MATERIALS,
                                     "declared_facts": {"registered_unemployed": False}},
