@@ -56,6 +56,18 @@ async def approval_now(approval_id: str) -> dict:
         return r.json()
 
 
+async def told_in_inbox(headers: dict[str, str], link: str) -> dict:
+    """The notifications inbox item linking to `link`, once notifications has it (a minute at most)."""
+    async with httpx.AsyncClient(base_url=f"{GATEWAY}/api/notifications", timeout=30) as notifications:
+        for _ in range(120):
+            r = await notifications.get("/v1/inbox", params={"limit": 100}, headers=headers)
+            assert r.status_code == 200, r.text
+            if found := [i for i in r.json()["items"] if i.get("link") == link]:
+                return found[0]
+            await asyncio.sleep(0.5)
+    pytest.fail(f"no inbox item linking to {link} within a minute")
+
+
 async def test_a_community_reviewer_then_a_street_reviewer_approve_a_case_from_their_inboxes():
     case_id, case_number, approval_id = await approval_of_a_new_case()
 
@@ -123,6 +135,11 @@ async def test_a_community_reviewer_then_a_street_reviewer_approve_a_case_from_t
             assert first["comment"] == "社区走访核实，家庭情况属实，同意上报街道。"
             await expect(move.locator("[data-test=move-seal]")).to_contain_text(first["seal"]["key_id"])
             await expect(page.locator("[data-test=verification]")).to_contain_text("校验通过")
+
+        # notifications told the street's reviewers that the case reached their step, by name
+        told = await told_in_inbox(bearer("street_reviewer", STREET), f"/approvals/{case_id}")
+        assert told["title"] == f"新待审事项 {case_number}"
+        assert told["body"].startswith("最低生活保障申请 已转入“街道审核”环节，请于 "), told["body"]
 
         async with signed_in_page("reviewer.street", browser=browser, next_path="/inbox") as page:
             await find_in_inbox(page, approval_id)

@@ -26,7 +26,7 @@ from civicgrid_common.problems import Refusal, RuleViolation, body_error
 from civicgrid_common.unit_of_work import Transactions, UnitOfWork
 
 from civicgrid_notifications.application.ports import Address, Facts, Inbox, Ledger
-from civicgrid_notifications.domain.facts import ABOUT, key_of, remembered
+from civicgrid_notifications.domain.facts import ABOUT, key_of, remembered, shown
 from civicgrid_notifications.domain.quiet_hours import QuietHours
 from civicgrid_notifications.domain.rules import Recipient, Rule, RuleBook, lookup
 from civicgrid_notifications.domain.templates import Channel, RenderFailed
@@ -60,7 +60,7 @@ class Told:
 def _event_context(event: CloudEvent, about: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": event.id, "type": event.type, "subject": event.subject,
             "time": event.time.isoformat() if isinstance(event.time, datetime) else event.time,
-            "data": dict(event.data or {}), "about": dict(about)}
+            "data": dict(event.data or {}), "about": shown(event.data or {}, about)}
 
 
 def _scoped(context: Mapping[str, Any]) -> dict[str, Any]:

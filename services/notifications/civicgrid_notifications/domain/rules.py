@@ -568,6 +568,9 @@ class RuleBook(Aggregate):
         self._rules: dict[str, tuple[Rule, int]] = {}
         self._templates: dict[str, tuple[Template, int]] = {}
         self._last_version: dict[str, int] = {}  # rule id -> its last version, removed rules too
+        # ("rule", id) or ("template", name) -> who set or removed it last: the seed may renew
+        # what it set itself, never what the district's admin changed since (seeding.py).
+        self._changed_by: dict[tuple[str, str], str] = {}
 
     @staticmethod
     def stream_for(district: str) -> str:
@@ -587,6 +590,11 @@ class RuleBook(Aggregate):
     def templates(self) -> Mapping[str, tuple[Template, int]]:
         """Template name -> (the template, its version), in name order."""
         return MappingProxyType(dict(sorted(self._templates.items())))
+
+    def changed_by(self, kind: str, name: str) -> str | None:
+        """Who set or removed the rule (kind "rule") or template ("template") `name` last;
+        None if it never was."""
+        return self._changed_by.get((kind, name))
 
     def tells_of(self, event_type: str) -> bool:
         """Whether any enabled rule is for events of `event_type` (before their data is looked at)."""
@@ -668,15 +676,18 @@ class RuleBook(Aggregate):
         self.district = d["district"]
         self._rules[rule.id] = (rule, d["version"])
         self._last_version[rule.id] = d["version"]
+        self._changed_by[("rule", rule.id)] = d["by"]
 
     @applies(RULE_REMOVED)
     def _rule_removed(self, d: Mapping[str, Any]) -> None:
         self.district = d["district"]
         self._rules.pop(d["rule_id"], None)
         self._last_version[d["rule_id"]] = d["version"]
+        self._changed_by[("rule", d["rule_id"])] = d["by"]
 
     @applies(TEMPLATE_SET)
     def _template_set(self, d: Mapping[str, Any]) -> None:
         template = Template.from_dict(d["template"])
         self.district = d["district"]
         self._templates[template.name] = (template, d["version"])
+        self._changed_by[("template", template.name)] = d["by"]

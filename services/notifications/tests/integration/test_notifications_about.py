@@ -20,6 +20,7 @@ TASK = "civicgrid.grid.urban_management_task.issued.v1"
 STARTED = "civicgrid.approval.approval.started.v1"
 WARNED = "civicgrid.approval.approval.deadline_warned.v1"
 STEP_OVERDUE = "civicgrid.approval.approval.overdue.v1"
+ACTED = "civicgrid.approval.approval.acted.v1"
 CASE = "5b0e2a57-3c39-4c43-9d53-0a4c1d1e7f10"
 
 
@@ -105,3 +106,25 @@ async def test_urban_managements_incident_task_is_a_webhook_to_its_system(hand_i
     assert (row["recipient"], row["channel"], row["status"]) == ("department:urban_management", "webhook", "pending")
     assert row["message"]["type"] == TASK and set(row["message"]) == {"id", "type", "subject", "time", "department",
                                                                     "link"}
+
+
+async def test_a_case_passed_on_reaches_the_next_steps_reviewers_and_the_bureaus_deadline_its_approvers(api, token,
+                                                                                                      hand_in):
+    await hand_in(event(STARTED, sample(STARTED), subject=f"approval:{CASE}"))
+    street = token("street_reviewer", "320104001")
+    assert await titles(api, street) == []  # the community's step: not theirs yet
+
+    [passed_on] = [s for s in sample_events()[ACTED] if s["data"]["outcome"] == "approved"]
+    told = await hand_in(event(ACTED, copy.deepcopy(passed_on["data"]), subject=f"approval:{CASE}"))
+    assert len(told.recorded) == 1
+    [item] = (await api.get("/v1/inbox", headers=street)).json()["items"]
+    assert item["title"] == "新待审事项 QH-20260304-0012"
+    assert item["body"] == "最低生活保障申请 已转入“街道审核”环节，请于 2026-03-13 前办理。"
+    assert await titles(api, token("street_reviewer", "320104002")) == []
+
+    # the bureau's step is called bureau_decision in this workflow: its approvers hear of its deadline
+    bureau = {**sample(WARNED), "step": "bureau_decision", "task": "bureau_decision.1"}
+    assert len((await hand_in(event(WARNED, bureau, subject=f"approval:{CASE}"))).recorded) == 1
+    [warning] = (await api.get("/v1/inbox", headers=token("bureau_approver", "320104"))).json()["items"]
+    assert warning["title"] == "即将到期：待审事项 QH-20260304-0012"
+    assert warning["body"] == "最低生活保障申请 “区民政局审批”环节的办理期限为 2026-03-09。"

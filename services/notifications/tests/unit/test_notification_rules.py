@@ -373,3 +373,18 @@ def test_stream_ids_and_instants() -> None:
         book_with_template().set_rule(a_rule(), by=ADMIN, at=datetime(2026, 3, 4, 10, 0))  # naive
     with pytest.raises(ValueError):
         RuleBook("something-else").set_rule(a_rule(), by=ADMIN, at=T0)
+
+
+def test_the_book_knows_who_changed_each_rule_and_template_last() -> None:
+    book = book_with_template()
+    assert book.changed_by("template", "case.accepted") == ADMIN
+    assert book.changed_by("rule", "case.accepted.applicant") is None  # never set
+    book.set_rule(a_rule(), by="system:notifications-seed", at=T0)
+    assert book.changed_by("rule", "case.accepted.applicant") == "system:notifications-seed"
+    book.set_rule(a_rule(urgent=True), by=ADMIN, at=T0)
+    assert book.changed_by("rule", "case.accepted.applicant") == ADMIN
+    book.set_rule(a_rule(urgent=True), by="someone-else", at=T0)  # unchanged: not a change by anyone
+    assert book.changed_by("rule", "case.accepted.applicant") == ADMIN
+    book.remove_rule("case.accepted.applicant", by="admin-2", at=T0)
+    assert book.changed_by("rule", "case.accepted.applicant") == "admin-2"  # a removal is a change too
+    assert replayed(book).changed_by("rule", "case.accepted.applicant") == "admin-2"
