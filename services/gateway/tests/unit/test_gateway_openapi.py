@@ -1,17 +1,10 @@
 """One OpenAPI document of every service's routes as the gateway serves them: paths at their
 public place, components named after their service with every reference following, names that
-cannot collide; a service that does not answer is said, and not kept."""
+cannot collide (a service that does not answer: tests/integration/test_gateway_upstreams.py)."""
 from __future__ import annotations
 
-import asyncio
-
-import httpx
 import pytest
 
-from civicgrid_common.circuit import CircuitPolicy
-
-from civicgrid_gateway.adapters.openapi import KEPT_SECONDS, AggregatedOpenApi
-from civicgrid_gateway.adapters.proxy import Upstreams
 from civicgrid_gateway.domain.openapi import ConflictingDefinitions, aggregate
 
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -93,68 +86,3 @@ def test_two_services_that_define_the_bearer_scheme_differently_are_refused() ->
     other = _service({}, {}, security={"bearer": {"type": "apiKey", "in": "header", "name": "X-Key"}})
     with pytest.raises(ConflictingDefinitions, match="bearer"):
         aggregate(GATEWAY, {"intake": INTAKE, "approval": other})
-
-
-class _Upstreams:
-    """Stands in for the services' /openapi.json (the adapter's HTTP, not our services)."""
-
-    def __init__(self) -> None:
-        self.down: set[str] = set()
-        self.asked: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        self.asked.append(host)
-        if host in self.down:
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json={"intake": INTAKE, "approval": APPROVAL}[host])
-
-
-def _proxied(upstreams: _Upstreams) -> Upstreams:
-    return Upstreams({"intake": "http://intake", "approval": "http://approval/"}, connect_timeout=1.0,
-                     read_timeout=1.0, pool_connections=2, attempts=1, circuit=CircuitPolicy(failures=5),
-                     max_body_bytes=1 << 20, transport=httpx.MockTransport(upstreams))
-
-
-def test_the_document_is_kept_a_minute_and_a_service_that_does_not_answer_is_said_and_asked_again() -> None:
-    async def scenario() -> None:
-        upstreams, clock = _Upstreams(), [0.0]
-        proxied = _proxied(upstreams)
-        aggregated = AggregatedOpenApi(proxied, lambda: GATEWAY, now=lambda: clock[0])
-        try:
-            upstreams.down.add("approval")
-            partial = await aggregated.document()
-            assert partial["x-civicgrid-unavailable"] == ["approval"]
-            assert "/api/intake/v1/cases" in partial["paths"] and "/api/approval/v1/cases" not in partial["paths"]
-
-            upstreams.down.clear()
-            upstreams.asked.clear()
-            whole = await aggregated.document()  # not kept while one was missing: asked again at once
-            assert sorted(upstreams.asked) == ["approval", "intake"]
-            assert "x-civicgrid-unavailable" not in whole and "/api/approval/v1/cases" in whole["paths"]
-
-            upstreams.asked.clear()
-            clock[0] = KEPT_SECONDS - 1
-            assert await aggregated.document() == whole and upstreams.asked == []
-            clock[0] = KEPT_SECONDS + 1
-            await aggregated.document()
-            assert sorted(upstreams.asked) == ["approval", "intake"]
-        finally:
-            await proxied.close()
-
-    asyncio.run(scenario())
-
-
-def test_callers_asking_at_once_share_one_round_of_fetches() -> None:
-    async def scenario() -> None:
-        upstreams, clock = _Upstreams(), [0.0]
-        proxied = _proxied(upstreams)
-        aggregated = AggregatedOpenApi(proxied, lambda: GATEWAY, now=lambda: clock[0])
-        try:
-            documents = await asyncio.gather(*(aggregated.document() for _ in range(5)))
-            assert all(document == documents[0] for document in documents)
-            assert sorted(upstreams.asked) == ["approval", "intake"]
-        finally:
-            await proxied.close()
-
-    asyncio.run(scenario())

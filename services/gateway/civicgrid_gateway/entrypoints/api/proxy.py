@@ -18,7 +18,7 @@ from civicgrid_gateway.entrypoints.edge import limit_principal, trace_headers
 
 # The upstream's answer headers the gateway does not return: the connection's own, and what its
 # server sets again (Date, Server) or the gateway sets (X-Request-Id).
-_NOT_RETURNED = HOP_BY_HOP | {"date", "server", "x-request-id"}
+_NOT_RETURNED = frozenset(name.encode("latin-1") for name in HOP_BY_HOP | {"date", "server", "x-request-id"})
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # Set by the gateway, never taken from the caller; and the browser's cookies (the gateway's
 # session, whatever else the console's origin set) and CSRF token, which are for the gateway only.
@@ -64,11 +64,9 @@ async def proxy(request: Request) -> Response:
     except BodyTooLarge as exc:
         raise Problem(REQUEST_TOO_LARGE, f"The request body exceeds the limit of {exc.limit} bytes.",
                       max_bytes=exc.limit) from exc
-    response = StreamingResponse(answer.aiter_raw(), status_code=answer.status_code,
-                                 background=BackgroundTask(answer.aclose))
+    response = StreamingResponse(answer.body(), status_code=answer.status, background=BackgroundTask(answer.close))
     # The upstream's headers as they are (a repeated one such as Set-Cookie stays repeated).
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in answer.headers.multi_items()
-                            if k.lower() not in _NOT_RETURNED]
+    response.raw_headers = [(k, v) for k, v in answer.raw_headers if k.lower() not in _NOT_RETURNED]
     if renewed_session is not None:
         response.raw_headers.append((b"set-cookie", renewed_session.encode("latin-1")))
     return response
