@@ -128,3 +128,13 @@ async def test_a_case_passed_on_reaches_the_next_steps_reviewers_and_the_bureaus
     [warning] = (await api.get("/v1/inbox", headers=token("bureau_approver", "320104"))).json()["items"]
     assert warning["title"] == "即将到期：待审事项 QH-20260304-0012"
     assert warning["body"] == "最低生活保障申请 “区民政局审批”环节的办理期限为 2026-03-09。"
+
+
+async def test_a_step_escalated_reaches_the_leaders_over_the_case_and_no_others(api, token, hand_in):
+    await hand_in(event(STARTED, sample(STARTED), subject=f"approval:{CASE}"))
+    [escalated] = [s for s in sample_events()[ACTED] if s["data"]["outcome"] == "escalated"]
+    assert len((await hand_in(event(ACTED, copy.deepcopy(escalated["data"]), subject=f"approval:{CASE}"))).recorded) == 1
+    [item] = (await api.get("/v1/inbox", headers=token("leader", "320104001"))).json()["items"]
+    assert item["title"] == "待领导审批 QH-20260304-0012" and "“街道审核”环节已报领导" in item["body"]
+    assert await titles(api, token("leader", "320104002")) == []
+    assert not any("待领导" in t for t in await titles(api, token("street_reviewer", "320104001")))

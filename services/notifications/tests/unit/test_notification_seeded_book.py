@@ -88,3 +88,13 @@ def test_the_reviewers_messages_name_the_affair_and_the_step_not_their_codes(boo
     [back] = [s for s in sample_events()[ACTED] if s["data"]["outcome"] == "sent_back"]
     assert template.render("in_app", back).fields["body"] == \
         "事项 已退回“社区初审”环节。退回意见：请补充入户调查记录"  # no affair remembered: the word for it
+
+
+def test_a_step_escalated_tells_the_leaders_who_alone_may_act_on_it_now(book):
+    escalated = {"case_id": "c", "step": "office_review", "to_step": "office_review", "outcome": "escalated",
+                 "comment": "收入认定有争议"}
+    assert told(book, ACTED, escalated) == {Role.LEADER: "leader-escalated"}
+    template, _ = book.templates["leader-escalated"]
+    [sample] = [s for s in sample_events()[ACTED] if s["data"]["outcome"] == "escalated"]
+    assert template.render("in_app", sample).fields["body"] == \
+        "最低生活保障申请 “街道审核”环节已报领导，请审批。报请意见：家庭收入认定有争议，请领导定夺"
