@@ -11,7 +11,7 @@ import asyncio
 
 import httpx
 import pytest
-from console_screens import approve_in_page, find_in_inbox, row_of
+from console_screens import approve_in_page, find_in_inbox, row_of, told_in_inbox
 from console_browser import GATEWAY, assert_accessible, chromium, keep_screenshot, signed_in_page
 from intake_cases import accepted_case
 from playwright.async_api import expect
@@ -54,18 +54,6 @@ async def approval_now(approval_id: str) -> dict:
         r = await approval.get(f"/v1/approvals/{approval_id}", headers=bearer("auditor", "320104"))
         assert r.status_code == 200, r.text
         return r.json()
-
-
-async def told_in_inbox(headers: dict[str, str], link: str) -> dict:
-    """The notifications inbox item linking to `link`, once notifications has it (a minute at most)."""
-    async with httpx.AsyncClient(base_url=f"{GATEWAY}/api/notifications", timeout=30) as notifications:
-        for _ in range(120):
-            r = await notifications.get("/v1/inbox", params={"limit": 100}, headers=headers)
-            assert r.status_code == 200, r.text
-            if found := [i for i in r.json()["items"] if i.get("link") == link]:
-                return found[0]
-            await asyncio.sleep(0.5)
-    pytest.fail(f"no inbox item linking to {link} within a minute")
 
 
 async def test_a_community_reviewer_then_a_street_reviewer_approve_a_case_from_their_inboxes():
