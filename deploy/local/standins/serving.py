@@ -21,10 +21,11 @@ from starlette.applications import Starlette
 
 
 @contextlib.asynccontextmanager
-async def serving(app, lifespan: str = "off"):
-    """`app` served by uvicorn on 127.0.0.1:0 (its base URL); a failed start is raised here."""
+async def serving(app, lifespan: str = "off", port: int = 0):
+    """`app` served by uvicorn on 127.0.0.1:`port` (any free one by default; its base URL); a
+    failed start is raised here."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, lifespan=lifespan, log_config=None, access_log=False,
                                            timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve(sockets=[sock]))

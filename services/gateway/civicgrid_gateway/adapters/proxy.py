@@ -56,9 +56,8 @@ class UpstreamAnswer:
         # As they came, a repeated one (Set-Cookie) repeated: (name, value) in bytes.
         self.raw_headers: tuple[tuple[bytes, bytes], ...] = response.raw_headers
 
-    async def body(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response.content.iter_any():
-            yield chunk
+    def body(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()
 
     async def close(self) -> None:
         self._response.release()
@@ -73,7 +72,7 @@ class Upstreams:
         self.max_body_bytes = max_body_bytes
         self._policy = circuit
         self._monotonic = monotonic
-        self._bases = {name: URL(base.rstrip("/")) for name, base in bases.items()}
+        self._bases = {name: base.rstrip("/") for name, base in bases.items()}
         # connect: a free connection from the pool, or a new one; sock_read: each read of the answer.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_connect=connect_timeout,
                                               sock_read=read_timeout)
@@ -108,8 +107,7 @@ class Upstreams:
         circuit = self._circuits[upstream]
         session = self._session(upstream)
         # The path and query as they came, not parsed and written again (an escaped "/" stays so).
-        base = self._bases[upstream]
-        url = URL(str(base) + path + ("?" + query.decode("latin-1") if query else ""), encoded=True)
+        url = URL(self._bases[upstream] + path + ("?" + query.decode("latin-1") if query else ""), encoded=True)
         content = self._bounded(body) if body is not None else None
         attempts = self.attempts if retry else 1
         for attempt in range(1, attempts + 1):
@@ -121,13 +119,12 @@ class Upstreams:
                 response = await session.request(method, url, headers=list(headers), data=content,
                                                  allow_redirects=False,
                                                  timeout=self._stream_timeout if stream else self._timeout)
-            except BodyTooLarge:
-                circuit.trial = False  # no verdict on the upstream: the caller sent too much
-                raise
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if isinstance(exc.__cause__, BodyTooLarge) or isinstance(exc.__context__, BodyTooLarge):
+                if isinstance(exc.__cause__, BodyTooLarge):
+                    # aiohttp raises the body's own error as the cause of a ClientConnectionError:
+                    # no verdict on the upstream, the caller sent too much.
                     circuit.trial = False
-                    raise exc.__cause__ or exc.__context__ from None  # type: ignore[misc]
+                    raise exc.__cause__ from None
                 circuit.record(failed=True, now=self._monotonic(), policy=self._policy)
                 log.warning("upstream %s: %s %s failed (attempt %d of %d): %r", upstream, method, path, attempt,
                             attempts, exc)

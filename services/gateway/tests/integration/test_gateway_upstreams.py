@@ -6,13 +6,11 @@ aggregated OpenAPI document says which service did not answer and asks it again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import json
 import socket
 
 import pytest
-import uvicorn
 from standins.serving import serving  # uvicorn on 127.0.0.1:0 for a test
 
 from civicgrid_common.circuit import CircuitPolicy
@@ -129,23 +127,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.asynccontextmanager
-async def serving_on(app, port: int):
-    """`app` on a given port of loopback (to bring a service that was down up where it is expected)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None,
-                                           access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
-
-
 def openapi_of(operation: str) -> Upstream:
     return Upstream((200, [(b"content-type", b"application/json")], json.dumps(document(operation)).encode()))
 
@@ -161,7 +142,7 @@ async def test_the_document_is_kept_a_minute_and_a_service_that_does_not_answer_
             assert partial["x-civicgrid-unavailable"] == ["approval"]
             assert "/api/intake/v1/cases" in partial["paths"] and "/api/approval/v1/cases" not in partial["paths"]
 
-            async with serving_on(approval, approval_port):
+            async with serving(approval, port=approval_port):
                 whole = await aggregated.document()  # not kept while one was missing: asked again at once
                 assert len(intake.seen) == 2 and len(approval.seen) == 1
                 assert "x-civicgrid-unavailable" not in whole and "/api/approval/v1/cases" in whole["paths"]
